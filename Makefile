@@ -1,0 +1,145 @@
+# nmoe: build, test, install.
+#
+#   make                 CPU build of every program into bin/
+#   make CUDA=1          also the CUDA backend (nvcc, sm_90, cuBLASLt, NCCL)
+#   make check           build and run every test (unit tests also under ASan+UBSan)
+#   make fuzz            run each libFuzzer target for FUZZ_SECONDS
+#   make bench           run the benchmarks in bench/
+#   make demo            the README's main job on the bundled data
+#   make deps            install the Debian packages (idempotent; needs root or sudo)
+#   make install PREFIX=/usr/local
+
+PREFIX ?= /usr/local
+BIN ?= bin
+CUDA ?= 0
+CUDA_HOME ?= /usr/local/cuda
+CUDA_ARCH ?= sm_90
+FUZZ_SECONDS ?= 20
+VERSION := 0.1.0
+
+CC := gcc
+NVCC := $(CUDA_HOME)/bin/nvcc
+WARN := -Wall -Wextra -Werror
+CPPFLAGS := -D_GNU_SOURCE -DNMOE_VERSION='"$(VERSION)"' -Ilibcommon -Ikernels
+CFLAGS := -std=c11 -O2 -g $(WARN) -fopenmp -MMD -MP
+LDLIBS := -lzstd -larchive -lopenblas -lpcre2-8 -lcjson -lxxhash -lm -fopenmp
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+ifeq ($(CUDA),1)
+  BUILD := build/cuda
+  CPPFLAGS += -DNMOE_CUDA=1 -I$(CUDA_HOME)/include
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lnccl -lcudart -lstdc++
+  NVCCFLAGS := -O2 -g -arch=$(CUDA_ARCH) -std=c++17 -Ilibcommon -Ikernels -Xcompiler -Wall,-Wextra,-Werror -MMD -MP
+else
+  BUILD := build/cpu
+endif
+
+LIB_SRC := $(wildcard libcommon/*.c) $(wildcard kernels/cpu/*.c)
+CU_SRC := $(if $(filter 1,$(CUDA)),$(wildcard kernels/cuda/*.cu))
+TOOL_SRC := $(wildcard tools/nmoe-*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+GPU_SRC := $(if $(filter 1,$(CUDA)),$(wildcard tests/gpu/test_*.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
+LIB := $(BUILD)/libnmoe.a
+TOOLS := $(TOOL_SRC:tools/%.c=$(BIN)/%)
+UNIT := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+ASAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
+ASAN_UNIT := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+REPLAY := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=build/asan/fuzz/replay_%)
+GPU_TESTS := $(GPU_SRC:tests/gpu/%.c=$(BUILD)/gpu/%)
+
+.PHONY: all check check-gpu unit fuzz bench demo deps install clean man-check
+all: $(TOOLS) $(GPU_TESTS)
+
+# Relink when the build flavour changes (CPU <-> CUDA), since both share bin/.
+FLAVOUR := $(BUILD)/flavour
+$(shell mkdir -p $(BUILD); echo '$(CUDA)' | cmp -s - $(FLAVOUR) || echo '$(CUDA)' > $(FLAVOUR))
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -DNMOE_CUDA=1 -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/%: $(BUILD)/tools/%.o $(LIB) $(FLAVOUR)
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/gpu/%: $(BUILD)/tests/gpu/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# Sanitizer build of the library and unit tests (and the fuzz replayers).
+build/asan/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) -c $< -o $@
+
+build/asan/libnmoe.a: $(ASAN_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/asan/tests/%: build/asan/tests/unit/%.o build/asan/libnmoe.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+build/asan/fuzz/replay_%: build/asan/tests/fuzz/fuzz_%.o build/asan/tests/fuzz/replay_main.o build/asan/libnmoe.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+unit: $(UNIT) $(ASAN_UNIT) $(REPLAY)
+
+# The whole suite: unit tests (plain and sanitized), fuzz regressions, CLI tests,
+# oracle tests. tests/run prints the closing "N passed, N failed" line.
+check: all unit
+	@tests/run $(UNIT) $(ASAN_UNIT) $(REPLAY) $(sort $(wildcard tests/cli/*.sh)) $(sort $(wildcard tests/oracle/*.sh))
+
+# GPU checks (run on a machine with a GPU): make CUDA=1 check-gpu
+check-gpu: all
+	@tests/run $(GPU_TESTS)
+
+# libFuzzer targets, built with clang; crashes land in build/fuzz/<name>/crashes.
+FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fopenmp $(CPPFLAGS) -Wall -Wextra -Werror
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+fuzz: $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+	@for f in $^; do n=$${f##*/fuzz_}; mkdir -p build/fuzz/$$n/corpus build/fuzz/$$n/crashes; \
+	  echo "fuzz $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/$$n/crashes/ build/fuzz/$$n/corpus \
+	    $$( [ -d tests/fuzz/seeds/$$n ] && echo tests/fuzz/seeds/$$n ) 2>build/fuzz/$$n/log || \
+	    { echo "fuzz $$n: crash, see build/fuzz/$$n/"; exit 1; }; done
+
+bench: all
+	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
+
+demo: all
+	@bash pipelines/demo.sh
+
+deps:
+	@bash .ci/install-deps
+
+man-check: all
+	@bash tests/man_matches_help.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	for s in 1 5 7; do for f in man/man$$s/*.$$s; do [ -e "$$f" ] && install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/man$$s/; done; done; true
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

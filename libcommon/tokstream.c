@@ -1,0 +1,242 @@
+/* tokstream.c: see tokstream.h for the format. */
+#include "tokstream.h"
+#include "error.h"
+#include "hash.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "nmoe formats assume a little-endian host");
+
+uint32_t token_bytes_for_vocab(uint32_t vocab_size) { return vocab_size <= 65536u ? 2u : 4u; }
+
+static uint32_t frame_check(const void *bytes, size_t n_bytes, uint32_t n_tokens)
+{
+    return (uint32_t)hash64(bytes, n_bytes, n_tokens);
+}
+
+static void encode_header(unsigned char b[TOKSTREAM_HEADER_BYTES], const TokHeader *h)
+{
+    memset(b, 0, TOKSTREAM_HEADER_BYTES);
+    memcpy(b, TOKSTREAM_MAGIC, 8);
+    put_u32le(b + 8, TOKSTREAM_VERSION);
+    put_u32le(b + 12, h->token_bytes);
+    put_u32le(b + 16, h->vocab_size);
+    put_u32le(b + 20, 0);
+    put_u64le(b + 24, h->vocab_id);
+    put_u64le(b + 32, hash64(b, 32, 0));
+}
+
+/* Writer ------------------------------------------------------------------- */
+
+struct TokWriter {
+    FILE *fp;
+    char *name;
+    TokHeader h;
+    uint64_t n_docs, n_tokens;
+    unsigned char *buf;
+    size_t cap;
+};
+
+static void wr(TokWriter *w, const void *p, size_t n)
+{
+    if (n && fwrite(p, 1, n, w->fp) != n) die("%s: write failed: %s", w->name, strerror(errno));
+}
+
+TokWriter *tokw_open(FILE *fp, const char *name, const TokHeader *h)
+{
+    if (h->token_bytes != 2 && h->token_bytes != 4) die("%s: token width %u is not 2 or 4", name, h->token_bytes);
+    if (h->vocab_size == 0) die("%s: vocabulary size is 0", name);
+    if (h->token_bytes == 2 && h->vocab_size > 65536u)
+        die("%s: vocabulary of %u does not fit 16-bit ids", name, h->vocab_size);
+    TokWriter *w = xcalloc(1, sizeof *w);
+    w->fp = fp;
+    w->name = xstrdup(name);
+    w->h = *h;
+    unsigned char b[TOKSTREAM_HEADER_BYTES];
+    encode_header(b, h);
+    wr(w, b, sizeof b);
+    return w;
+}
+
+void tokw_doc(TokWriter *w, const uint32_t *ids, size_t n)
+{
+    if (n >= TOKSTREAM_END) die("%s: document of %zu tokens is too long for one frame", w->name, n);
+    size_t nb = n * w->h.token_bytes;
+    if (nb + 4 > w->cap) {
+        w->cap = nb + 4 + 1024;
+        w->buf = xrealloc(w->buf, w->cap);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] >= w->h.vocab_size)
+            die("%s: token id %u in document %llu is beyond the vocabulary size %u", w->name, ids[i],
+                (unsigned long long)w->n_docs, w->h.vocab_size);
+        if (w->h.token_bytes == 2) { w->buf[2 * i] = (unsigned char)ids[i]; w->buf[2 * i + 1] = (unsigned char)(ids[i] >> 8); }
+        else put_u32le(w->buf + 4 * i, ids[i]);
+    }
+    unsigned char len[4], chk[4];
+    put_u32le(len, (uint32_t)n);
+    put_u32le(chk, frame_check(w->buf, nb, (uint32_t)n));
+    wr(w, len, 4);
+    wr(w, w->buf, nb);
+    wr(w, chk, 4);
+    w->n_docs++;
+    w->n_tokens += n;
+}
+
+void tokw_finish(TokWriter *w)
+{
+    unsigned char t[20];
+    put_u32le(t, TOKSTREAM_END);
+    put_u64le(t + 4, w->n_docs);
+    put_u64le(t + 12, w->n_tokens);
+    wr(w, t, sizeof t);
+    if (fflush(w->fp) != 0) die("%s: write failed: %s", w->name, strerror(errno));
+    free(w->name);
+    free(w->buf);
+    free(w);
+}
+
+/* Reader ------------------------------------------------------------------- */
+
+struct TokReader {
+    FILE *fp;
+    char *name;
+    TokHeader h;
+    uint64_t offset;               /* bytes consumed so far, for messages */
+    uint64_t docs, tokens;         /* in the current stream, checked at its trailer */
+    uint64_t total_docs, total_tokens;
+    unsigned char *raw;
+    uint32_t *ids;
+    size_t cap;                    /* tokens the buffers hold */
+};
+
+/* Read exactly n bytes or die naming what was being read. Returns 0 on clean EOF
+ * before the first byte when eof_ok. */
+static int rd(TokReader *r, void *p, size_t n, const char *what, int eof_ok)
+{
+    size_t got = fread(p, 1, n, r->fp);
+    if (got != n) {
+        if (ferror(r->fp)) die("%s: read failed: %s", r->name, strerror(errno));
+        if (got == 0 && eof_ok) return 0;
+        die("%s: offset %llu: truncated %s (got %zu of %zu bytes)", r->name,
+            (unsigned long long)(r->offset + got), what, got, n);
+    }
+    r->offset += n;
+    return 1;
+}
+
+static void read_header(TokReader *r, TokHeader *h)
+{
+    unsigned char b[TOKSTREAM_HEADER_BYTES];
+    uint64_t at = r->offset;
+    rd(r, b, sizeof b, "header", 0);
+    if (memcmp(b, TOKSTREAM_MAGIC, 8) != 0)
+        die("%s: offset %llu: bad magic (not an nmoe token stream)", r->name, (unsigned long long)at);
+    if (get_u64le(b + 32) != hash64(b, 32, 0))
+        die("%s: offset %llu: header checksum mismatch (corrupted header)", r->name, (unsigned long long)at);
+    uint32_t version = get_u32le(b + 8);
+    if (version != TOKSTREAM_VERSION)
+        die("%s: unsupported token stream version %u (this build reads %u)", r->name, version, TOKSTREAM_VERSION);
+    h->token_bytes = get_u32le(b + 12);
+    h->vocab_size = get_u32le(b + 16);
+    h->vocab_id = get_u64le(b + 24);
+    if (h->token_bytes != 2 && h->token_bytes != 4) die("%s: token width %u is not 2 or 4", r->name, h->token_bytes);
+    if (h->vocab_size == 0 || (h->token_bytes == 2 && h->vocab_size > 65536u))
+        die("%s: vocabulary size %u does not fit the token width %u", r->name, h->vocab_size, h->token_bytes);
+    if (get_u32le(b + 20) != 0) die("%s: unknown flags 0x%x in header", r->name, get_u32le(b + 20));
+}
+
+TokReader *tokr_open(FILE *fp, const char *name)
+{
+    TokReader *r = xcalloc(1, sizeof *r);
+    r->fp = fp;
+    r->name = xstrdup(name);
+    read_header(r, &r->h);
+    return r;
+}
+
+const TokHeader *tokr_header(const TokReader *r) { return &r->h; }
+uint64_t tokr_docs_read(const TokReader *r) { return r->total_docs; }
+uint64_t tokr_tokens_read(const TokReader *r) { return r->total_tokens; }
+
+static void grow(TokReader *r, size_t n_tokens)
+{
+    if (n_tokens <= r->cap) return;
+    size_t cap = r->cap ? r->cap : 4096;
+    while (cap < n_tokens) cap *= 2;
+    r->raw = xrealloc(r->raw, cap * 4);
+    r->ids = xrealloc(r->ids, cap * sizeof *r->ids);
+    r->cap = cap;
+}
+
+int tokr_next(TokReader *r, const uint32_t **ids, size_t *n)
+{
+    for (;;) {
+        unsigned char b[4];
+        uint64_t frame_at = r->offset;
+        rd(r, b, 4, "frame length (stream ends without its trailer)", 0);
+        uint32_t len = get_u32le(b);
+        if (len == TOKSTREAM_END) {
+            unsigned char t[16];
+            rd(r, t, 16, "trailer", 0);
+            uint64_t docs = get_u64le(t), toks = get_u64le(t + 8);
+            if (docs != r->docs || toks != r->tokens)
+                die("%s: offset %llu: trailer counts %llu documents / %llu tokens, but the stream held %llu / %llu",
+                    r->name, (unsigned long long)frame_at, (unsigned long long)docs, (unsigned long long)toks,
+                    (unsigned long long)r->docs, (unsigned long long)r->tokens);
+            /* Another stream may follow (concatenation). */
+            int c = fgetc(r->fp);
+            if (c == EOF) {
+                if (ferror(r->fp)) die("%s: read failed: %s", r->name, strerror(errno));
+                return 0;
+            }
+            ungetc(c, r->fp);
+            TokHeader h2;
+            read_header(r, &h2);
+            if (h2.token_bytes != r->h.token_bytes || h2.vocab_size != r->h.vocab_size || h2.vocab_id != r->h.vocab_id)
+                die("%s: offset %llu: concatenated stream has a different vocabulary", r->name,
+                    (unsigned long long)(r->offset - TOKSTREAM_HEADER_BYTES));
+            r->docs = r->tokens = 0;
+            continue;
+        }
+        /* Read in bounded chunks, so a corrupted length cannot make us allocate
+         * gigabytes before the truncation or checksum error is found. */
+        size_t tb = r->h.token_bytes, done = 0;
+        while (done < len) {
+            size_t chunk = len - done < (1u << 20) ? len - done : (1u << 20);
+            grow(r, done + chunk);
+            rd(r, r->raw + done * tb, chunk * tb, "document tokens", 0);
+            done += chunk;
+        }
+        rd(r, b, 4, "frame checksum", 0);
+        if (get_u32le(b) != frame_check(r->raw, (size_t)len * tb, len))
+            die("%s: offset %llu: document %llu checksum mismatch (corrupted tokens)", r->name,
+                (unsigned long long)frame_at, (unsigned long long)r->total_docs);
+        grow(r, len);
+        for (size_t i = 0; i < len; i++) {
+            uint32_t id = tb == 2 ? (uint32_t)r->raw[2 * i] | (uint32_t)r->raw[2 * i + 1] << 8 : get_u32le(r->raw + 4 * i);
+            if (id >= r->h.vocab_size)
+                die("%s: offset %llu: token id %u beyond the vocabulary size %u", r->name,
+                    (unsigned long long)(frame_at + 4 + i * tb), id, r->h.vocab_size);
+            r->ids[i] = id;
+        }
+        r->docs++;
+        r->tokens += len;
+        r->total_docs++;
+        r->total_tokens += len;
+        *ids = r->ids;
+        *n = len;
+        return 1;
+    }
+}
+
+void tokr_close(TokReader *r)
+{
+    if (!r) return;
+    free(r->name);
+    free(r->raw);
+    free(r->ids);
+    free(r);
+}
