@@ -39,6 +39,7 @@ CU_SRC := $(if $(filter 1,$(CUDA)),$(wildcard kernels/cuda/*.cu))
 TOOL_SRC := $(wildcard tools/nmoe-*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+TESTTOOL_SRC := $(wildcard tests/tools/*.c)
 GPU_SRC := $(if $(filter 1,$(CUDA)),$(wildcard tests/gpu/test_*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
@@ -49,6 +50,8 @@ ASAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
 ASAN_UNIT := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 REPLAY := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=build/asan/fuzz/replay_%)
 GPU_TESTS := $(GPU_SRC:tests/gpu/%.c=$(BUILD)/gpu/%)
+# Small helper programs the shell tests use (generators, corrupters), in build/testtools/.
+TESTTOOLS := $(TESTTOOL_SRC:tests/tools/%.c=build/testtools/%)
 
 .PHONY: all check check-gpu unit fuzz bench demo deps install clean man-check
 all: $(TOOLS) $(GPU_TESTS)
@@ -98,7 +101,11 @@ build/asan/fuzz/replay_%: build/asan/tests/fuzz/fuzz_%.o build/asan/tests/fuzz/r
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
-unit: $(UNIT) $(ASAN_UNIT) $(REPLAY)
+unit: $(UNIT) $(ASAN_UNIT) $(REPLAY) $(TESTTOOLS)
+
+build/testtools/%: $(BUILD)/tests/tools/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The whole suite: unit tests (plain and sanitized), fuzz regressions, CLI tests,
 # oracle tests. tests/run prints the closing "N passed, N failed" line.
