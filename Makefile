@@ -139,7 +139,7 @@ deps:
 	@bash .ci/install-deps
 
 man-check: all
-	@bash tests/man_matches_help.sh
+	@NMOE_TOP=$(CURDIR) bash tests/cli/man_matches_help.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
