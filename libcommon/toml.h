@@ -5,7 +5,12 @@
  * a clear error): inline tables, arrays of tables, multi-line strings, dates.
  *
  * The document is flattened: every leaf value is reached by its full dotted key
- * ("model.dim"), in file order. Errors are `file:line:col: reason`. */
+ * ("model.dim"), in file order. Errors are `file:line:col: reason`.
+ *
+ * Because keys are flattened to dotted paths, a quoted key may not be empty or contain
+ * '.' or control characters, and strings may not contain NUL (\u0000); columns count
+ * characters (code points). Duplicate keys and redefined tables are errors that name the
+ * line of the first definition. */
 #ifndef NMOE_TOML_H
 #define NMOE_TOML_H
 
