@@ -1,0 +1,30 @@
+/* shard_ext.h: more of the shard reader than shard.h declares, for nmoe-shard itself,
+ * the fuzzers and the tests: opening without dying (to report and go on), opening a
+ * shard held in memory, the full header, and each document's sequence number. */
+#ifndef NMOE_SHARD_EXT_H
+#define NMOE_SHARD_EXT_H
+
+#include "shard.h"
+#include "shard_format.h"
+#include "shard_manifest.h"
+
+/* Validate header, index and sequence section but leave the tokens alone (a zstd
+ * shard is not decompressed): for `info`. shard_read/verify then refuse. */
+#define SHARD_OPEN_HEADER_ONLY 1u
+
+/* Like shard_open, but on failure write `path: reason` into err and return NULL. */
+Shard *shard_try_open(const char *path, char *err, size_t cap);
+Shard *shard_try_open_ex(const char *path, unsigned flags, char *err, size_t cap);
+/* A shard held in memory (data must outlive the Shard; it is not copied); `name`
+ * stands for the path in messages. */
+Shard *shard_try_open_memory(const void *data, size_t n, const char *name, char *err, size_t cap);
+Shard *shard_open_memory(const void *data, size_t n, const char *name);
+
+const ShardHeader *shard_header(const Shard *s);
+/* Position of document d in the input of `nmoe-shard pack` (d < n_docs). */
+uint64_t shard_doc_seq(const Shard *s, uint64_t d);
+/* The shard is the one `ms` of manifest `m` lists: counts, size, header checksum,
+ * vocabulary, widths and compression agree. Else `path: reason` into err. */
+bool shard_matches_manifest(const Shard *s, const Manifest *m, const ManifestShard *ms, char *err, size_t cap);
+
+#endif
