@@ -85,6 +85,39 @@ void tokw_doc(TokWriter *w, const uint32_t *ids, size_t n)
     w->n_tokens += n;
 }
 
+/* Largest id in a raw run; a plain loop the compiler vectorizes. */
+static uint32_t max_id_raw(const void *raw, size_t n, uint32_t width)
+{
+    uint32_t m = 0;
+    if (width == 2) {
+        const uint16_t *p = raw;
+        uint16_t m16 = 0;
+        for (size_t i = 0; i < n; i++) m16 = p[i] > m16 ? p[i] : m16;
+        m = m16;
+    } else {
+        const uint32_t *p = raw;
+        for (size_t i = 0; i < n; i++) m = p[i] > m ? p[i] : m;
+    }
+    return m;
+}
+
+void tokw_doc_raw(TokWriter *w, const void *raw, size_t n)
+{
+    if (n >= TOKSTREAM_END) die("%s: document of %zu tokens is too long for one frame", w->name, n);
+    size_t nb = n * w->h.token_bytes;
+    if (n && max_id_raw(raw, n, w->h.token_bytes) >= w->h.vocab_size)
+        die("%s: token id %u in document %llu is beyond the vocabulary size %u", w->name,
+            max_id_raw(raw, n, w->h.token_bytes), (unsigned long long)w->n_docs, w->h.vocab_size);
+    unsigned char len[4], chk[4];
+    put_u32le(len, (uint32_t)n);
+    put_u32le(chk, frame_check(raw, nb, (uint32_t)n));
+    wr(w, len, 4);
+    wr(w, raw, nb);
+    wr(w, chk, 4);
+    w->n_docs++;
+    w->n_tokens += n;
+}
+
 void tokw_finish(TokWriter *w)
 {
     unsigned char t[20];

@@ -47,6 +47,9 @@ uint32_t token_bytes_for_vocab(uint32_t vocab_size);
 typedef struct TokWriter TokWriter;
 TokWriter *tokw_open(FILE *fp, const char *name, const TokHeader *h);
 void tokw_doc(TokWriter *w, const uint32_t *ids, size_t n);
+/* Same, from n ids already at the stream's width (little-endian), written straight
+ * from `raw` with no conversion; ids are still checked against vocab_size. */
+void tokw_doc_raw(TokWriter *w, const void *raw, size_t n);
 /* Writes the trailer and flushes; does not close fp. Frees w. */
 void tokw_finish(TokWriter *w);
 

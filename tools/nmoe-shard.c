@@ -452,6 +452,7 @@ typedef struct {
     uint32_t vocab_size;
     uint64_t vocab_id;
     bool started;
+    uint32_t stream_width;
     uint32_t *ids;
     size_t cap;
     char *text_buf;
@@ -471,6 +472,7 @@ static void emit_start(Emitter *e, const char *source, uint32_t vocab_size, uint
     e->vocab_size = vocab_size;
     e->vocab_id = vocab_id;
     e->first_source = source;
+    e->stream_width = stream_width;
     if (!e->text) {
         TokHeader h = { stream_width, vocab_size, vocab_id };
         e->w = tokw_open(stdout, "stdout", &h);
@@ -515,6 +517,12 @@ static void emit_doc(Emitter *e, const Shard *s, uint64_t d)
 {
     uint64_t a = shard_doc_start(s, d), b = shard_doc_start(s, d + 1);
     size_t n = (size_t)(b - a);
+    uint32_t width = shard_info(s)->token_bytes;
+    if (!e->text && width == e->stream_width) {
+        /* Same width on both sides: write straight from the mapped tokens. */
+        tokw_doc_raw(e->w, (const unsigned char *)shard_tokens_raw(s) + a * width, n);
+        return;
+    }
     if (n > e->cap) {
         e->cap = n + n / 2 + 1024;
         e->ids = xrealloc(e->ids, e->cap * sizeof *e->ids);
