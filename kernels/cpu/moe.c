@@ -1,0 +1,472 @@
+/* moe.c: the grouped MoE layer (see moe.h): workspace, token permutation, expert GEMMs
+ * and the forward/backward that tie them to the router (moe_route.c).
+ *
+ * Data flow of a forward over T tokens, K choices each (an "assignment" a = t*K + k):
+ *   x --sgemm--> logits --> s --top-K on s+b--> experts[a], gates[a]
+ *   counting sort of the assignments by expert --> slot[a] (row in the permuted
+ *   buffers, -1 if dropped), row_token[row]
+ *   xp[row] = x[row_token]  (gather)
+ *   per expert e, over its rows [offset_e, offset_e + kept_e):
+ *     h1 = xp W1_e^T, h3 = xp W3_e^T, act = silu(h1) * h3, out = act W2_e^T
+ *   y[t] = gain * sum_k gates[t,k] * out[slot[t,k]]   (k ascending)
+ * The backward walks the same buffers in reverse.
+ *
+ * Threads and determinism: OpenBLAS 0.3.21's sgemm gives different bits for different
+ * thread counts (it splits the matrices by its thread count; e.g. a 100^3 product differs
+ * between 1 and 2 threads). So every sgemm here runs single-threaded on a fixed tile of
+ * at most MOE_TILE rows (or output rows, for the weight gradients, whose sum over tokens
+ * stays inside one call), and OpenMP spreads the tiles over the threads. Which rows share
+ * a call never depends on the thread count, so neither do the results. */
+#include "moe.h"
+
+#include "error.h"
+#include "moe_route.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Rows (or output rows) per sgemm in the parallel loops. Fixed: see the note above. */
+enum { MOE_TILE = 64 };
+
+/* A tile of one expert's rows [row0, row0 + rows) of the permuted buffers. */
+typedef struct {
+    int32_t expert, row0, rows;
+} MoeRowTile;
+
+struct MoeWorkspace {
+    MoeConfig cfg;
+    int max_tokens;
+    int T;         /* tokens of the last forward (0: none yet) */
+    int routing_T; /* tokens the routing in `experts` is for (0: none) */
+    size_t bytes;
+
+    /* per token */
+    float *logits; /* [T, E]; holds d logits during the backward */
+    float *scores; /* [T, E] affinity s */
+    float *ds;     /* [T, E] backward scratch */
+    int32_t *seq_counts; /* [nseq, E] aux-loss choice counts */
+
+    /* per assignment [T, K] */
+    int32_t *experts;
+    float *gates;
+    float *dgates;
+    uint8_t *dropped;
+    int32_t *slot; /* row in the permuted buffers, -1 when dropped */
+
+    /* per expert */
+    int64_t *chosen; /* [E] assignments the router chose */
+    int64_t *kept;   /* [E] rows after the capacity limit */
+    int64_t *offset; /* [E + 1] first row of each expert */
+    int64_t *fill;   /* [E] counting-sort cursor */
+
+    /* per permuted row [T*K, ...] */
+    int32_t *row_token;
+    MoeRowTile *tiles; /* [<= rows / MOE_TILE + E] row tiles of the last permutation */
+    int n_tiles;
+    float *xp;   /* [rows, D] gathered inputs; d inputs in the backward (aliases dout) */
+    float *h1;   /* [rows, F] W1 x */
+    float *h3;   /* [rows, F] W3 x */
+    float *act;  /* [rows, F] silu(h1) * h3 */
+    float *out;  /* [rows, D] expert outputs, before the gate */
+    float *dout; /* [rows, D] d out, then d xp */
+    float *dact; /* [rows, F] d act, then d h1 */
+    float *dh3;  /* [rows, F] */
+};
+
+const char *moe_config_check(const MoeConfig *c)
+{
+    if (c->dim < 1) return "dim must be >= 1";
+    if (c->n_experts < 1) return "n_routed_experts must be >= 1";
+    if (c->top_k < 1 || c->top_k > c->n_experts)
+        return "n_activated_experts must be in [1, n_routed_experts]";
+    if (c->inter_dim < 1) return "moe_inter_dim must be >= 1";
+    if (c->score != MOE_SCORE_SIGMOID && c->score != MOE_SCORE_SOFTMAX)
+        return "router_score must be \"sigmoid\" or \"softmax\"";
+    if (!isfinite(c->route_scale) || c->route_scale <= 0) return "route_scale must be > 0";
+    if (!isfinite(c->output_gain)) return "expert_output_gain must be finite";
+    if (!isfinite(c->capacity_factor) || c->capacity_factor < 0)
+        return "capacity_factor must be >= 0 (0 = dropless)";
+    if (!isfinite(c->aux_loss_alpha) || c->aux_loss_alpha < 0) return "aux_loss_alpha must be >= 0";
+    if (c->seq_len < 0) return "seq_len must be >= 0";
+    return NULL;
+}
+
+static void *ws_alloc(MoeWorkspace *ws, size_t count, size_t size)
+{
+    size_t n = count * size;
+    ws->bytes += n;
+    return xaligned_alloc(n ? n : 1);
+}
+
+MoeWorkspace *moe_workspace_create(const MoeConfig *cfg, int max_tokens)
+{
+    const char *why = moe_config_check(cfg);
+    if (why) die("moe: bad config: %s", why);
+    if (max_tokens < 1) die("moe: bad workspace size: max_tokens %d must be >= 1", max_tokens);
+    if ((int64_t)max_tokens * cfg->top_k > INT32_MAX)
+        die("moe: %d tokens x top-%d assignments exceed the int32 row indices", max_tokens, cfg->top_k);
+    MoeWorkspace *ws = xcalloc(1, sizeof *ws);
+    ws->cfg = *cfg;
+    ws->max_tokens = max_tokens;
+    const size_t T = (size_t)max_tokens, E = (size_t)cfg->n_experts, K = (size_t)cfg->top_k;
+    const size_t D = (size_t)cfg->dim, F = (size_t)cfg->inter_dim, R = T * K;
+    const size_t nseq = cfg->seq_len > 0 ? (T + (size_t)cfg->seq_len - 1) / (size_t)cfg->seq_len : 1;
+    ws->logits = ws_alloc(ws, T * E, sizeof(float));
+    ws->scores = ws_alloc(ws, T * E, sizeof(float));
+    ws->ds = ws_alloc(ws, T * E, sizeof(float));
+    ws->seq_counts = ws_alloc(ws, nseq * E, sizeof(int32_t));
+    ws->experts = ws_alloc(ws, R, sizeof(int32_t));
+    ws->gates = ws_alloc(ws, R, sizeof(float));
+    ws->dgates = ws_alloc(ws, R, sizeof(float));
+    ws->dropped = ws_alloc(ws, R, sizeof(uint8_t));
+    ws->slot = ws_alloc(ws, R, sizeof(int32_t));
+    ws->chosen = ws_alloc(ws, E, sizeof(int64_t));
+    ws->kept = ws_alloc(ws, E, sizeof(int64_t));
+    ws->offset = ws_alloc(ws, E + 1, sizeof(int64_t));
+    ws->fill = ws_alloc(ws, E, sizeof(int64_t));
+    ws->row_token = ws_alloc(ws, R, sizeof(int32_t));
+    ws->tiles = ws_alloc(ws, R / MOE_TILE + E + 1, sizeof(MoeRowTile));
+    ws->xp = ws_alloc(ws, R * D, sizeof(float));
+    ws->h1 = ws_alloc(ws, R * F, sizeof(float));
+    ws->h3 = ws_alloc(ws, R * F, sizeof(float));
+    ws->act = ws_alloc(ws, R * F, sizeof(float));
+    ws->out = ws_alloc(ws, R * D, sizeof(float));
+    ws->dout = ws_alloc(ws, R * D, sizeof(float));
+    ws->dact = ws_alloc(ws, R * F, sizeof(float));
+    ws->dh3 = ws_alloc(ws, R * F, sizeof(float));
+    return ws;
+}
+
+void moe_workspace_free(MoeWorkspace *ws)
+{
+    if (!ws) return;
+    void *bufs[] = { ws->logits, ws->scores, ws->ds, ws->seq_counts, ws->experts, ws->gates,
+                     ws->dgates, ws->dropped, ws->slot, ws->chosen, ws->kept, ws->offset,
+                     ws->fill, ws->row_token, ws->tiles, ws->xp, ws->h1, ws->h3, ws->act, ws->out,
+                     ws->dout, ws->dact, ws->dh3 };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(ws);
+}
+
+size_t moe_workspace_bytes(const MoeWorkspace *ws) { return ws->bytes; }
+const MoeConfig *moe_workspace_config(const MoeWorkspace *ws) { return &ws->cfg; }
+const int32_t *moe_routing_experts(const MoeWorkspace *ws) { return ws->experts; }
+const float *moe_routing_gates(const MoeWorkspace *ws) { return ws->gates; }
+const uint8_t *moe_routing_dropped(const MoeWorkspace *ws) { return ws->dropped; }
+
+void moe_set_routing(MoeWorkspace *ws, int T, const int32_t *experts)
+{
+    const int E = ws->cfg.n_experts, K = ws->cfg.top_k;
+    if (T < 1 || T > ws->max_tokens) die("moe: routing for %d tokens; workspace holds 1..%d", T, ws->max_tokens);
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < K; k++) {
+            int32_t e = experts[(size_t)t * K + k];
+            if (e < 0 || e >= E) die("moe: routing token %d choice %d: expert %d not in [0, %d)", t, k, (int)e, E);
+            for (int j = 0; j < k; j++)
+                if (experts[(size_t)t * K + j] == e) die("moe: routing token %d: expert %d chosen twice", t, (int)e);
+        }
+    memcpy(ws->experts, experts, (size_t)T * K * sizeof *experts);
+    ws->routing_T = T;
+}
+
+/* Capacity per expert for T tokens; INT64_MAX when dropless. Computed in double from the
+ * float factor, (cf * (T*K)) / E, so the oracle can repeat it exactly. */
+static int64_t moe_capacity(const MoeConfig *c, int T)
+{
+    if (c->capacity_factor <= 0) return INT64_MAX;
+    return (int64_t)ceil((double)c->capacity_factor * ((double)T * c->top_k) / c->n_experts);
+}
+
+/* Stable counting sort of the assignments by expert: rows of an expert are contiguous and
+ * in assignment (token) order; beyond the capacity an assignment is dropped. Sequential:
+ * it is O(T*K) and its order is the determinism of everything after it. */
+static void moe_permute(MoeWorkspace *ws, int T)
+{
+    const int E = ws->cfg.n_experts, K = ws->cfg.top_k;
+    const int64_t R = (int64_t)T * K, cap = moe_capacity(&ws->cfg, T);
+    memset(ws->chosen, 0, (size_t)E * sizeof *ws->chosen);
+    for (int64_t a = 0; a < R; a++) ws->chosen[ws->experts[a]]++;
+    ws->offset[0] = 0;
+    for (int e = 0; e < E; e++) {
+        ws->kept[e] = ws->chosen[e] < cap ? ws->chosen[e] : cap;
+        ws->offset[e + 1] = ws->offset[e] + ws->kept[e];
+        ws->fill[e] = 0;
+    }
+    for (int64_t a = 0; a < R; a++) {
+        int e = ws->experts[a];
+        if (ws->fill[e] < ws->kept[e]) {
+            int64_t row = ws->offset[e] + ws->fill[e]++;
+            ws->slot[a] = (int32_t)row;
+            ws->row_token[row] = (int32_t)(a / K);
+            ws->dropped[a] = 0;
+        } else {
+            ws->slot[a] = -1;
+            ws->dropped[a] = 1;
+        }
+    }
+    ws->n_tiles = 0;
+    for (int e = 0; e < E; e++)
+        for (int64_t r = 0; r < ws->kept[e]; r += MOE_TILE) {
+            int64_t left = ws->kept[e] - r;
+            ws->tiles[ws->n_tiles++] = (MoeRowTile){ e, (int32_t)(ws->offset[e] + r),
+                                                     (int32_t)(left < MOE_TILE ? left : MOE_TILE) };
+        }
+}
+
+/* OpenBLAS built with pthreads splits each call over its own threads; keep it to one
+ * for the duration of an op (the OpenMP build already does that inside a parallel
+ * region, and setting its count would set OpenMP's). Returns what to restore. */
+static int blas_single_thread_begin(void)
+{
+    if (openblas_get_parallel() != 1) return 0;
+    int n = openblas_get_num_threads();
+    if (n != 1) openblas_set_num_threads(1);
+    return n;
+}
+
+static void blas_single_thread_end(int saved)
+{
+    if (saved > 1) openblas_set_num_threads(saved);
+}
+
+/* Forward of the experts, one row tile per task: h1, h3, act and out for its rows. */
+static void moe_experts_forward(MoeWorkspace *ws, const MoeParams *p)
+{
+    const int D = ws->cfg.dim, F = ws->cfg.inter_dim;
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < ws->n_tiles; i++) {
+        const MoeRowTile tl = ws->tiles[i];
+        const int e = tl.expert, n = tl.rows;
+        const size_t o = (size_t)tl.row0;
+        const float *w1 = p->w1 + (size_t)e * F * D, *w3 = p->w3 + (size_t)e * F * D;
+        const float *w2 = p->w2 + (size_t)e * D * F;
+        const float *xp = ws->xp + o * D;
+        float *h1 = ws->h1 + o * F, *h3 = ws->h3 + o * F, *act = ws->act + o * F;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, D, 1.0f, xp, D, w1, D, 0.0f, h1, F);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, D, 1.0f, xp, D, w3, D, 0.0f, h3, F);
+        for (size_t j = 0; j < (size_t)n * F; j++) act[j] = h1[j] / (1.0f + expf(-h1[j])) * h3[j];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, D, F, 1.0f, act, F, w2, F, 0.0f,
+                    ws->out + o * D, D);
+    }
+}
+
+/* Backward of the experts in three passes: per row tile, d act -> d h1, d h3; per tile of
+ * weight-gradient rows, the sum over the expert's whole group in one call; per row tile,
+ * d xp (written over d out, which the weight pass still needed). */
+static void moe_experts_backward(MoeWorkspace *ws, const MoeParams *p, const MoeGrads *g)
+{
+    const int E = ws->cfg.n_experts, D = ws->cfg.dim, F = ws->cfg.inter_dim;
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < ws->n_tiles; i++) {
+        const MoeRowTile tl = ws->tiles[i];
+        const int n = tl.rows;
+        const size_t o = (size_t)tl.row0, wo = (size_t)tl.expert * F * D; /* same size for w1, w3, w2 */
+        const float *h1 = ws->h1 + o * F, *h3 = ws->h3 + o * F;
+        float *dout = ws->dout + o * D, *dact = ws->dact + o * F, *dh3 = ws->dh3 + o * F;
+        /* d act = d out W2 */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, F, D, 1.0f, dout, D, p->w2 + wo, F,
+                    0.0f, dact, F);
+        /* act = silu(h1) h3:  d h1 = d act h3 silu'(h1),  d h3 = d act silu(h1);
+         * silu'(h) = sig(h) (1 + h (1 - sig(h))). d h1 overwrites d act. */
+        for (size_t j = 0; j < (size_t)n * F; j++) {
+            float sig = 1.0f / (1.0f + expf(-h1[j]));
+            float da = dact[j];
+            dh3[j] = da * h1[j] * sig;
+            dact[j] = da * h3[j] * sig * (1.0f + h1[j] * (1.0f - sig));
+        }
+    }
+
+    /* weight gradients: tasks (expert, matrix, tile of output rows), each summing over
+     * all of the expert's rows. d W2 needs d out, so this pass runs before d xp
+     * overwrites it. */
+    const int ft = (F + MOE_TILE - 1) / MOE_TILE, dt = (D + MOE_TILE - 1) / MOE_TILE;
+    const int per_expert = 2 * ft + dt;
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < E * per_expert; i++) {
+        const int e = i / per_expert, part = i % per_expert;
+        const int n = (int)ws->kept[e];
+        if (n == 0) continue;
+        const size_t o = (size_t)ws->offset[e], wo = (size_t)e * F * D;
+        const float *xp = ws->xp + o * D;
+        if (part < 2 * ft) {        /* d W1 (part < ft) or d W3 rows [f0, f0 + m) += d h^T xp */
+            const int f0 = (part % ft) * MOE_TILE, m = F - f0 < MOE_TILE ? F - f0 : MOE_TILE;
+            const float *dh = (part < ft ? ws->dact : ws->dh3) + o * F + f0;
+            float *gw = (part < ft ? g->w1 : g->w3) + wo + (size_t)f0 * D;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, D, n, 1.0f, dh, F, xp, D, 1.0f, gw, D);
+        } else {                    /* d W2 rows [d0, d0 + m) += d out^T act */
+            const int d0 = (part - 2 * ft) * MOE_TILE, m = D - d0 < MOE_TILE ? D - d0 : MOE_TILE;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, F, n, 1.0f, ws->dout + o * D + d0, D,
+                        ws->act + o * F, F, 1.0f, g->w2 + wo + (size_t)d0 * F, F);
+        }
+    }
+
+    /* d xp = d h1 W1 + d h3 W3, per row tile, into d out */
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < ws->n_tiles; i++) {
+        const MoeRowTile tl = ws->tiles[i];
+        const int n = tl.rows;
+        const size_t o = (size_t)tl.row0, wo = (size_t)tl.expert * F * D;
+        float *dxp = ws->dout + o * D;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, F, 1.0f, ws->dact + o * F, F,
+                    p->w1 + wo, D, 0.0f, dxp, D);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, F, 1.0f, ws->dh3 + o * F, F,
+                    p->w3 + wo, D, 1.0f, dxp, D);
+    }
+}
+
+/* The router's products, tiled like the experts' (see the note at the top). */
+static void router_logits(int T, int E, int D, const float *x, const float *router_w, float *logits)
+{
+    const int tiles = (T + MOE_TILE - 1) / MOE_TILE;
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < tiles; i++) {
+        const int t0 = i * MOE_TILE, m = T - t0 < MOE_TILE ? T - t0 : MOE_TILE;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, E, D, 1.0f, x + (size_t)t0 * D, D,
+                    router_w, D, 0.0f, logits + (size_t)t0 * E, E);
+    }
+}
+
+/* d W_r += d logits^T x (per tile of columns, each summing over all tokens);
+ * dx += d logits W_r (per tile of tokens). */
+static void router_backward(int T, int E, int D, const float *x, const float *router_w,
+                            const float *dlogits, float *d_router_w, float *dx)
+{
+    const int col_tiles = (D + MOE_TILE - 1) / MOE_TILE, row_tiles = (T + MOE_TILE - 1) / MOE_TILE;
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < col_tiles + row_tiles; i++) {
+        if (i < col_tiles) {
+            const int d0 = i * MOE_TILE, m = D - d0 < MOE_TILE ? D - d0 : MOE_TILE;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, E, m, T, 1.0f, dlogits, E, x + d0, D,
+                        1.0f, d_router_w + d0, D);
+        } else {
+            const int t0 = (i - col_tiles) * MOE_TILE, m = T - t0 < MOE_TILE ? T - t0 : MOE_TILE;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, D, E, 1.0f, dlogits + (size_t)t0 * E,
+                        E, router_w, D, 1.0f, dx + (size_t)t0 * D, D);
+        }
+    }
+}
+
+float moe_forward(MoeWorkspace *ws, const MoeParams *p, const float *x, int T, float *y,
+                  MoeStats *stats, unsigned flags)
+{
+    const MoeConfig *c = &ws->cfg;
+    const int E = c->n_experts, K = c->top_k, D = c->dim;
+    if (T < 1 || T > ws->max_tokens) die("moe: forward of %d tokens; workspace holds 1..%d", T, ws->max_tokens);
+    if (c->aux_loss_alpha > 0 && c->seq_len > 0 && T % c->seq_len != 0)
+        die("moe: %d tokens is not a whole number of sequences of %d (aux loss)", T, c->seq_len);
+    if ((flags & MOE_REUSE_ROUTING) && ws->routing_T != T)
+        die("moe: MOE_REUSE_ROUTING with no routing for %d tokens in the workspace", T);
+    ws->T = T;
+    const int blas_saved = blas_single_thread_begin();
+
+    /* router: logits = x W_r^T, s, choice, gates */
+    router_logits(T, E, D, x, p->router_w, ws->logits);
+    moe_route_scores(c->score, ws->logits, T, E, ws->scores);
+    if (!(flags & MOE_REUSE_ROUTING)) {
+        moe_route_topk(ws->scores, p->bias, T, E, K, ws->experts);
+        ws->routing_T = T;
+    }
+    moe_route_gates(c, ws->scores, ws->experts, T, ws->gates);
+
+    /* group by expert, gather, experts */
+    moe_permute(ws, T);
+    const int64_t rows = ws->offset[E];
+    #pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(ws->xp + (size_t)r * D, x + (size_t)ws->row_token[r] * D, (size_t)D * sizeof(float));
+    moe_experts_forward(ws, p);
+
+    /* scatter back: y[t] = gain * sum_k g_k out[slot], k ascending */
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        float *yt = y + (size_t)t * D;
+        memset(yt, 0, (size_t)D * sizeof *yt);
+        for (int k = 0; k < K; k++) {
+            int32_t row = ws->slot[(size_t)t * K + k];
+            if (row < 0) continue;
+            const float w = c->output_gain * ws->gates[(size_t)t * K + k];
+            const float *o = ws->out + (size_t)row * D;
+            for (int d = 0; d < D; d++) yt[d] += w * o[d];
+        }
+    }
+
+    float aux = 0.0f;
+    if (c->aux_loss_alpha > 0) aux = moe_aux_loss_forward(c, ws->scores, ws->experts, T, ws->seq_counts);
+
+    if (stats) {
+        if (stats->n_experts != E) die("moe: stats for %d experts, layer has %d", stats->n_experts, E);
+        for (int e = 0; e < E; e++) {
+            stats->loads[e] += (uint64_t)ws->chosen[e];
+            stats->dropped += ws->chosen[e] - ws->kept[e];
+        }
+        stats->tokens += T;
+        stats->assignments += (int64_t)T * K;
+        double top1 = 0.0;
+        for (int t = 0; t < T; t++) {
+            const float *st = ws->scores + (size_t)t * E;
+            float mx = st[0];
+            for (int i = 1; i < E; i++) mx = st[i] > mx ? st[i] : mx;
+            top1 += mx;
+        }
+        stats->top1_affinity_sum += top1;
+        stats->aux_loss_sum += aux;
+    }
+    blas_single_thread_end(blas_saved);
+    return aux;
+}
+
+void moe_backward(MoeWorkspace *ws, const MoeParams *p, const float *x, const float *dy,
+                  float aux_grad, float *dx, const MoeGrads *g)
+{
+    const MoeConfig *c = &ws->cfg;
+    const int E = c->n_experts, K = c->top_k, D = c->dim, T = ws->T;
+    if (T == 0) die("moe: backward without a forward");
+    const int blas_saved = blas_single_thread_begin();
+
+    /* d out[slot] = gain g_k dy[t];  d g_k = gain <dy[t], out[slot]> (0 when dropped) */
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *dyt = dy + (size_t)t * D;
+        for (int k = 0; k < K; k++) {
+            const size_t a = (size_t)t * K + k;
+            const int32_t row = ws->slot[a];
+            if (row < 0) {
+                ws->dgates[a] = 0.0f;
+                continue;
+            }
+            const float w = c->output_gain * ws->gates[a];
+            const float *o = ws->out + (size_t)row * D;
+            float *dout = ws->dout + (size_t)row * D;
+            float dot = 0.0f;
+            for (int d = 0; d < D; d++) {
+                dout[d] = w * dyt[d];
+                dot += dyt[d] * o[d];
+            }
+            ws->dgates[a] = c->output_gain * dot;
+        }
+    }
+
+    moe_experts_backward(ws, p, g);
+
+    /* dx[t] += sum_k d xp[slot], k ascending */
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        float *dxt = dx + (size_t)t * D;
+        for (int k = 0; k < K; k++) {
+            const int32_t row = ws->slot[(size_t)t * K + k];
+            if (row < 0) continue;
+            const float *dxp = ws->dout + (size_t)row * D;
+            for (int d = 0; d < D; d++) dxt[d] += dxp[d];
+        }
+    }
+
+    /* router: d gates (+ aux) -> d s -> d logits -> d W_r, dx */
+    moe_route_gates_backward(c, ws->scores, ws->experts, ws->dgates, T, ws->ds);
+    if (c->aux_loss_alpha > 0) moe_aux_loss_backward(c, ws->scores, ws->seq_counts, T, aux_grad, ws->ds);
+    float *dlogits = ws->logits;
+    moe_route_scores_backward(c->score, ws->scores, ws->ds, T, E, dlogits);
+    router_backward(T, E, D, x, p->router_w, dlogits, g->router_w, dx);
+    blas_single_thread_end(blas_saved);
+}
