@@ -145,6 +145,10 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	for s in 1 5 7; do for f in man/man$$s/*.$$s; do [ -e "$$f" ] && install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/man$$s/; done; done; true
+	# Named tokenizers (gpt2, r50k_base, cl100k_base, o200k_base) resolve from <bindir>/../share/nmoe.
+	install -d $(DESTDIR)$(PREFIX)/share/nmoe/tokenizers/gpt2
+	install -m 644 data/tokenizers/*.tiktoken data/tokenizers/*.meta.json $(DESTDIR)$(PREFIX)/share/nmoe/tokenizers/
+	install -m 644 data/tokenizers/gpt2/* $(DESTDIR)$(PREFIX)/share/nmoe/tokenizers/gpt2/
 
 clean:
 	rm -rf build bin

@@ -1,0 +1,118 @@
+/* test_tokenizer_batch.c: tok_encode_batch gives exactly tok_encode's ids for every
+ * document, whatever the thread count, including long documents that are cut into
+ * parts at places where pieces do not begin (runs of spaces and newlines across the
+ * cut, a single piece longer than a part, special tokens, binary junk). */
+#include "check.h"
+#include "error.h"
+#include "rng.h"
+#include "tokenizer.h"
+
+#include <stdlib.h>
+
+static uint8_t *read_file(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) { fprintf(stderr, "cannot open %s\n", path); exit(1); }
+    fseek(fp, 0, SEEK_END);
+    long sz = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    uint8_t *b = xmalloc((size_t)sz);
+    *n = fread(b, 1, (size_t)sz, fp);
+    fclose(fp);
+    return b;
+}
+
+static void check_batch(const Tokenizer *t, const TextSpan *docs, size_t n_docs, bool special, int64_t eot)
+{
+    TokEncoder *one = tok_encoder_new(t);
+    IdVec *want = xcalloc(n_docs, sizeof *want);
+    for (size_t d = 0; d < n_docs; d++) {
+        tok_encode(t, one, docs[d].text, docs[d].len, special, &want[d]);
+        if (eot >= 0) idvec_push(&want[d], (uint32_t)eot);
+    }
+    for (int threads = 1; threads <= 4; threads++) {
+        TokEncoder *encs[4];
+        for (int i = 0; i < threads; i++) encs[i] = tok_encoder_new(t);
+        IdVec *got = xcalloc(n_docs, sizeof *got);
+        tok_encode_batch(t, encs, threads, docs, n_docs, special, eot, got);
+        int same = 1;
+        for (size_t d = 0; d < n_docs; d++) {
+            if (got[d].n != want[d].n || (got[d].n && memcmp(got[d].v, want[d].v, got[d].n * sizeof *got[d].v) != 0)) {
+                fprintf(stderr, "threads %d, document %zu (%zu bytes): %zu ids, want %zu\n", threads, d, docs[d].len,
+                        got[d].n, want[d].n);
+                same = 0;
+            }
+            idvec_free(&got[d]);
+        }
+        CHECK(same);
+        free(got);
+        for (int i = 0; i < threads; i++) tok_encoder_free(encs[i]);
+    }
+    for (size_t d = 0; d < n_docs; d++) idvec_free(&want[d]);
+    free(want);
+    tok_encoder_free(one);
+}
+
+int main(void)
+{
+    nmoe_set_prog("test_tokenizer_batch");
+    const char *top = getenv("NMOE_TOP") ? getenv("NMOE_TOP") : ".";
+    char path[4096], err[512];
+    size_t ts_n;
+    snprintf(path, sizeof path, "%s/data/tinyshakespeare.txt", top);
+    uint8_t *ts = read_file(path, &ts_n);
+    const char *toks[] = { "data/tokenizers/gpt2", "data/tokenizers/cl100k_base.tiktoken" };
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/%s", top, toks[k]);
+        Tokenizer *t = tokenizer_load(path, err, sizeof err);
+        if (!t) { fprintf(stderr, "%s\n", err); return 1; }
+
+        /* A long document whose parts start inside runs of spaces and newlines (the
+         * text is rewritten so every 64 KiB holds such a run). */
+        size_t n = ts_n;
+        uint8_t *doc = xmalloc(n);
+        memcpy(doc, ts, n);
+        for (size_t at = 1000; at + 300 < n; at += 65536) {
+            memset(doc + at, ' ', 200);
+            memset(doc + at + 200, '\n', 50);
+        }
+        /* One piece longer than a part: 300 KB of spaces, then text. */
+        size_t big_n = 560000;
+        uint8_t *big = xmalloc(big_n);
+        memset(big, ' ', 300000);
+        memcpy(big + 300000, ts, big_n - 300000);
+        /* Binary junk, long. */
+        size_t junk_n = 600000;
+        uint8_t *junk = xmalloc(junk_n);
+        Rng rng = rng_make(9, (uint64_t)k);
+        for (size_t i = 0; i < junk_n; i++) {
+            uint32_t r = rng_u32(&rng);
+            junk[i] = r % 3 ? (uint8_t)(r >> 8) : (uint8_t)" \n\n\ra"[r % 5];
+        }
+        /* No newline to cut after: parts start inside a run of digits, where the
+         * groups of three (cl100k) never line up again, and inside words. */
+        size_t dig_n = 600000;
+        uint8_t *dig = xmalloc(dig_n);
+        for (size_t i = 0; i < dig_n; i++) dig[i] = i < 400000 ? (uint8_t)('0' + i % 10) : (uint8_t)"hello world 12 "[i % 15];
+        /* Special tokens inside a long text. */
+        uint8_t *sp = xmalloc(n);
+        memcpy(sp, ts, n);
+        for (size_t at = 5000; at + 20 < n; at += 99991) memcpy(sp + at, "<|endoftext|>", 13);
+
+        TextSpan docs[] = {
+            { ts, 0 }, { ts, 1 }, { ts, 5000 }, { doc, n }, { big, big_n }, { junk, junk_n }, { dig, dig_n }, { sp, n },
+            { (const uint8_t *)"\n\n\n", 3 }, { ts + 100, 777 },
+        };
+        size_t nd = sizeof docs / sizeof docs[0];
+        check_batch(t, docs, nd, false, -1);
+        check_batch(t, docs, nd, true, t->eot_id);
+        free(doc);
+        free(big);
+        free(junk);
+        free(dig);
+        free(sp);
+        tokenizer_free(t);
+    }
+    free(ts);
+    return check_report("test_tokenizer_batch");
+}
