@@ -5,8 +5,10 @@
 #
 # The model is not part of this test: NMOE_EVAL points at a stub whose `core --task`
 # "predicts" choice 0 of every item (eval_offline first-choice, a stand-in for the model)
-# after a short sleep; `core --list` and `summary` run the real library code
-# (build/testtools/eval_offline), as nmoe-eval will.
+# after a short sleep, so parallelism and reruns can be observed; `core --list` and
+# `summary` run the real library code (build/testtools/eval_offline), as nmoe-eval does.
+# tests/cli/eval_pipeline.sh runs the makefile with the real nmoe-eval on a real
+# checkpoint.
 set -euo pipefail
 cd "$NMOE_TOP"
 tool=$NMOE_TOP/build/testtools/eval_offline
