@@ -1,0 +1,98 @@
+/* config.h: the training configuration (nmoe-train(1), "CONFIGURATION").
+ *
+ * One flat set of keys with nmoe's names. A TOML file may give them at top level or
+ * inside [model], [train] and [data] tables; the table only groups, "model.dim" and
+ * "dim" are the same key. Unknown keys, wrong types, out-of-range values and a key given
+ * twice are errors naming the key and file:line:col; `--set key=value` overrides after
+ * the file. config_check() then checks the relations between keys.
+ *
+ * The canonical form is a JSON object of every key in table order (shortest decimal
+ * that reads back to the same double), written into the metric stream's meta line. The
+ * fingerprint is XXH3-64 (seed 0) of the canonical form restricted to the keys that
+ * decide the training trajectory (model, optimizer, schedule, batch, seed, data); the
+ * keys that only say how long to run, how often to log, validate or checkpoint and where
+ * to write (steps, log_every, checkpoint_every, validation_*, target_loss, out_dir,
+ * resume) are left out, so a run can be resumed with more steps or another out_dir. */
+#ifndef NMOE_CONFIG_H
+#define NMOE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { CONFIG_STRING_MAX = 1024 };
+
+typedef struct {
+    /* model */
+    int64_t vocab_size, dim, n_layers, n_heads, n_kv_heads, inter_dim, seq_len, attn_window;
+    double rope_theta, norm_eps, init_std;
+    /* MoE (reserved: a config with n_routed_experts > 0 is refused until MoE lands) */
+    int64_t n_dense_layers, n_routed_experts, n_shared_experts, n_activated_experts, moe_inter_dim;
+    double route_scale;
+    char router_score[16];
+    double router_bias_update_rate, aux_loss_alpha, expert_output_gain;
+    /* optimizer and schedule */
+    double lr_dense, lr_expert, lr_router, weight_decay, adam_beta1, adam_beta2, adam_eps;
+    int64_t warmup_steps, hold_tokens, decay_tokens;
+    double decay_floor, grad_clip;
+    /* training run */
+    int64_t batch_size, micro_batch_size, steps, seed, eos_token_id;
+    bool loss_mask_eos;
+    int64_t log_every, checkpoint_every, validation_every, validation_steps;
+    double target_loss;
+    /* data and output */
+    char data_path[CONFIG_STRING_MAX], validation_data_path[CONFIG_STRING_MAX], out_dir[CONFIG_STRING_MAX];
+    double holdout_fraction;
+    bool resume;
+} Config;
+
+typedef enum { CONFIG_INT, CONFIG_FLOAT, CONFIG_BOOL, CONFIG_STRING } ConfigType;
+
+/* One key of the table (for --help, the man page test and tools that list keys). */
+typedef struct {
+    const char *name;
+    const char *section;      /* "model", "train" or "data": documentation only */
+    ConfigType type;
+    size_t offset;            /* into Config */
+    int64_t imin, imax;       /* CONFIG_INT range, inclusive */
+    double fmin, fmax;        /* CONFIG_FLOAT range */
+    bool fmin_open, fmax_open; /* bound excluded (a value that must be > fmin, < fmax) */
+    bool fingerprinted;
+    const char *const *choices; /* CONFIG_STRING: allowed values, NULL-terminated; NULL = any */
+    const char *help;
+} ConfigKey;
+
+size_t config_key_count(void);
+const ConfigKey *config_key_at(size_t i);
+const ConfigKey *config_key_find(const char *name);
+
+void config_defaults(Config *c);
+/* Apply a TOML file ("-" = stdin). false with `file:line:col: key: reason` in err. */
+bool config_load_file(Config *c, const char *path, char *err, size_t cap);
+/* The same from text in memory; `name` stands for the file in messages. */
+bool config_load_text(Config *c, const char *text, size_t len, const char *name, char *err, size_t cap);
+/* Apply one "key=value" override (value as on a command line: 12, 3e-4, true, text). */
+bool config_set(Config *c, const char *assignment, char *err, size_t cap);
+/* Relations between keys (and MoE not implemented yet). `origin` names the config in
+ * messages. */
+bool config_check(const Config *c, const char *origin, char *err, size_t cap);
+
+/* Set every key from a canonical JSON object (a checkpoint's state.json). Keys absent
+ * from the object keep their current value; an unknown key or a wrong type is an error
+ * naming `origin`. */
+bool config_from_json(Config *c, const char *json, const char *origin, char *err, size_t cap);
+
+/* Canonical JSON object (malloc'ed, no newline); all keys or only the fingerprinted ones. */
+char *config_to_json(const Config *c, bool fingerprinted_only);
+uint64_t config_fingerprint(const Config *c);
+void config_fingerprint_hex(const Config *c, char out[17]);
+/* The value of key k in canonical form (JSON), into buf. */
+void config_value_json(const Config *c, const ConfigKey *k, char *buf, size_t cap);
+
+/* Derived sizes. */
+int64_t config_head_dim(const Config *c);
+int64_t config_kv_heads(const Config *c);        /* n_kv_heads, or n_heads when 0 */
+int64_t config_micro_batch(const Config *c);     /* micro_batch_size, or batch_size when 0 */
+int64_t config_tokens_per_step(const Config *c); /* batch_size * seq_len */
+
+#endif

@@ -1,0 +1,78 @@
+# train_common.bash: sourced by tests/cli/train_*.sh (not a test itself). A scratch
+# directory with a small synthetic pack (256-token vocabulary, Zipf ids, a val split),
+# a tiny config, and helpers to compare metric streams.
+set -euo pipefail
+: "${NMOE_TOP:?run through tests/run (NMOE_TOP unset)}"
+export PATH="$NMOE_TOP/bin:${NMOE_TESTTOOLS:-$NMOE_TOP/build/testtools}:$PATH"
+for t in nmoe-train nmoe-shard mktokstream; do
+    command -v "$t" >/dev/null || { echo "missing $t (run make and make unit)"; exit 1; }
+done
+work=$(mktemp -d /tmp/nmoe-train-test.XXXXXX)
+cleanup() { rm -rf "$work"; }
+trap cleanup EXIT
+cd "$work"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# expect_fail STATUS TEXT CMD...: CMD exits with STATUS and its stderr contains TEXT.
+# Its stdout and stderr stay in cmd.out and cmd.err.
+expect_fail() {
+    local want_status=$1 text=$2
+    shift 2
+    local rc=0
+    "$@" >"$work/cmd.out" 2>"$work/cmd.err" || rc=$?
+    [ "$rc" -eq "$want_status" ] || { cat "$work/cmd.err" >&2; fail "$* exited $rc, expected $want_status"; }
+    grep -qF -- "$text" "$work/cmd.err" || { cat "$work/cmd.err" >&2; fail "$*: stderr lacks '$text'"; }
+}
+
+# A deterministic pack: 300 documents of up to 300 Zipf-distributed ids below 256.
+make_data() {
+    mktokstream --docs 300 --vocab 256 --zipf --max-len 300 --seed 7 | nmoe-shard pack -q --val-fraction 0.1 -o data
+}
+
+# tiny.toml: a 2-layer model that takes milliseconds per step.
+write_config() {
+    cat >tiny.toml <<'TOML'
+[model]
+vocab_size = 256
+dim = 32
+n_layers = 2
+n_heads = 4
+n_kv_heads = 2
+inter_dim = 64
+seq_len = 32
+init_std = 0.05
+[train]
+batch_size = 4
+micro_batch_size = 2
+steps = 12
+seed = 3
+lr_dense = 3e-3
+warmup_steps = 3
+hold_tokens = 640
+decay_tokens = 1000
+decay_floor = 1e-4
+grad_clip = 1.0
+log_every = 1
+validation_every = 4
+validation_steps = 2
+checkpoint_every = 4
+[data]
+data_path = "data"
+eos_token_id = 0
+out_dir = "out"
+TOML
+}
+
+# The metric stream without its timing: drop every "time" object (the only field
+# allowed to differ between runs; it is flat, so the pattern cannot overreach).
+strip_time() { sed 's/,"time":{[^}]*}//' "$@"; }
+
+# Lines of a stream (time stripped) after step K, meta lines left out.
+after_step() {
+    local k=$1 file=$2
+    strip_time "$file" | grep -v '"kind":"meta"' | awk -v k="$k" '{ if (match($0, /"step":[0-9]+/)) { s = substr($0, RSTART + 7, RLENGTH - 7) + 0; if (s > k) print } }'
+}
+
+# Checkpoint paths name the out_dir; make them comparable across out_dirs.
+norm_paths() { sed -E 's#"(path|checkpoint)":"[^"]*/(step-[0-9]+)"#"\1":"\2"#g'; }

@@ -1,0 +1,113 @@
+/* test_grad_attention.c: causal grouped-query attention (full and sliding window):
+ * the backward (dq, dk, dv) against finite differences; the blocked sgemm path against
+ * the reference loops over more rows than one block; 1 and 2 threads give the same
+ * bits; a sequence alone gives the same bits as inside a batch. */
+#include "cpu/attention.h"
+#include "cpu/matmul.h"
+#include "gradcheck.h"
+
+typedef struct {
+    AttnShape s;
+    float *q, *k, *v, *out, *probs, *r;
+} Att;
+
+static size_t nq(const AttnShape *s) { return (size_t)s->B * s->T * s->n_heads * s->head_dim; }
+static size_t nkv(const AttnShape *s) { return (size_t)s->B * s->T * s->n_kv_heads * s->head_dim; }
+static size_t np(const AttnShape *s) { return (size_t)s->B * s->n_heads * s->T * s->T; }
+
+static double att_loss(void *ctx)
+{
+    Att *a = ctx;
+    attention_forward_ref(a->out, a->probs, a->q, a->k, a->v, &a->s);
+    return dot_f64(a->out, a->r, nq(&a->s));
+}
+
+static void finite_differences(int window)
+{
+    Rng rng = rng_make(16, (uint64_t)window);
+    Att a = { .s = { .B = 2, .T = 6, .n_heads = 4, .n_kv_heads = 2, .head_dim = 4, .window = window } };
+    a.q = rand_array(nq(&a.s), &rng, 1.0f);
+    a.k = rand_array(nkv(&a.s), &rng, 1.0f);
+    a.v = rand_array(nkv(&a.s), &rng, 1.0f);
+    a.r = rand_array(nq(&a.s), &rng, 1.0f);
+    a.out = calloc(nq(&a.s), 4);
+    a.probs = calloc(np(&a.s), 4);
+    att_loss(&a);
+    float *dq = calloc(nq(&a.s), 4), *dk = calloc(nkv(&a.s), 4), *dv = calloc(nkv(&a.s), 4);
+    attention_backward_ref(dq, dk, dv, a.r, a.probs, a.q, a.k, a.v, a.out, &a.s);
+    char what[64];
+    snprintf(what, sizeof what, "attention dq (window %d)", window);
+    gradcheck(what, a.q, dq, nq(&a.s), 1, att_loss, &a, 1e-2, 1e-2, 1e-3);
+    snprintf(what, sizeof what, "attention dk (window %d)", window);
+    gradcheck(what, a.k, dk, nkv(&a.s), 1, att_loss, &a, 1e-2, 1e-2, 1e-3);
+    snprintf(what, sizeof what, "attention dv (window %d)", window);
+    gradcheck(what, a.v, dv, nkv(&a.s), 1, att_loss, &a, 1e-2, 1e-2, 1e-3);
+
+    /* Causality and the window: row t of the softmax is zero outside [t-window+1, t]. */
+    int bad = 0;
+    for (int bh = 0; bh < a.s.B * a.s.n_heads; bh++)
+        for (int t = 0; t < a.s.T; t++)
+            for (int j = 0; j < a.s.T; j++) {
+                float p = a.probs[((size_t)bh * a.s.T + t) * a.s.T + j];
+                int visible = j <= t && (window == 0 || j > t - window);
+                bad += visible ? !(p > 0.0f) : p != 0.0f;
+            }
+    CHECK_EQ_INT(bad, 0);
+    free(a.q); free(a.k); free(a.v); free(a.r); free(a.out); free(a.probs); free(dq); free(dk); free(dv);
+}
+
+static void fast_path(int window)
+{
+    Rng rng = rng_make(17, (uint64_t)window);
+    AttnShape s = { .B = 3, .T = 150, .n_heads = 6, .n_kv_heads = 2, .head_dim = 16, .window = window };
+    float *q = rand_array(nq(&s), &rng, 1.0f), *k = rand_array(nkv(&s), &rng, 1.0f), *v = rand_array(nkv(&s), &rng, 1.0f);
+    float *dout = rand_array(nq(&s), &rng, 1.0f);
+    float *o_ref = calloc(nq(&s), 4), *p_ref = calloc(np(&s), 4);
+    float *dq_ref = calloc(nq(&s), 4), *dk_ref = calloc(nkv(&s), 4), *dv_ref = calloc(nkv(&s), 4);
+    attention_forward_ref(o_ref, p_ref, q, k, v, &s);
+    attention_backward_ref(dq_ref, dk_ref, dv_ref, dout, p_ref, q, k, v, o_ref, &s);
+    float *scratch = calloc(attention_scratch_floats(&s), 4);
+    float *o[2], *p[2], *dq[2], *dk[2], *dv[2];
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        o[t] = calloc(nq(&s), 4); p[t] = calloc(np(&s), 4);
+        dq[t] = calloc(nq(&s), 4); dk[t] = calloc(nkv(&s), 4); dv[t] = calloc(nkv(&s), 4);
+        attention_forward(o[t], p[t], q, k, v, &s);
+        attention_backward(dq[t], dk[t], dv[t], dout, p[t], q, k, v, o[t], &s, scratch);
+    }
+    char what[64];
+    snprintf(what, sizeof what, "attention fast out (window %d)", window);
+    check_arrays_close(what, o[0], o_ref, nq(&s), 1e-4, 1e-5);
+    snprintf(what, sizeof what, "attention fast probs (window %d)", window);
+    check_arrays_close(what, p[0], p_ref, np(&s), 1e-4, 1e-7);
+    snprintf(what, sizeof what, "attention fast dq (window %d)", window);
+    check_arrays_close(what, dq[0], dq_ref, nq(&s), 1e-4, 1e-5);
+    snprintf(what, sizeof what, "attention fast dk (window %d)", window);
+    check_arrays_close(what, dk[0], dk_ref, nkv(&s), 1e-4, 1e-5);
+    snprintf(what, sizeof what, "attention fast dv (window %d)", window);
+    check_arrays_close(what, dv[0], dv_ref, nkv(&s), 1e-4, 1e-5);
+    check_arrays_identical("attention threads out", o[0], o[1], nq(&s));
+    check_arrays_identical("attention threads dq", dq[0], dq[1], nq(&s));
+    check_arrays_identical("attention threads dk", dk[0], dk[1], nkv(&s));
+    check_arrays_identical("attention threads dv", dv[0], dv[1], nkv(&s));
+
+    /* The middle sequence alone. */
+    AttnShape one = s;
+    one.B = 1;
+    float *o1 = calloc(nq(&one), 4), *p1 = calloc(np(&one), 4);
+    attention_forward(o1, p1, q + nq(&one), k + nkv(&one), v + nkv(&one), &one);
+    check_arrays_identical("attention batch invariance", o1, o[0] + nq(&one), nq(&one));
+    free(o1); free(p1);
+    for (int t = 0; t < 2; t++) { free(o[t]); free(p[t]); free(dq[t]); free(dk[t]); free(dv[t]); }
+    free(q); free(k); free(v); free(dout); free(o_ref); free(p_ref); free(dq_ref); free(dk_ref); free(dv_ref); free(scratch);
+}
+
+int main(void)
+{
+    blas_use_one_thread();
+    finite_differences(0);
+    finite_differences(3);
+    fast_path(0);
+    fast_path(70);
+    return check_report("test_grad_attention");
+}

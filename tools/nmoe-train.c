@@ -1,0 +1,136 @@
+/* nmoe-train: train a transformer from a TOML config on the CPU (nmoe-train(1)).
+ * Parses the command line and the config, then hands the run to train_loop.c. */
+#include "cli.h"
+#include "config.h"
+#include "error.h"
+#include "train_loop.h"
+
+#include <getopt.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void short_usage(FILE *fp)
+{
+    fprintf(fp,
+            "Usage: nmoe-train CONFIG.toml [--set KEY=VALUE]... [--metrics FILE] [--resume DIR] [-q] [-v]\n"
+            "Train a transformer on the CPU; the metric stream (NDJSON) goes to stdout.\n"
+            "Try 'nmoe-train --help' for all options.\n");
+}
+
+static void long_usage(void)
+{
+    printf("Usage: nmoe-train CONFIG.toml [OPTIONS]\n"
+           "Train the transformer that CONFIG.toml describes on the CPU. The metric stream\n"
+           "(nmoe-metrics(5), one JSON object per line) goes to stdout or --metrics FILE;\n"
+           "progress for people goes to stderr. CONFIG '-' reads the config from stdin.\n"
+           "\n"
+           "Options:\n"
+           "      --set KEY=VALUE   override a config key after the file; repeat for more\n"
+           "                        [default: none]\n"
+           "      --metrics FILE    write the metric stream to FILE (appended to when\n"
+           "                        resuming) [default: - (stdout)]\n"
+           "      --resume DIR      continue from a checkpoint directory, or from the latest\n"
+           "                        checkpoint of an out_dir [default: none; see the resume key]\n"
+           "  -T, --threads N       OpenMP threads; results do not depend on it\n"
+           "                        [default: OMP_NUM_THREADS, else one per core]\n"
+           "      --print-config    print the resolved config (JSON) and its fingerprint, then\n"
+           "                        exit [default: off]\n"
+           "      --list-keys       list every config key with its type, default and meaning,\n"
+           "                        then exit [default: off]\n"
+           "  -q, --quiet           only errors on stderr [default: off]\n"
+           "  -v, --verbose         more detail on stderr (data, checkpoints) [default: off]\n"
+           "  -h                    short usage\n"
+           "      --help            this help\n"
+           "  -V, --version         print the version\n"
+           "\n"
+           "Exit status: 0 done (steps or target_loss reached), 1 runtime failure, 2 usage or\n"
+           "config error, 4 training diverged (non-finite loss), 130 interrupted (SIGINT or\n"
+           "SIGTERM; a checkpoint was written). See nmoe-train(1).\n");
+}
+
+static void list_keys(void)
+{
+    Config d;
+    config_defaults(&d);
+    static const char *const type_names[] = { "integer", "number", "boolean", "string" };
+    char value[CONFIG_STRING_MAX * 2];
+    for (size_t i = 0; i < config_key_count(); i++) {
+        const ConfigKey *k = config_key_at(i);
+        config_value_json(&d, k, value, sizeof value);
+        printf("%-24s %-7s %-8s %-16s %s%s\n", k->name, k->section, type_names[k->type], value, k->help,
+               k->fingerprinted ? "" : " [not fingerprinted]");
+    }
+}
+
+enum { OPT_SET = 256, OPT_METRICS, OPT_RESUME, OPT_PRINT_CONFIG, OPT_LIST_KEYS, OPT_HELP };
+
+int main(int argc, char **argv)
+{
+    nmoe_set_prog(argv[0]);
+    static const struct option longs[] = {
+        { "set", required_argument, 0, OPT_SET },
+        { "metrics", required_argument, 0, OPT_METRICS },
+        { "resume", required_argument, 0, OPT_RESUME },
+        { "threads", required_argument, 0, 'T' },
+        { "print-config", no_argument, 0, OPT_PRINT_CONFIG },
+        { "list-keys", no_argument, 0, OPT_LIST_KEYS },
+        { "quiet", no_argument, 0, 'q' },
+        { "verbose", no_argument, 0, 'v' },
+        { "help", no_argument, 0, OPT_HELP },
+        { "version", no_argument, 0, 'V' },
+        { 0, 0, 0, 0 },
+    };
+    const char **sets = xcalloc((size_t)argc, sizeof *sets);
+    int n_sets = 0, verbosity = NMOE_NORMAL;
+    bool print_config = false;
+    TrainOptions topt = { 0 };
+    int c;
+    while ((c = getopt_long(argc, argv, ":T:qvhV", longs, NULL)) != -1) {
+        switch (c) {
+        case OPT_SET: sets[n_sets++] = optarg; break;
+        case OPT_METRICS: topt.metrics_path = optarg; break;
+        case OPT_RESUME: topt.resume_dir = optarg; break;
+        case 'T': omp_set_num_threads((int)parse_int(optarg, "--threads", 1, 4096)); break;
+        case OPT_PRINT_CONFIG: print_config = true; break;
+        case OPT_LIST_KEYS: list_keys(); free(sets); return NMOE_EXIT_OK;
+        case 'q': verbosity = NMOE_QUIET; break;
+        case 'v': verbosity = verbosity >= NMOE_VERBOSE ? NMOE_DEBUG : NMOE_VERBOSE; break;
+        case 'h': short_usage(stdout); free(sets); return NMOE_EXIT_OK;
+        case OPT_HELP: long_usage(); free(sets); return NMOE_EXIT_OK;
+        case 'V': printf("nmoe-train %s\n", NMOE_VERSION); free(sets); return NMOE_EXIT_OK;
+        case ':': die_usage("option '%s' needs a value", argv[optind - 1]);
+        default:
+            if (optopt && optopt < 256) die_usage("unknown option '-%c'", optopt);
+            die_usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    nmoe_set_verbosity(verbosity);
+    if (optind == argc) {
+        short_usage(stderr);
+        die_usage("no config file given");
+    }
+    if (argc - optind > 1) die_usage("one config file, got %d ('%s' ...)", argc - optind, argv[optind + 1]);
+    const char *path = argv[optind];
+
+    Config cfg;
+    config_defaults(&cfg);
+    char err[2048];
+    if (!config_load_file(&cfg, path, err, sizeof err)) die_usage("%s", err);
+    for (int i = 0; i < n_sets; i++)
+        if (!config_set(&cfg, sets[i], err, sizeof err)) die_usage("%s", err);
+    free(sets);
+    if (!config_check(&cfg, path, err, sizeof err)) die_usage("%s", err);
+
+    if (print_config) {
+        char *json = config_to_json(&cfg, false);
+        char fp[17];
+        config_fingerprint_hex(&cfg, fp);
+        printf("{\"fingerprint\":\"%s\",\"config\":%s}\n", fp, json);
+        free(json);
+        return NMOE_EXIT_OK;
+    }
+    topt.config_origin = path;
+    return train_run(&cfg, &topt);
+}
