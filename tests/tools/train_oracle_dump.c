@@ -1,0 +1,117 @@
+/* train_oracle_dump: the C side of tests/oracle/train_oracle.sh.
+ *
+ *   train_oracle_dump CONFIG.toml OUT_DIR
+ *
+ * Builds the model of CONFIG with its seed, and writes into OUT_DIR:
+ *   init.bin     the initial weights (nmoe tensor file: the documented export format)
+ *   batches.bin  `steps` batches of batch_size x (seq_len + 1) token ids, u32 little-endian,
+ *                drawn from Philox stream 99 (with EOS tokens sprinkled in, so the
+ *                loss mask is exercised)
+ *   logits.bin   the logits of the first micro-batch at the initial weights, f32
+ *   grads.bin    the gradients of the first step (tensor file, kind "gradients")
+ *   steps.json   per step: loss, counted targets, grad_norm, clip coefficient, lr
+ *   final.bin    the weights after `steps` optimizer steps
+ * using the trainer's own step (train_step.c) with micro-batches, clipping and the
+ * schedule, exactly as nmoe-train runs it. */
+#include "checkpoint.h"
+#include "config.h"
+#include "error.h"
+#include "model.h"
+#include "ndjson.h"
+#include "optimizer.h"
+#include "rng.h"
+#include "tensor_file.h"
+#include "train_step.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void write_raw(const char *dir, const char *name, const void *data, size_t bytes)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, bytes, f) != bytes || fclose(f) != 0) die("%s: write failed", path);
+}
+
+int main(int argc, char **argv)
+{
+    nmoe_set_prog(argv[0]);
+    if (argc != 3) die_usage("usage: train_oracle_dump CONFIG.toml OUT_DIR");
+    Config cfg;
+    config_defaults(&cfg);
+    char err[1024];
+    if (!config_load_file(&cfg, argv[1], err, sizeof err) || !config_check(&cfg, argv[1], err, sizeof err)) die("%s", err);
+    const char *out = argv[2];
+    const int B = (int)cfg.batch_size, T = (int)cfg.seq_len, micro = (int)config_micro_batch(&cfg);
+    const int V = (int)cfg.vocab_size, steps = (int)cfg.steps;
+
+    ModelShape shape = model_shape_from_config(&cfg);
+    Model *m = model_create(&shape, micro, T, true);
+    model_init_weights(m, (uint64_t)cfg.seed);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/init.bin", out);
+    weights_save(path, &cfg, m, 0, 0);
+
+    size_t per_batch = (size_t)B * (T + 1);
+    uint32_t *batches = xmalloc((size_t)steps * per_batch * sizeof *batches);
+    Rng r = rng_make((uint64_t)cfg.seed, 99);
+    for (size_t i = 0; i < (size_t)steps * per_batch; i++) {
+        batches[i] = (uint32_t)rng_below(&r, (uint64_t)V);
+        if (cfg.eos_token_id >= 0 && rng_below(&r, 10) == 0) batches[i] = (uint32_t)cfg.eos_token_id;
+    }
+    write_raw(out, "batches.bin", batches, (size_t)steps * per_batch * sizeof *batches);
+
+    /* Logits of the first micro-batch at the initial weights. */
+    uint32_t *inputs = xmalloc((size_t)micro * T * sizeof *inputs);
+    for (int b = 0; b < micro; b++) memcpy(inputs + (size_t)b * T, batches + (size_t)b * (T + 1), (size_t)T * sizeof *inputs);
+    float *logits = xmalloc((size_t)micro * T * V * sizeof *logits);
+    model_logits(m, inputs, micro, T, logits);
+    write_raw(out, "logits.bin", logits, (size_t)micro * T * V * sizeof *logits);
+
+    OptimizerSettings os = optimizer_settings_from_config(&cfg);
+    Optimizer *o = optimizer_create(&os, model_n_params(m));
+    Trainer *t = trainer_create(&cfg, m, o);
+    NdLine l = { 0 };
+    snprintf(path, sizeof path, "%s/steps.json", out);
+    FILE *sj = fopen(path, "w");
+    if (!sj) die("%s: cannot write", path);
+    int64_t tokens = 0;
+    for (int s = 0; s < steps; s++) {
+        StepResult res = trainer_step(t, batches + (size_t)s * per_batch, tokens);
+        if (!res.opt.applied) die("step %d: not applied (loss %g)", s, res.loss);
+        tokens += (int64_t)B * T;
+        if (s == 0) {
+            /* The gradients stay in the model after the step (clipping scales inside AdamW). */
+            int n = model_n_tensors(m);
+            TensorOut *to = xcalloc((size_t)n, sizeof *to);
+            for (int i = 0; i < n; i++) {
+                const ParamTensor *pt = model_tensor(m, i);
+                to[i] = (TensorOut){ pt->name, model_grads(m) + pt->offset, pt->rows, pt->cols };
+            }
+            snprintf(path, sizeof path, "%s/grads.bin", out);
+            tensor_file_write(path, "gradients", NULL, to, n);
+            free(to);
+        }
+        nd_begin(&l);
+        nd_int(&l, "step", s);
+        nd_f64(&l, "loss", res.loss);
+        nd_int(&l, "counted", res.counted);
+        nd_f64(&l, "grad_norm", res.opt.grad_norm);
+        nd_f64(&l, "clip_coef", res.opt.clip_coef);
+        nd_f64(&l, "lr", res.opt.lr[PARAM_GROUP_DENSE]);
+        nd_emit(&l, sj, path);
+    }
+    fclose(sj);
+    nd_free(&l);
+    snprintf(path, sizeof path, "%s/final.bin", out);
+    weights_save(path, &cfg, m, 0, steps);
+    trainer_free(t);
+    optimizer_free(o);
+    model_free(m);
+    free(batches);
+    free(inputs);
+    free(logits);
+    return 0;
+}
