@@ -117,10 +117,20 @@ check-gpu: all
 	@tests/run $(GPU_TESTS)
 
 # libFuzzer targets, built with clang; crashes land in build/fuzz/<name>/crashes.
-FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fopenmp $(CPPFLAGS) -Wall -Wextra -Werror -Wno-pass-failed
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC)
+# The library is instrumented once (fuzzer-no-link) and shared by every target.
+FUZZ_CFLAGS := -std=c11 -g -O1 -fopenmp $(CPPFLAGS) -Wall -Wextra -Werror -Wno-pass-failed
+FUZZ_SAN := -fsanitize=address,undefined
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+	clang $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/libnmoe.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libnmoe.a
+	clang $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< build/fuzz/libnmoe.a $(LDLIBS)
 
 fuzz: $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 	@for f in $^; do n=$${f##*/fuzz_}; mkdir -p build/fuzz/$$n/corpus build/fuzz/$$n/crashes; \
