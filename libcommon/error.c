@@ -96,6 +96,28 @@ void info(int level, const char *fmt, ...)
     va_end(ap);
 }
 
+bool errbuf_fail(char *err, size_t cap, const char *fmt, ...)
+{
+    if (!err || cap == 0) return false;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+bool errbuf_fail_at(char *err, size_t cap, const char *name, const char *fmt, ...)
+{
+    if (!err || cap == 0) return false;
+    int n = snprintf(err, cap, "%s: ", name);
+    if (n < 0 || (size_t)n >= cap) return false;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + n, cap - (size_t)n, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
 void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);

@@ -6,6 +6,7 @@
 #ifndef NMOE_ERROR_H
 #define NMOE_ERROR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Exit statuses, the same for every program (documented in nmoe(7)). */
@@ -45,6 +46,12 @@ NMOE_NORETURN void die_usage(const char *fmt, ...) NMOE_PRINTF(1, 2);
 void warnx(const char *fmt, ...) NMOE_PRINTF(1, 2);
 /* Progress/detail message printed at level >= `level`. */
 void info(int level, const char *fmt, ...) NMOE_PRINTF(2, 3);
+
+/* For the "try" interfaces that report instead of dying: format a message into the
+ * caller's buffer (nothing when cap is 0). Both return false, so a failing check can
+ * read `return errbuf_fail(err, cap, "...")`. The _at form prefixes `name: `. */
+bool errbuf_fail(char *err, size_t cap, const char *fmt, ...) NMOE_PRINTF(3, 4);
+bool errbuf_fail_at(char *err, size_t cap, const char *name, const char *fmt, ...) NMOE_PRINTF(4, 5);
 
 /* Hooks run by the fatal path before exit (e.g. removing temporary files). */
 typedef void (*nmoe_cleanup_fn)(void);

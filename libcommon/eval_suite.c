@@ -8,15 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool fail(char *err, size_t cap, const char *fmt, ...) NMOE_PRINTF(3, 4);
-static bool fail(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (cap) vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 static bool label_ok(const char *s, size_t n)
 {
@@ -89,27 +80,27 @@ bool eval_suite_load(const char *path, EvalSuite *out, char *err, size_t cap)
         if (strncmp(key, "suite.", 6) == 0) {
             const char *k = key + 6;
             if (strcmp(k, "data_dir") == 0) {
-                if (v->type != TOML_STRING) ok = fail(err, cap, "%s:%d:%d: suite.data_dir must be a string", path, v->line, v->col);
+                if (v->type != TOML_STRING) ok = errbuf_fail(err, cap, "%s:%d:%d: suite.data_dir must be a string", path, v->line, v->col);
                 else { free(data_dir); data_dir = xstrdup(v->u.s); }
             } else if (strcmp(k, "seed") == 0) {
                 /* 2^53: the seed goes into the metric stream as a JSON number */
                 if (v->type != TOML_INT || v->u.i < 0 || v->u.i > ((int64_t)1 << 53))
-                    ok = fail(err, cap, "%s:%d:%d: suite.seed must be a whole number in [0, 2^53]", path, v->line, v->col);
+                    ok = errbuf_fail(err, cap, "%s:%d:%d: suite.seed must be a whole number in [0, 2^53]", path, v->line, v->col);
                 else s.seed = (uint64_t)v->u.i;
             } else {
-                ok = fail(err, cap, "%s:%d:%d: unknown key \"%s\" (suite keys: data_dir, seed)", path, v->line, v->col, key);
+                ok = errbuf_fail(err, cap, "%s:%d:%d: unknown key \"%s\" (suite keys: data_dir, seed)", path, v->line, v->col, key);
             }
             continue;
         }
         const char *dot = strncmp(key, "task.", 5) == 0 ? strrchr(key + 5, '.') : NULL;
         if (!dot) {
-            ok = fail(err, cap, "%s:%d:%d: unknown key \"%s\" (expected [suite] or [task.LABEL] keys)", path, v->line, v->col, key);
+            ok = errbuf_fail(err, cap, "%s:%d:%d: unknown key \"%s\" (expected [suite] or [task.LABEL] keys)", path, v->line, v->col, key);
             break;
         }
         const char *label = key + 5;
         size_t n_label = (size_t)(dot - label);
         if (!label_ok(label, n_label)) {
-            ok = fail(err, cap, "%s:%d:%d: task label \"%.*s\" must be letters, digits, '_' or '-'", path,
+            ok = errbuf_fail(err, cap, "%s:%d:%d: task label \"%.*s\" must be letters, digits, '_' or '-'", path,
                       v->line, v->col, (int)n_label, label);
             break;
         }
@@ -124,36 +115,36 @@ bool eval_suite_load(const char *path, EvalSuite *out, char *err, size_t cap)
         char **file = &files[t - s.tasks];
         const char *k = dot + 1;
         if (strcmp(k, "file") == 0) {
-            if (v->type != TOML_STRING || !v->u.s[0]) ok = fail(err, cap, "%s:%d:%d: %s must be a non-empty string", path, v->line, v->col, key);
+            if (v->type != TOML_STRING || !v->u.s[0]) ok = errbuf_fail(err, cap, "%s:%d:%d: %s must be a non-empty string", path, v->line, v->col, key);
             else *file = xstrdup(v->u.s);
         } else if (strcmp(k, "icl_task_type") == 0) {
             if (v->type != TOML_STRING || !eval_task_type_parse(v->u.s, &t->type))
-                ok = fail(err, cap, "%s:%d:%d: %s must be \"multiple_choice\", \"schema\" or \"language_modeling\"",
+                ok = errbuf_fail(err, cap, "%s:%d:%d: %s must be \"multiple_choice\", \"schema\" or \"language_modeling\"",
                           path, v->line, v->col, key);
             else typed[t - s.tasks] = true;
         } else if (strcmp(k, "num_fewshot") == 0) {
             if (v->type != TOML_INT || v->u.i < 0 || v->u.i > EVAL_MAX_FEWSHOT)
-                ok = fail(err, cap, "%s:%d:%d: %s must be a whole number in [0, %d]", path, v->line, v->col, key, EVAL_MAX_FEWSHOT);
+                ok = errbuf_fail(err, cap, "%s:%d:%d: %s must be a whole number in [0, %d]", path, v->line, v->col, key, EVAL_MAX_FEWSHOT);
             else t->num_fewshot = (int)v->u.i;
         } else if (strcmp(k, "random_baseline") == 0) {
             double b = v->type == TOML_INT ? (double)v->u.i : v->type == TOML_FLOAT ? v->u.f : -1;
             if ((v->type != TOML_INT && v->type != TOML_FLOAT) || !(b >= 0 && b < 100))
-                ok = fail(err, cap, "%s:%d:%d: %s must be a number of percent in [0, 100)", path, v->line, v->col, key);
+                ok = errbuf_fail(err, cap, "%s:%d:%d: %s must be a number of percent in [0, 100)", path, v->line, v->col, key);
             else t->random_baseline = b;
         } else if (strcmp(k, "continuation_delimiter") == 0) {
-            if (v->type != TOML_STRING) ok = fail(err, cap, "%s:%d:%d: %s must be a string", path, v->line, v->col, key);
+            if (v->type != TOML_STRING) ok = errbuf_fail(err, cap, "%s:%d:%d: %s must be a string", path, v->line, v->col, key);
             else { free(t->delimiter); t->delimiter = xstrdup(v->u.s); }
         } else {
-            ok = fail(err, cap, "%s:%d:%d: unknown key \"%s\" (task keys: file, icl_task_type, num_fewshot, "
+            ok = errbuf_fail(err, cap, "%s:%d:%d: unknown key \"%s\" (task keys: file, icl_task_type, num_fewshot, "
                       "random_baseline, continuation_delimiter)", path, v->line, v->col, key);
         }
     }
-    if (ok && s.n_tasks == 0) ok = fail(err, cap, "%s: no [task.LABEL] tables", path);
+    if (ok && s.n_tasks == 0) ok = errbuf_fail(err, cap, "%s: no [task.LABEL] tables", path);
     for (size_t i = 0; i < s.n_tasks && ok; i++) {
         EvalTaskSpec *t = &s.tasks[i];
         const char *missing = !files[i] ? "file" : !typed[i] ? "icl_task_type"
                             : t->num_fewshot < 0 ? "num_fewshot" : t->random_baseline < 0 ? "random_baseline" : NULL;
-        if (missing) ok = fail(err, cap, "%s:%d: task \"%s\" has no \"%s\"", path, t->line, t->label, missing);
+        if (missing) ok = errbuf_fail(err, cap, "%s:%d: task \"%s\" has no \"%s\"", path, t->line, t->label, missing);
         if (!t->delimiter) t->delimiter = xstrdup(" ");
     }
     if (ok) {

@@ -78,21 +78,12 @@ void eval_write_task_line(FILE *fp, const char *what, const EvalTaskResult *r)
 
 /* Reader ------------------------------------------------------------------------------- */
 
-static bool fail(char *err, size_t cap, const char *fmt, ...) NMOE_PRINTF(3, 4);
-static bool fail(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (cap) vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 static bool want_string(const cJSON *o, const char *key, bool required, char **out, const char *where, char *err, size_t cap)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!v) return required ? fail(err, cap, "%s: eval line has no \"%s\"", where, key) : true;
-    if (!cJSON_IsString(v) || !v->valuestring) return fail(err, cap, "%s: \"%s\" is not a string", where, key);
+    if (!v) return required ? errbuf_fail(err, cap, "%s: eval line has no \"%s\"", where, key) : true;
+    if (!cJSON_IsString(v) || !v->valuestring) return errbuf_fail(err, cap, "%s: \"%s\" is not a string", where, key);
     *out = xstrdup(v->valuestring);
     return true;
 }
@@ -100,9 +91,9 @@ static bool want_string(const cJSON *o, const char *key, bool required, char **o
 static bool want_number(const cJSON *o, const char *key, double *out, const char *where, char *err, size_t cap)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!v) return fail(err, cap, "%s: eval line has no \"%s\"", where, key);
+    if (!v) return errbuf_fail(err, cap, "%s: eval line has no \"%s\"", where, key);
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-        return fail(err, cap, "%s: \"%s\" is not a finite number", where, key);
+        return errbuf_fail(err, cap, "%s: \"%s\" is not a finite number", where, key);
     *out = v->valuedouble;
     return true;
 }
@@ -113,13 +104,13 @@ static bool want_count(const cJSON *o, const char *key, bool required, double lo
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v) {
-        if (required) return fail(err, cap, "%s: eval line has no \"%s\"", where, key);
+        if (required) return errbuf_fail(err, cap, "%s: eval line has no \"%s\"", where, key);
         *out = dflt;
         return true;
     }
     double d = v->valuedouble;
     if (!cJSON_IsNumber(v) || d != floor(d) || d < lo || d > 9007199254740992.0)
-        return fail(err, cap, "%s: \"%s\" is not a whole number >= %.0f", where, key, lo);
+        return errbuf_fail(err, cap, "%s: \"%s\" is not a whole number >= %.0f", where, key, lo);
     *out = d;
     return true;
 }
@@ -136,7 +127,7 @@ static bool parse_eval_line(cJSON *o, EvalTaskResult *r, const char *where, char
               want_string(o, "task", true, &r->task, where, err, cap) &&
               want_string(o, "type", true, &type, where, err, cap);
     if (ok && !eval_task_type_parse(type, &r->type))
-        ok = fail(err, cap, "%s: \"type\" \"%s\" is not a task type", where, type);
+        ok = errbuf_fail(err, cap, "%s: \"type\" \"%s\" is not a task type", where, type);
     free(type);
     ok = ok && want_count(o, "num_fewshot", true, 0, 0, &nfs, where, err, cap) &&
          want_number(o, "random_baseline", &r->random_baseline, where, err, cap) &&
@@ -166,15 +157,15 @@ static bool parse_eval_line(cJSON *o, EvalTaskResult *r, const char *where, char
     r->nonfinite = (uint64_t)nonf;
     r->elapsed_s = -1;
     if (!(r->random_baseline >= 0 && r->random_baseline < 100))
-        return fail(err, cap, "%s: \"random_baseline\" %g is not in [0, 100)", where, r->random_baseline);
+        return errbuf_fail(err, cap, "%s: \"random_baseline\" %g is not in [0, 100)", where, r->random_baseline);
     if (r->correct > r->examples)
-        return fail(err, cap, "%s: \"correct\" %.0f is more than \"examples\" %.0f", where, correct, examples);
+        return errbuf_fail(err, cap, "%s: \"correct\" %.0f is more than \"examples\" %.0f", where, correct, examples);
     EvalTally t = { .examples = r->examples, .correct = r->correct };
     double acc = eval_accuracy(&t), cen = eval_centered(acc, r->random_baseline);
     if (!close_enough(r->accuracy, acc))
-        return fail(err, cap, "%s: \"accuracy\" %.17g is not correct/examples = %.17g", where, r->accuracy, acc);
+        return errbuf_fail(err, cap, "%s: \"accuracy\" %.17g is not correct/examples = %.17g", where, r->accuracy, acc);
     if (!close_enough(r->centered, cen))
-        return fail(err, cap, "%s: \"centered\" %.17g is not (accuracy - b)/(1 - b) = %.17g", where, r->centered, cen);
+        return errbuf_fail(err, cap, "%s: \"centered\" %.17g is not (accuracy - b)/(1 - b) = %.17g", where, r->centered, cen);
     return true;
 }
 
@@ -204,9 +195,9 @@ bool eval_summary_read(EvalSummary *s, const char *path, char *err, size_t cap)
         for (size_t i = 0; ok && i < s->n_tasks; i++) {
             const EvalTaskResult *p = &s->tasks[i];
             if (strcmp(p->task, r.task) == 0)
-                ok = fail(err, cap, "%s: task \"%s\" again (first at %s)", where, r.task, p->source);
+                ok = errbuf_fail(err, cap, "%s: task \"%s\" again (first at %s)", where, r.task, p->source);
             else if (i == 0 && (strcmp(p->run, r.run) != 0 || p->step != r.step))
-                ok = fail(err, cap, "%s: task \"%s\" is from run \"%s\" step %lld, but %s is from run \"%s\" step %lld",
+                ok = errbuf_fail(err, cap, "%s: task \"%s\" is from run \"%s\" step %lld, but %s is from run \"%s\" step %lld",
                           where, r.task, r.run, (long long)r.step, p->source, p->run, (long long)p->step);
         }
         if (!ok) { eval_result_free(&r); break; }

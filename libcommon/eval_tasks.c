@@ -26,15 +26,6 @@ bool eval_task_type_parse(const char *name, EvalTaskType *out)
     return false;
 }
 
-static bool fail(char *err, size_t cap, const char *fmt, ...) NMOE_PRINTF(3, 4);
-static bool fail(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (cap) vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 bool eval_utf8_valid(const char *s, size_t n, size_t *bad_at)
 {
@@ -88,7 +79,7 @@ static bool buf_append(char **buf, size_t *len, size_t *cap, const void *data, s
 char *eval_read_file(const char *path, size_t max_bytes, size_t *len_out, char *err, size_t err_cap)
 {
     FILE *fp = fopen(path, "rb");
-    if (!fp) { fail(err, err_cap, "%s: %s", path, strerror(errno)); return NULL; }
+    if (!fp) { errbuf_fail(err, err_cap, "%s: %s", path, strerror(errno)); return NULL; }
     bool zst = ends_with(path, ".zst");
     char *out = NULL;
     size_t len = 0, cap = 0;
@@ -102,13 +93,13 @@ char *eval_read_file(const char *path, size_t max_bytes, size_t *len_out, char *
     for (;;) {
         size_t got = fread(in, 1, in_cap, fp);
         if (got == 0) {
-            if (ferror(fp)) { ok = fail(err, err_cap, "%s: read error: %s", path, strerror(errno)); }
+            if (ferror(fp)) { ok = errbuf_fail(err, err_cap, "%s: read error: %s", path, strerror(errno)); }
             break;
         }
         any_input = true;
         if (!zst) {
             if (!buf_append(&out, &len, &cap, in, got, max_bytes)) {
-                ok = fail(err, err_cap, "%s: larger than %zu bytes", path, max_bytes);
+                ok = errbuf_fail(err, err_cap, "%s: larger than %zu bytes", path, max_bytes);
                 break;
             }
             continue;
@@ -118,13 +109,13 @@ char *eval_read_file(const char *path, size_t max_bytes, size_t *len_out, char *
             ZSTD_outBuffer ob = { tmp, tmp_cap, 0 };
             size_t r = ZSTD_decompressStream(dctx, &ob, &ib);
             if (ZSTD_isError(r)) {
-                ok = fail(err, err_cap, "%s: zstd: %s%s", path, ZSTD_getErrorName(r),
+                ok = errbuf_fail(err, err_cap, "%s: zstd: %s%s", path, ZSTD_getErrorName(r),
                           ZSTD_getErrorCode(r) == ZSTD_error_prefix_unknown ? " (not zstd data)" : "");
                 break;
             }
             pending = r;
             if (!buf_append(&out, &len, &cap, tmp, ob.pos, max_bytes))
-                ok = fail(err, err_cap, "%s: larger than %zu bytes when decompressed", path, max_bytes);
+                ok = errbuf_fail(err, err_cap, "%s: larger than %zu bytes when decompressed", path, max_bytes);
         }
         if (!ok) break;
     }
@@ -133,16 +124,16 @@ char *eval_read_file(const char *path, size_t max_bytes, size_t *len_out, char *
         ZSTD_inBuffer ib = { in, 0, 0 };
         ZSTD_outBuffer ob = { tmp, tmp_cap, 0 };
         size_t r = ZSTD_decompressStream(dctx, &ob, &ib);
-        if (ZSTD_isError(r)) { ok = fail(err, err_cap, "%s: zstd: %s", path, ZSTD_getErrorName(r)); break; }
+        if (ZSTD_isError(r)) { ok = errbuf_fail(err, err_cap, "%s: zstd: %s", path, ZSTD_getErrorName(r)); break; }
         if (!buf_append(&out, &len, &cap, tmp, ob.pos, max_bytes)) {
-            ok = fail(err, err_cap, "%s: larger than %zu bytes when decompressed", path, max_bytes);
+            ok = errbuf_fail(err, err_cap, "%s: larger than %zu bytes when decompressed", path, max_bytes);
             break;
         }
         if (ob.pos == 0) break; /* no progress: the input ends inside a frame */
         pending = r;
     }
-    if (ok && zst && !any_input) ok = fail(err, err_cap, "%s: empty file (not zstd data)", path);
-    else if (ok && zst && pending != 0) ok = fail(err, err_cap, "%s: zstd: truncated (the last frame is incomplete)", path);
+    if (ok && zst && !any_input) ok = errbuf_fail(err, err_cap, "%s: empty file (not zstd data)", path);
+    else if (ok && zst && pending != 0) ok = errbuf_fail(err, err_cap, "%s: zstd: truncated (the last frame is incomplete)", path);
     fclose(fp);
     free(in);
     free(tmp);
@@ -171,9 +162,9 @@ static bool has_nul_escape(const char *s, size_t n)
 static bool get_string(const cJSON *obj, const char *key, char **out, const char *where, char *err, size_t cap)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v) return fail(err, cap, "%s: missing field \"%s\"", where, key);
+    if (!v) return errbuf_fail(err, cap, "%s: missing field \"%s\"", where, key);
     if (!cJSON_IsString(v) || !v->valuestring)
-        return fail(err, cap, "%s: field \"%s\" is not a string", where, key);
+        return errbuf_fail(err, cap, "%s: field \"%s\" is not a string", where, key);
     *out = xstrdup(v->valuestring);
     return true;
 }
@@ -181,17 +172,17 @@ static bool get_string(const cJSON *obj, const char *key, char **out, const char
 static bool get_options(const cJSON *obj, const char *key, EvalItem *it, const char *where, char *err, size_t cap)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v) return fail(err, cap, "%s: missing field \"%s\"", where, key);
-    if (!cJSON_IsArray(v)) return fail(err, cap, "%s: field \"%s\" is not an array", where, key);
+    if (!v) return errbuf_fail(err, cap, "%s: missing field \"%s\"", where, key);
+    if (!cJSON_IsArray(v)) return errbuf_fail(err, cap, "%s: field \"%s\" is not an array", where, key);
     int n = cJSON_GetArraySize(v);
-    if (n < 2) return fail(err, cap, "%s: field \"%s\" has %d entr%s (at least 2 are needed)", where, key, n,
+    if (n < 2) return errbuf_fail(err, cap, "%s: field \"%s\" has %d entr%s (at least 2 are needed)", where, key, n,
                            n == 1 ? "y" : "ies");
     it->options = xcalloc((size_t)n, sizeof *it->options);
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, v) {
         if (!cJSON_IsString(e) || !e->valuestring)
-            return fail(err, cap, "%s: \"%s\"[%zu] is not a string", where, key, i);
+            return errbuf_fail(err, cap, "%s: \"%s\"[%zu] is not a string", where, key, i);
         it->options[i++] = xstrdup(e->valuestring);
         it->n_options = i;
     }
@@ -201,12 +192,12 @@ static bool get_options(const cJSON *obj, const char *key, EvalItem *it, const c
 static bool get_gold(const cJSON *obj, EvalItem *it, const char *where, char *err, size_t cap)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "gold");
-    if (!v) return fail(err, cap, "%s: missing field \"gold\"", where);
-    if (!cJSON_IsNumber(v)) return fail(err, cap, "%s: field \"gold\" is not a number", where);
+    if (!v) return errbuf_fail(err, cap, "%s: missing field \"gold\"", where);
+    if (!cJSON_IsNumber(v)) return errbuf_fail(err, cap, "%s: field \"gold\" is not a number", where);
     double g = v->valuedouble;
-    if (g != floor(g)) return fail(err, cap, "%s: \"gold\" %g is not a whole number", where, g);
+    if (g != floor(g)) return errbuf_fail(err, cap, "%s: \"gold\" %g is not a whole number", where, g);
     if (g < 0 || g >= (double)it->n_options)
-        return fail(err, cap, "%s: \"gold\" %.0f is out of range (%zu choices: 0..%zu)", where, g,
+        return errbuf_fail(err, cap, "%s: \"gold\" %.0f is out of range (%zu choices: 0..%zu)", where, g,
                     it->n_options, it->n_options - 1);
     it->gold = (int)g;
     return true;
@@ -281,7 +272,7 @@ static bool parse_item(const cJSON *obj, EvalTaskType type, EvalItem *it, const 
 {
     int seems = looks_like(obj);
     if (seems >= 0 && seems != (int)type)
-        return fail(err, cap, "%s: the line is a %s item, but the task is read as %s", where,
+        return errbuf_fail(err, cap, "%s: the line is a %s item, but the task is read as %s", where,
                     eval_task_type_name((EvalTaskType)seems), eval_task_type_name(type));
     switch (type) {
     case EVAL_MULTIPLE_CHOICE:
@@ -299,18 +290,18 @@ static bool parse_item(const cJSON *obj, EvalTaskType type, EvalItem *it, const 
             return false;
         /* CORE's LM prompt trims the context and then cuts the prompt at the continuation;
          * a blank context or an empty continuation leaves nothing to score. */
-        if (is_blank(it->context)) return fail(err, cap, "%s: field \"context\" is blank", where);
-        if (!it->continuation[0]) return fail(err, cap, "%s: field \"continuation\" is empty", where);
+        if (is_blank(it->context)) return errbuf_fail(err, cap, "%s: field \"context\" is blank", where);
+        if (!it->continuation[0]) return errbuf_fail(err, cap, "%s: field \"continuation\" is empty", where);
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(obj, "category");
         if (c) {
             if (!cJSON_IsString(c) || !c->valuestring)
-                return fail(err, cap, "%s: field \"category\" is not a string", where);
+                return errbuf_fail(err, cap, "%s: field \"category\" is not a string", where);
             it->category = xstrdup(c->valuestring);
         }
         return true;
     }
     }
-    return fail(err, cap, "%s: unknown task type", where);
+    return errbuf_fail(err, cap, "%s: unknown task type", where);
 }
 
 bool eval_tasks_parse(const char *text, size_t len, const char *path, EvalTaskType type, EvalTaskData *out,
@@ -330,30 +321,30 @@ bool eval_tasks_parse(const char *text, size_t len, const char *path, EvalTaskTy
         pos += n_line + (nl ? 1 : 0);
         snprintf(where, sizeof where, "%s:%ld", path, line_no);
         size_t bad;
-        if (memchr(line, 0, n_line)) { ok = fail(err, cap, "%s: NUL byte in line", where); break; }
+        if (memchr(line, 0, n_line)) { ok = errbuf_fail(err, cap, "%s: NUL byte in line", where); break; }
         if (!eval_utf8_valid(line, n_line, &bad)) {
-            ok = fail(err, cap, "%s: invalid UTF-8 at column %zu", where, bad + 1);
+            ok = errbuf_fail(err, cap, "%s: invalid UTF-8 at column %zu", where, bad + 1);
             break;
         }
         bool blank = true;
         for (size_t i = 0; i < n_line && blank; i++) blank = strchr(" \t\r", line[i]) != NULL;
-        if (blank) { ok = fail(err, cap, "%s: blank line (one JSON object per line expected)", where); break; }
+        if (blank) { ok = errbuf_fail(err, cap, "%s: blank line (one JSON object per line expected)", where); break; }
         const char *end = NULL;
         cJSON *obj = cJSON_ParseWithLengthOpts(line, n_line, &end, 0);
         if (!obj) {
             size_t col = end && end >= line && end <= line + n_line ? (size_t)(end - line) + 1 : 1;
-            ok = fail(err, cap, "%s: malformed JSON (near column %zu)", where, col);
+            ok = errbuf_fail(err, cap, "%s: malformed JSON (near column %zu)", where, col);
             break;
         }
         for (const char *p = end; p && p < line + n_line; p++)
             if (!strchr(" \t\r", *p)) {
-                ok = fail(err, cap, "%s: malformed JSON (text after the object at column %zu)", where,
+                ok = errbuf_fail(err, cap, "%s: malformed JSON (text after the object at column %zu)", where,
                           (size_t)(p - line) + 1);
                 break;
             }
-        if (ok && !cJSON_IsObject(obj)) ok = fail(err, cap, "%s: not a JSON object", where);
+        if (ok && !cJSON_IsObject(obj)) ok = errbuf_fail(err, cap, "%s: not a JSON object", where);
         if (ok && has_nul_escape(line, n_line))
-            ok = fail(err, cap, "%s: \\u0000 in a string is not supported", where);
+            ok = errbuf_fail(err, cap, "%s: \\u0000 in a string is not supported", where);
         if (ok) {
             if (n == n_cap) {
                 n_cap = n_cap ? n_cap * 2 : 1024;
@@ -366,7 +357,7 @@ bool eval_tasks_parse(const char *text, size_t len, const char *path, EvalTaskTy
         }
         cJSON_Delete(obj);
     }
-    if (ok && n == 0) ok = fail(err, cap, "%s: no examples (empty file)", path);
+    if (ok && n == 0) ok = errbuf_fail(err, cap, "%s: no examples (empty file)", path);
     if (!ok) {
         for (size_t i = 0; i < n; i++) item_free(&items[i]);
         free(items);

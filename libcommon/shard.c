@@ -38,18 +38,6 @@ struct Shard {
     const unsigned char *seq;    /* n_docs uint64 */
 };
 
-static bool fail(char *err, size_t cap, const char *name, const char *fmt, ...) NMOE_PRINTF(4, 5);
-static bool fail(char *err, size_t cap, const char *name, const char *fmt, ...)
-{
-    if (!err || cap == 0) return false;
-    int n = snprintf(err, cap, "%s: ", name);
-    if (n < 0 || (size_t)n >= cap) return false;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + n, cap - (size_t)n, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 /* Ids per block of the vectorizable loops below. */
 #define SIMD_BLOCK 16
@@ -71,24 +59,24 @@ static bool check_index(Shard *s, char *err, size_t cap)
     const ShardHeader *h = &s->h;
     size_t index_bytes = (size_t)(8 * (h->n_docs + 1)), seq_bytes = (size_t)(8 * h->n_docs);
     if (hash64(s->index, index_bytes, 0) != h->index_check)
-        return fail(err, cap, s->path, "document index checksum mismatch (corrupted index)");
+        return errbuf_fail_at(err, cap, s->path, "document index checksum mismatch (corrupted index)");
     if (hash64(s->seq, seq_bytes, 0) != h->seq_check)
-        return fail(err, cap, s->path, "sequence section checksum mismatch (corrupted document order)");
+        return errbuf_fail_at(err, cap, s->path, "sequence section checksum mismatch (corrupted document order)");
     uint64_t prev = load_u64(s->index);
-    if (prev != 0) return fail(err, cap, s->path, "document index starts at %llu, not 0", (unsigned long long)prev);
+    if (prev != 0) return errbuf_fail_at(err, cap, s->path, "document index starts at %llu, not 0", (unsigned long long)prev);
     for (uint64_t d = 1; d <= h->n_docs; d++) {
         uint64_t at = load_u64(s->index + 8 * d);
         if (at < prev || at > h->n_tokens)
-            return fail(err, cap, s->path, "document index entry %llu (%llu) is out of order or past the %llu tokens",
+            return errbuf_fail_at(err, cap, s->path, "document index entry %llu (%llu) is out of order or past the %llu tokens",
                         (unsigned long long)d, (unsigned long long)at, (unsigned long long)h->n_tokens);
         prev = at;
     }
     if (prev != h->n_tokens)
-        return fail(err, cap, s->path, "document index ends at %llu, but the shard holds %llu tokens",
+        return errbuf_fail_at(err, cap, s->path, "document index ends at %llu, but the shard holds %llu tokens",
                     (unsigned long long)prev, (unsigned long long)h->n_tokens);
     for (uint64_t d = 1; d < h->n_docs; d++)
         if (load_u64(s->seq + 8 * d) <= load_u64(s->seq + 8 * (d - 1)))
-            return fail(err, cap, s->path, "document sequence numbers are not increasing at document %llu",
+            return errbuf_fail_at(err, cap, s->path, "document sequence numbers are not increasing at document %llu",
                         (unsigned long long)d);
     return true;
 }
@@ -105,22 +93,22 @@ static bool decompress_tokens(Shard *s, char *err, size_t cap)
     const ShardHeader *h = &s->h;
     const unsigned char *src = s->base + h->tokens_offset;
     size_t src_len = (size_t)h->tokens_size;
-    if (!stored_tokens_intact(s)) return fail(err, cap, s->path, "token checksum mismatch (corrupted tokens)");
+    if (!stored_tokens_intact(s)) return errbuf_fail_at(err, cap, s->path, "token checksum mismatch (corrupted tokens)");
     /* RFC 8878 section 3.1.1: magic 0xFD2FB528, then the frame header descriptor,
      * whose bit 2 says the frame ends with a checksum of its content. */
     if (src_len < 5 || get_u32le(src) != ZSTD_MAGICNUMBER)
-        return fail(err, cap, s->path, "token section is not a zstd frame");
-    if (!(src[4] & 0x04)) return fail(err, cap, s->path, "zstd token frame lacks its content checksum");
+        return errbuf_fail_at(err, cap, s->path, "token section is not a zstd frame");
+    if (!(src[4] & 0x04)) return errbuf_fail_at(err, cap, s->path, "zstd token frame lacks its content checksum");
     size_t frame_len = ZSTD_findFrameCompressedSize(src, src_len);
     if (ZSTD_isError(frame_len) || frame_len != src_len)
-        return fail(err, cap, s->path, "token section is not exactly one zstd frame");
+        return errbuf_fail_at(err, cap, s->path, "token section is not exactly one zstd frame");
     size_t raw = (size_t)(h->n_tokens * h->token_bytes);
     /* Page-aligned anonymous memory, not cleared by us first, and on transparent huge
      * pages where the kernel offers them: faulting in 4 KiB pages one by one costs
      * more than decompressing into them. */
     void *p = mmap(NULL, raw ? raw : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
-        return fail(err, cap, s->path, "cannot allocate %zu bytes for the decompressed tokens: %s", raw, strerror(errno));
+        return errbuf_fail_at(err, cap, s->path, "cannot allocate %zu bytes for the decompressed tokens: %s", raw, strerror(errno));
     s->decompressed = p;
     s->decompressed_len = raw ? raw : 1;
 #ifdef MADV_HUGEPAGE
@@ -128,9 +116,9 @@ static bool decompress_tokens(Shard *s, char *err, size_t cap)
 #endif
     size_t got = ZSTD_decompress(s->decompressed, raw, src, src_len);
     if (ZSTD_isError(got))
-        return fail(err, cap, s->path, "zstd token section: %s (corrupted tokens)", ZSTD_getErrorName(got));
+        return errbuf_fail_at(err, cap, s->path, "zstd token section: %s (corrupted tokens)", ZSTD_getErrorName(got));
     if (got != raw)
-        return fail(err, cap, s->path, "zstd token section holds %zu bytes, the header says %zu", got, raw);
+        return errbuf_fail_at(err, cap, s->path, "zstd token section holds %zu bytes, the header says %zu", got, raw);
     s->tokens = s->decompressed;
     return true;
 }
@@ -146,7 +134,7 @@ static bool open_core(Shard *s, unsigned flags, char *err, size_t cap)
      * writer puts there, so that no byte of a shard can change unnoticed. */
     for (uint64_t at = h->tokens_offset + h->tokens_size; at < h->index_offset; at++)
         if (s->base[at] != 0)
-            return fail(err, cap, s->path, "offset %llu: padding byte is not zero (corrupted file)", (unsigned long long)at);
+            return errbuf_fail_at(err, cap, s->path, "offset %llu: padding byte is not zero (corrupted file)", (unsigned long long)at);
     if (!check_index(s, err, cap)) return false;
     bool zstd = h->flags & SHARD_FLAG_ZSTD;
     if (!(flags & SHARD_OPEN_HEADER_ONLY)) {
@@ -180,18 +168,18 @@ static void free_shard(Shard *s)
 Shard *shard_try_open_ex(const char *path, unsigned flags, char *err, size_t cap)
 {
     int fd = open(path, O_RDONLY);
-    if (fd < 0) { fail(err, cap, path, "%s", strerror(errno)); return NULL; }
+    if (fd < 0) { errbuf_fail_at(err, cap, path, "%s", strerror(errno)); return NULL; }
     struct stat st;
-    if (fstat(fd, &st) != 0) { fail(err, cap, path, "%s", strerror(errno)); close(fd); return NULL; }
-    if (S_ISDIR(st.st_mode)) { fail(err, cap, path, "is a directory without %s (not a pack)", MANIFEST_NAME); close(fd); return NULL; }
-    if (!S_ISREG(st.st_mode)) { fail(err, cap, path, "not a regular file"); close(fd); return NULL; }
+    if (fstat(fd, &st) != 0) { errbuf_fail_at(err, cap, path, "%s", strerror(errno)); close(fd); return NULL; }
+    if (S_ISDIR(st.st_mode)) { errbuf_fail_at(err, cap, path, "is a directory without %s (not a pack)", MANIFEST_NAME); close(fd); return NULL; }
+    if (!S_ISREG(st.st_mode)) { errbuf_fail_at(err, cap, path, "not a regular file"); close(fd); return NULL; }
     Shard *s = xcalloc(1, sizeof *s);
     s->path = xstrdup(path);
     s->base_len = (size_t)st.st_size;
     if (s->base_len > 0) {
         void *p = mmap(NULL, s->base_len, PROT_READ, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED) {
-            fail(err, cap, path, "mmap failed: %s", strerror(errno));
+            errbuf_fail_at(err, cap, path, "mmap failed: %s", strerror(errno));
             close(fd);
             s->base_len = 0;
             free_shard(s);
@@ -332,10 +320,10 @@ static bool first_id_beyond(const unsigned char *t, uint64_t n, uint32_t w, uint
 bool shard_verify(const Shard *s, char *err, size_t cap)
 {
     const ShardHeader *h = &s->h;
-    if (!s->tokens) return fail(err, cap, s->path, "opened without its tokens");
+    if (!s->tokens) return errbuf_fail_at(err, cap, s->path, "opened without its tokens");
     /* A zstd shard's ids were checked by zstd's content checksum when decompressed
      * on open; the stored frame is hashed again here, as the uncompressed ids are. */
-    if (!stored_tokens_intact(s)) return fail(err, cap, s->path, "token checksum mismatch (corrupted tokens)");
+    if (!stored_tokens_intact(s)) return errbuf_fail_at(err, cap, s->path, "token checksum mismatch (corrupted tokens)");
     uint64_t at;
     uint32_t id;
     if (first_id_beyond(s->tokens, h->n_tokens, h->token_bytes, h->vocab_size, &at, &id)) {
@@ -345,7 +333,7 @@ bool shard_verify(const Shard *s, char *err, size_t cap)
             uint64_t mid = lo + (hi - lo) / 2;
             if (shard_doc_start(s, mid) <= at) lo = mid; else hi = mid;
         }
-        return fail(err, cap, s->path, "token %llu (document %llu): id %u is beyond the vocabulary size %u",
+        return errbuf_fail_at(err, cap, s->path, "token %llu (document %llu): id %u is beyond the vocabulary size %u",
                     (unsigned long long)at, (unsigned long long)lo, id, h->vocab_size);
     }
     return true;
@@ -392,16 +380,16 @@ bool shard_matches_manifest(const Shard *s, const Manifest *m, const ManifestSha
 {
     const ShardHeader *h = shard_header(s);
     if (h->n_docs != ms->n_docs || h->n_tokens != ms->n_tokens)
-        return fail(err, cap, s->path, "holds %llu documents / %llu tokens, the manifest says %llu / %llu",
+        return errbuf_fail_at(err, cap, s->path, "holds %llu documents / %llu tokens, the manifest says %llu / %llu",
                     (unsigned long long)h->n_docs, (unsigned long long)h->n_tokens, (unsigned long long)ms->n_docs,
                     (unsigned long long)ms->n_tokens);
     if (h->file_bytes != ms->bytes || h->header_check != ms->checksum)
-        return fail(err, cap, s->path, "is not the shard the manifest lists (size or checksum differs)");
+        return errbuf_fail_at(err, cap, s->path, "is not the shard the manifest lists (size or checksum differs)");
     if (h->vocab_size != m->vocab_size || h->vocab_id != m->vocab_id || h->token_bytes != m->token_bytes ||
         h->stream_token_bytes != m->stream_token_bytes)
-        return fail(err, cap, s->path, "vocabulary or token width differs from the manifest");
+        return errbuf_fail_at(err, cap, s->path, "vocabulary or token width differs from the manifest");
     if (!!(h->flags & SHARD_FLAG_ZSTD) != m->compressed)
-        return fail(err, cap, s->path, "compression differs from the manifest");
+        return errbuf_fail_at(err, cap, s->path, "compression differs from the manifest");
     return true;
 }
 

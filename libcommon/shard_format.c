@@ -47,19 +47,6 @@ void shard_header_encode(ShardHeader *h, unsigned char b[SHARD_HEADER_BYTES])
     put_u64le(b + 120, h->header_check);
 }
 
-static bool fail(char *err, size_t cap, const char *name, const char *fmt, ...) NMOE_PRINTF(4, 5);
-
-static bool fail(char *err, size_t cap, const char *name, const char *fmt, ...)
-{
-    if (!err || cap == 0) return false;
-    int n = snprintf(err, cap, "%s: ", name);
-    if (n < 0 || (size_t)n >= cap) return false;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + n, cap - (size_t)n, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 bool shard_header_decode(const unsigned char *b, size_t avail, uint64_t file_bytes, const char *name,
                          ShardHeader *h, char *err, size_t cap)
@@ -69,20 +56,20 @@ bool shard_header_decode(const unsigned char *b, size_t avail, uint64_t file_byt
      * out differently, and "unsupported version" is the message that helps then. */
     if (avail > file_bytes) avail = (size_t)file_bytes;
     if (avail > 0 && memcmp(b, SHARD_MAGIC, avail < 8 ? avail : 8) != 0)
-        return fail(err, cap, name, "bad magic (not an nmoe shard)");
+        return errbuf_fail_at(err, cap, name, "bad magic (not an nmoe shard)");
     if (avail < 12)
-        return fail(err, cap, name, "truncated: %llu bytes, shorter than the %u-byte header",
+        return errbuf_fail_at(err, cap, name, "truncated: %llu bytes, shorter than the %u-byte header",
                     (unsigned long long)file_bytes, SHARD_HEADER_BYTES);
     h->version = get_u32le(b + 8);
     if (h->version != SHARD_VERSION)
-        return fail(err, cap, name, "unsupported shard version %u (this build reads version %u)", h->version,
+        return errbuf_fail_at(err, cap, name, "unsupported shard version %u (this build reads version %u)", h->version,
                     SHARD_VERSION);
     if (avail < SHARD_HEADER_BYTES)
-        return fail(err, cap, name, "truncated: %llu bytes, shorter than the %u-byte header",
+        return errbuf_fail_at(err, cap, name, "truncated: %llu bytes, shorter than the %u-byte header",
                     (unsigned long long)file_bytes, SHARD_HEADER_BYTES);
     h->header_check = get_u64le(b + 120);
     if (h->header_check != hash64(b, HEADER_CHECKED_BYTES, 0))
-        return fail(err, cap, name, "header checksum mismatch (corrupted header)");
+        return errbuf_fail_at(err, cap, name, "header checksum mismatch (corrupted header)");
 
     h->header_bytes = get_u32le(b + 12);
     h->token_bytes = get_u32le(b + 16);
@@ -103,57 +90,57 @@ bool shard_header_decode(const unsigned char *b, size_t avail, uint64_t file_byt
 
     /* The checksum matched, so what follows catches writer bugs and hand-made files. */
     if (h->header_bytes != SHARD_HEADER_BYTES)
-        return fail(err, cap, name, "header size %u, expected %u", h->header_bytes, SHARD_HEADER_BYTES);
+        return errbuf_fail_at(err, cap, name, "header size %u, expected %u", h->header_bytes, SHARD_HEADER_BYTES);
     if (h->token_bytes != 2 && h->token_bytes != 4)
-        return fail(err, cap, name, "token width %u is not 2 or 4", h->token_bytes);
+        return errbuf_fail_at(err, cap, name, "token width %u is not 2 or 4", h->token_bytes);
     if (h->stream_token_bytes != 2 && h->stream_token_bytes != 4)
-        return fail(err, cap, name, "stream token width %u is not 2 or 4", h->stream_token_bytes);
-    if (h->vocab_size == 0) return fail(err, cap, name, "vocabulary size is 0");
+        return errbuf_fail_at(err, cap, name, "stream token width %u is not 2 or 4", h->stream_token_bytes);
+    if (h->vocab_size == 0) return errbuf_fail_at(err, cap, name, "vocabulary size is 0");
     if (h->token_bytes == 2 && h->vocab_size > 65536u)
-        return fail(err, cap, name, "vocabulary size %u does not fit 16-bit ids", h->vocab_size);
+        return errbuf_fail_at(err, cap, name, "vocabulary size %u does not fit 16-bit ids", h->vocab_size);
     if (h->stream_token_bytes == 2 && h->vocab_size > 65536u)
-        return fail(err, cap, name, "vocabulary size %u does not fit the 16-bit ids of its stream", h->vocab_size);
-    if (h->flags & ~SHARD_FLAG_ZSTD) return fail(err, cap, name, "unknown flags 0x%x in header", h->flags);
+        return errbuf_fail_at(err, cap, name, "vocabulary size %u does not fit the 16-bit ids of its stream", h->vocab_size);
+    if (h->flags & ~SHARD_FLAG_ZSTD) return errbuf_fail_at(err, cap, name, "unknown flags 0x%x in header", h->flags);
 
     /* Sizes against the real file length: a truncated or padded file stops here. */
     if (file_bytes < h->file_bytes)
-        return fail(err, cap, name, "truncated: %llu bytes, the header says %llu", (unsigned long long)file_bytes,
+        return errbuf_fail_at(err, cap, name, "truncated: %llu bytes, the header says %llu", (unsigned long long)file_bytes,
                     (unsigned long long)h->file_bytes);
     if (file_bytes > h->file_bytes)
-        return fail(err, cap, name, "%llu bytes of trailing garbage after the %llu the header accounts for",
+        return errbuf_fail_at(err, cap, name, "%llu bytes of trailing garbage after the %llu the header accounts for",
                     (unsigned long long)(file_bytes - h->file_bytes), (unsigned long long)h->file_bytes);
     /* Bound every count by the file size before multiplying, so nothing overflows. */
     if (h->n_docs > file_bytes / 16)
-        return fail(err, cap, name, "%llu documents cannot fit a file of %llu bytes", (unsigned long long)h->n_docs,
+        return errbuf_fail_at(err, cap, name, "%llu documents cannot fit a file of %llu bytes", (unsigned long long)h->n_docs,
                     (unsigned long long)file_bytes);
     if (h->tokens_size > file_bytes)
-        return fail(err, cap, name, "token section of %llu bytes is larger than the file",
+        return errbuf_fail_at(err, cap, name, "token section of %llu bytes is larger than the file",
                     (unsigned long long)h->tokens_size);
     bool zstd = h->flags & SHARD_FLAG_ZSTD;
     if (!zstd) {
         if (h->n_tokens > file_bytes / h->token_bytes || h->tokens_size != h->n_tokens * h->token_bytes)
-            return fail(err, cap, name, "token section of %llu bytes does not hold %llu tokens of %u bytes",
+            return errbuf_fail_at(err, cap, name, "token section of %llu bytes does not hold %llu tokens of %u bytes",
                         (unsigned long long)h->tokens_size, (unsigned long long)h->n_tokens, h->token_bytes);
     } else {
-        if (h->tokens_size == 0) return fail(err, cap, name, "compressed token section is empty");
+        if (h->tokens_size == 0) return errbuf_fail_at(err, cap, name, "compressed token section is empty");
         if (h->n_tokens > UINT64_MAX / 4 ||
             h->n_tokens * h->token_bytes / SHARD_ZSTD_MAX_RATIO > h->tokens_size)
-            return fail(err, cap, name, "%llu tokens cannot come from a zstd frame of %llu bytes",
+            return errbuf_fail_at(err, cap, name, "%llu tokens cannot come from a zstd frame of %llu bytes",
                         (unsigned long long)h->n_tokens, (unsigned long long)h->tokens_size);
     }
     ShardHeader want = *h;
     shard_header_layout(&want);
     if (h->tokens_offset != want.tokens_offset)
-        return fail(err, cap, name, "token section at offset %llu, expected %llu",
+        return errbuf_fail_at(err, cap, name, "token section at offset %llu, expected %llu",
                     (unsigned long long)h->tokens_offset, (unsigned long long)want.tokens_offset);
     if (h->index_offset != want.index_offset)
-        return fail(err, cap, name, "document index at offset %llu, expected %llu",
+        return errbuf_fail_at(err, cap, name, "document index at offset %llu, expected %llu",
                     (unsigned long long)h->index_offset, (unsigned long long)want.index_offset);
     if (h->seq_offset != want.seq_offset)
-        return fail(err, cap, name, "sequence section at offset %llu, expected %llu",
+        return errbuf_fail_at(err, cap, name, "sequence section at offset %llu, expected %llu",
                     (unsigned long long)h->seq_offset, (unsigned long long)want.seq_offset);
     if (h->file_bytes != want.file_bytes)
-        return fail(err, cap, name, "header says %llu bytes, but its sections end at %llu",
+        return errbuf_fail_at(err, cap, name, "header says %llu bytes, but its sections end at %llu",
                     (unsigned long long)h->file_bytes, (unsigned long long)want.file_bytes);
     return true;
 }

@@ -14,18 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static bool fail(char *err, size_t cap, const char *name, const char *fmt, ...) NMOE_PRINTF(4, 5);
-static bool fail(char *err, size_t cap, const char *name, const char *fmt, ...)
-{
-    if (!err || cap == 0) return false;
-    int n = snprintf(err, cap, "%s: ", name);
-    if (n < 0 || (size_t)n >= cap) return false;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + n, cap - (size_t)n, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 /* The data must fill the file exactly: a short file is truncated, a long one is not
  * what its header says. */
@@ -33,11 +21,11 @@ static bool check_data_size(const TokenArray *a, uint64_t file_bytes, const char
 {
     uint64_t room = file_bytes - a->data_offset;
     if (a->n_tokens > room / a->item_bytes)
-        return fail(err, cap, name, "truncated: the header promises %llu tokens (%llu bytes), the file holds %llu",
+        return errbuf_fail_at(err, cap, name, "truncated: the header promises %llu tokens (%llu bytes), the file holds %llu",
                     (unsigned long long)a->n_tokens, (unsigned long long)(a->n_tokens * a->item_bytes),
                     (unsigned long long)room);
     if (a->n_tokens * a->item_bytes != room)
-        return fail(err, cap, name, "%llu bytes after the %llu tokens the header promises",
+        return errbuf_fail_at(err, cap, name, "%llu bytes after the %llu tokens the header promises",
                     (unsigned long long)(room - a->n_tokens * a->item_bytes), (unsigned long long)a->n_tokens);
     return true;
 }
@@ -48,16 +36,16 @@ bool llmc_parse_header(const unsigned char *b, size_t avail, uint64_t file_bytes
     memset(a, 0, sizeof *a);
     if (avail > file_bytes) avail = (size_t)file_bytes;
     if (avail >= 4 && (int32_t)get_u32le(b) != LLMC_MAGIC)
-        return fail(err, cap, name, "bad magic %d (not an llm.c .bin token file, whose magic is %d)",
+        return errbuf_fail_at(err, cap, name, "bad magic %d (not an llm.c .bin token file, whose magic is %d)",
                     (int32_t)get_u32le(b), LLMC_MAGIC);
     if (avail < LLMC_HEADER_BYTES)
-        return fail(err, cap, name, "truncated: %llu bytes, shorter than the %d-byte llm.c header",
+        return errbuf_fail_at(err, cap, name, "truncated: %llu bytes, shorter than the %d-byte llm.c header",
                     (unsigned long long)file_bytes, LLMC_HEADER_BYTES);
     int32_t version = (int32_t)get_u32le(b + 4), count = (int32_t)get_u32le(b + 8);
     if (version != LLMC_VERSION)
-        return fail(err, cap, name, "unsupported llm.c version %d (this build reads version %d, uint16 tokens)",
+        return errbuf_fail_at(err, cap, name, "unsupported llm.c version %d (this build reads version %d, uint16 tokens)",
                     version, LLMC_VERSION);
-    if (count < 0) return fail(err, cap, name, "negative token count %d in the llm.c header", count);
+    if (count < 0) return errbuf_fail_at(err, cap, name, "negative token count %d in the llm.c header", count);
     a->data_offset = LLMC_HEADER_BYTES;
     a->n_tokens = (uint64_t)count;
     a->item_bytes = 2;
@@ -133,69 +121,69 @@ bool npy_parse_header(const unsigned char *b, size_t avail, uint64_t file_bytes,
     memset(a, 0, sizeof *a);
     if (avail > file_bytes) avail = (size_t)file_bytes;
     if (avail > 0 && memcmp(b, magic, avail < 6 ? avail : 6) != 0)
-        return fail(err, cap, name, "bad magic (not a .npy file)");
+        return errbuf_fail_at(err, cap, name, "bad magic (not a .npy file)");
     if (avail < 10)
-        return fail(err, cap, name, "truncated: %llu bytes, shorter than a .npy header", (unsigned long long)file_bytes);
+        return errbuf_fail_at(err, cap, name, "truncated: %llu bytes, shorter than a .npy header", (unsigned long long)file_bytes);
     unsigned major = b[6], minor = b[7];
     size_t dict_at, dict_len;
     if (major == 1 && minor == 0) {
         dict_at = 10;
         dict_len = (size_t)b[8] | (size_t)b[9] << 8;
     } else if ((major == 2 || major == 3) && minor == 0) {
-        if (avail < 12) return fail(err, cap, name, "truncated .npy header");
+        if (avail < 12) return errbuf_fail_at(err, cap, name, "truncated .npy header");
         dict_at = 12;
         dict_len = get_u32le(b + 8);
     } else {
-        return fail(err, cap, name, "unsupported .npy version %u.%u (this build reads 1.0, 2.0 and 3.0)", major, minor);
+        return errbuf_fail_at(err, cap, name, "unsupported .npy version %u.%u (this build reads 1.0, 2.0 and 3.0)", major, minor);
     }
     if (dict_len > avail - dict_at)
-        return fail(err, cap, name, "truncated: the .npy header needs %zu bytes, the file has %llu",
+        return errbuf_fail_at(err, cap, name, "truncated: the .npy header needs %zu bytes, the file has %llu",
                     dict_at + dict_len, (unsigned long long)file_bytes);
     Lex x = { (const char *)b + dict_at, (const char *)b + dict_at + dict_len };
     bool have_descr = false, have_order = false, have_shape = false, fortran = false;
     char descr[16] = "";
     uint64_t dims[8];
     int n_dims = 0;
-    if (!eat(&x, '{')) return fail(err, cap, name, ".npy header is not a Python dict");
+    if (!eat(&x, '{')) return errbuf_fail_at(err, cap, name, ".npy header is not a Python dict");
     for (;;) {
         if (eat(&x, '}')) break;
         char key[32];
         if (!lex_string(&x, key, sizeof key) || !eat(&x, ':'))
-            return fail(err, cap, name, ".npy header: expected 'key': value at byte %zu",
+            return errbuf_fail_at(err, cap, name, ".npy header: expected 'key': value at byte %zu",
                         dict_at + (size_t)(x.p - (const char *)b - dict_at));
         if (strcmp(key, "descr") == 0 && !have_descr) {
             if (!lex_string(&x, descr, sizeof descr))
-                return fail(err, cap, name, ".npy header: 'descr' is not a simple type string (structured arrays are not token arrays)");
+                return errbuf_fail_at(err, cap, name, ".npy header: 'descr' is not a simple type string (structured arrays are not token arrays)");
             have_descr = true;
         } else if (strcmp(key, "fortran_order") == 0 && !have_order) {
             if (lex_word(&x, "True")) fortran = true;
             else if (lex_word(&x, "False")) fortran = false;
-            else return fail(err, cap, name, ".npy header: 'fortran_order' is not True or False");
+            else return errbuf_fail_at(err, cap, name, ".npy header: 'fortran_order' is not True or False");
             have_order = true;
         } else if (strcmp(key, "shape") == 0 && !have_shape) {
-            if (!eat(&x, '(')) return fail(err, cap, name, ".npy header: 'shape' is not a tuple");
+            if (!eat(&x, '(')) return errbuf_fail_at(err, cap, name, ".npy header: 'shape' is not a tuple");
             while (!eat(&x, ')')) {
                 uint64_t d;
                 if (n_dims == 8 || !lex_uint(&x, &d))
-                    return fail(err, cap, name, ".npy header: 'shape' is not a tuple of sizes");
+                    return errbuf_fail_at(err, cap, name, ".npy header: 'shape' is not a tuple of sizes");
                 dims[n_dims++] = d;
                 if (!eat(&x, ',')) {
-                    if (!eat(&x, ')')) return fail(err, cap, name, ".npy header: 'shape' is not a tuple of sizes");
+                    if (!eat(&x, ')')) return errbuf_fail_at(err, cap, name, ".npy header: 'shape' is not a tuple of sizes");
                     break;
                 }
             }
             have_shape = true;
         } else {
-            return fail(err, cap, name, ".npy header: unexpected or repeated key '%s'", key);
+            return errbuf_fail_at(err, cap, name, ".npy header: unexpected or repeated key '%s'", key);
         }
         if (eat(&x, ',')) continue;
         if (eat(&x, '}')) break;
-        return fail(err, cap, name, ".npy header: expected ',' or '}'");
+        return errbuf_fail_at(err, cap, name, ".npy header: expected ',' or '}'");
     }
     skip_space(&x);
-    if (x.p != x.end) return fail(err, cap, name, ".npy header: bytes after the dict");
+    if (x.p != x.end) return errbuf_fail_at(err, cap, name, ".npy header: bytes after the dict");
     if (!have_descr || !have_order || !have_shape)
-        return fail(err, cap, name, ".npy header lacks '%s'", !have_descr ? "descr" : !have_order ? "fortran_order" : "shape");
+        return errbuf_fail_at(err, cap, name, ".npy header lacks '%s'", !have_descr ? "descr" : !have_order ? "fortran_order" : "shape");
 
     static const struct { const char *descr; uint32_t bytes; bool is_signed; } types[] = {
         { "<u2", 2, false }, { "<i4", 4, true }, { "<u4", 4, false }, { "<i8", 8, true },
@@ -205,12 +193,12 @@ bool npy_parse_header(const unsigned char *b, size_t avail, uint64_t file_bytes,
         if (strcmp(descr, types[i].descr) == 0) t = i;
     if (t < 0) {
         if (descr[0] == '>')
-            return fail(err, cap, name, "big-endian array '%s' (token arrays must be little-endian)", descr);
-        return fail(err, cap, name, "array type '%s' is not a token type (need <u2, <i4, <u4 or <i8)", descr);
+            return errbuf_fail_at(err, cap, name, "big-endian array '%s' (token arrays must be little-endian)", descr);
+        return errbuf_fail_at(err, cap, name, "array type '%s' is not a token type (need <u2, <i4, <u4 or <i8)", descr);
     }
     if (n_dims != 1)
-        return fail(err, cap, name, "array has %d dimensions; a token array has 1", n_dims);
-    if (fortran) return fail(err, cap, name, "array is in Fortran order; need C order");
+        return errbuf_fail_at(err, cap, name, "array has %d dimensions; a token array has 1", n_dims);
+    if (fortran) return errbuf_fail_at(err, cap, name, "array is in Fortran order; need C order");
     a->data_offset = dict_at + dict_len;
     a->n_tokens = dims[0];
     a->item_bytes = types[t].bytes;

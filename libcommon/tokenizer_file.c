@@ -31,14 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) NMOE_PRINTF(3, 4);
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 uint8_t *tokenizer_to_file_bytes(const Tokenizer *t, size_t *n)
 {
@@ -85,36 +77,36 @@ void tokenizer_write_file(const Tokenizer *t, const char *path)
 Tokenizer *tokenizer_from_file_bytes(const uint8_t *data, size_t n, const char *name, char *err, size_t errlen)
 {
     if (n < TOKFILE_HEADER_BYTES) {
-        set_err(err, errlen, "%s: byte %zu: truncated header (%zu of %d bytes)", name, n, n, TOKFILE_HEADER_BYTES);
+        errbuf_fail(err, errlen, "%s: byte %zu: truncated header (%zu of %d bytes)", name, n, n, TOKFILE_HEADER_BYTES);
         return NULL;
     }
-    if (memcmp(data, TOKFILE_MAGIC, 8) != 0) { set_err(err, errlen, "%s: byte 0: bad magic (not an nmoe tokenizer file)", name); return NULL; }
-    if (get_u64le(data + 56) != hash64(data, 56, 0)) { set_err(err, errlen, "%s: byte 56: header checksum mismatch (corrupted header)", name); return NULL; }
+    if (memcmp(data, TOKFILE_MAGIC, 8) != 0) { errbuf_fail(err, errlen, "%s: byte 0: bad magic (not an nmoe tokenizer file)", name); return NULL; }
+    if (get_u64le(data + 56) != hash64(data, 56, 0)) { errbuf_fail(err, errlen, "%s: byte 56: header checksum mismatch (corrupted header)", name); return NULL; }
     uint32_t version = get_u32le(data + 8);
     if (version != TOKFILE_VERSION) {
-        set_err(err, errlen, "%s: byte 8: unsupported version %u (this build reads %u)", name, version, TOKFILE_VERSION);
+        errbuf_fail(err, errlen, "%s: byte 8: unsupported version %u (this build reads %u)", name, version, TOKFILE_VERSION);
         return NULL;
     }
-    if (get_u32le(data + 12) != 0) { set_err(err, errlen, "%s: byte 12: unknown flags 0x%x", name, get_u32le(data + 12)); return NULL; }
+    if (get_u32le(data + 12) != 0) { errbuf_fail(err, errlen, "%s: byte 12: unknown flags 0x%x", name, get_u32le(data + 12)); return NULL; }
     uint32_t n_ranks = get_u32le(data + 16), n_special = get_u32le(data + 20), vocab = get_u32le(data + 24);
     uint32_t kind = get_u32le(data + 28);
     uint64_t vocab_id = get_u64le(data + 32), body = get_u64le(data + 40);
     if (body != n - TOKFILE_HEADER_BYTES) {
-        set_err(err, errlen, "%s: byte 40: header says %llu body bytes but the file holds %zu (truncated or padded)", name,
+        errbuf_fail(err, errlen, "%s: byte 40: header says %llu body bytes but the file holds %zu (truncated or padded)", name,
                 (unsigned long long)body, n - TOKFILE_HEADER_BYTES);
         return NULL;
     }
     const uint8_t *b = data + TOKFILE_HEADER_BYTES;
-    if (get_u64le(data + 48) != hash64(b, body, 0)) { set_err(err, errlen, "%s: byte 48: body checksum mismatch (corrupted file)", name); return NULL; }
-    if (kind > PRETOK_O200K) { set_err(err, errlen, "%s: byte 28: unknown pattern kind %u", name, kind); return NULL; }
+    if (get_u64le(data + 48) != hash64(b, body, 0)) { errbuf_fail(err, errlen, "%s: byte 48: body checksum mismatch (corrupted file)", name); return NULL; }
+    if (kind > PRETOK_O200K) { errbuf_fail(err, errlen, "%s: byte 28: unknown pattern kind %u", name, kind); return NULL; }
     if (n_ranks < 256 || n_ranks > vocab) {
-        set_err(err, errlen, "%s: byte 16: %u mergeable tokens (must be 256 .. vocab_size %u)", name, n_ranks, vocab);
+        errbuf_fail(err, errlen, "%s: byte 16: %u mergeable tokens (must be 256 .. vocab_size %u)", name, n_ranks, vocab);
         return NULL;
     }
     /* Sizes are checked against the body before anything is allocated from them. */
     uint64_t at = 0;
 #define NEED(k, what) do { if ((uint64_t)(k) > body - at) { \
-        set_err(err, errlen, "%s: byte %llu: truncated %s", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at), what); \
+        errbuf_fail(err, errlen, "%s: byte %llu: truncated %s", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at), what); \
         goto fail; } } while (0)
     uint8_t *blob = NULL;
     uint64_t *off = NULL;
@@ -125,9 +117,9 @@ Tokenizer *tokenizer_from_file_bytes(const uint8_t *data, size_t n, const char *
     uint32_t pat = get_u32le(b + at);
     at += 4;
     NEED(pat, "pattern");
-    if (kind != PRETOK_CUSTOM && pat != 0) { set_err(err, errlen, "%s: byte %llu: pattern text given for a built-in pattern", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at - 4)); goto fail; }
+    if (kind != PRETOK_CUSTOM && pat != 0) { errbuf_fail(err, errlen, "%s: byte %llu: pattern text given for a built-in pattern", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at - 4)); goto fail; }
     if (kind == PRETOK_CUSTOM) {
-        if (pat == 0 || memchr(b + at, 0, pat)) { set_err(err, errlen, "%s: byte %llu: custom pattern is empty or holds a NUL", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at)); goto fail; }
+        if (pat == 0 || memchr(b + at, 0, pat)) { errbuf_fail(err, errlen, "%s: byte %llu: custom pattern is empty or holds a NUL", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at)); goto fail; }
         custom = xmalloc(pat + 1);
         memcpy(custom, b + at, pat);
         custom[pat] = 0;
@@ -139,7 +131,7 @@ Tokenizer *tokenizer_from_file_bytes(const uint8_t *data, size_t n, const char *
     off[0] = 0;
     for (uint32_t r = 0; r < n_ranks; r++) {
         uint32_t l = get_u32le(b + at + 4ull * r);
-        if (l == 0) { set_err(err, errlen, "%s: byte %llu: token %u has length 0", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at + 4ull * r), r); goto fail; }
+        if (l == 0) { errbuf_fail(err, errlen, "%s: byte %llu: token %u has length 0", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at + 4ull * r), r); goto fail; }
         off[r + 1] = off[r] + l;
     }
     at += (uint64_t)vocab * 4;
@@ -154,13 +146,13 @@ Tokenizer *tokenizer_from_file_bytes(const uint8_t *data, size_t n, const char *
         uint32_t id = get_u32le(b + at), l = get_u32le(b + at + 4);
         at += 8;
         NEED(l, "special token text");
-        if (l == 0 || memchr(b + at, 0, l)) { set_err(err, errlen, "%s: byte %llu: special token text is empty or holds a NUL", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at)); goto fail; }
+        if (l == 0 || memchr(b + at, 0, l)) { errbuf_fail(err, errlen, "%s: byte %llu: special token text is empty or holds a NUL", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at)); goto fail; }
         if (id < n_ranks || id >= vocab) {
-            set_err(err, errlen, "%s: byte %llu: special token id %u outside %u .. %u", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at - 8), id, n_ranks, vocab - 1);
+            errbuf_fail(err, errlen, "%s: byte %llu: special token id %u outside %u .. %u", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at - 8), id, n_ranks, vocab - 1);
             goto fail;
         }
         if (get_u32le(b + len_table + 4ull * id) != 0) {
-            set_err(err, errlen, "%s: byte %llu: special token %u has a non-zero byte length", name, (unsigned long long)(TOKFILE_HEADER_BYTES + len_table + 4ull * id), id);
+            errbuf_fail(err, errlen, "%s: byte %llu: special token %u has a non-zero byte length", name, (unsigned long long)(TOKFILE_HEADER_BYTES + len_table + 4ull * id), id);
             goto fail;
         }
         special[i].text = xmalloc(l + 1);
@@ -171,10 +163,10 @@ Tokenizer *tokenizer_from_file_bytes(const uint8_t *data, size_t n, const char *
         n_sp++;
         at += l;
     }
-    if (at != body) { set_err(err, errlen, "%s: byte %llu: %llu unexpected bytes after the special tokens", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at), (unsigned long long)(body - at)); goto fail; }
+    if (at != body) { errbuf_fail(err, errlen, "%s: byte %llu: %llu unexpected bytes after the special tokens", name, (unsigned long long)(TOKFILE_HEADER_BYTES + at), (unsigned long long)(body - at)); goto fail; }
     for (uint32_t id = n_ranks; id < vocab; id++)
         if (get_u32le(b + len_table + 4ull * id) != 0) {
-            set_err(err, errlen, "%s: byte %llu: id %u is not a mergeable token but has a byte length", name, (unsigned long long)(TOKFILE_HEADER_BYTES + len_table + 4ull * id), id);
+            errbuf_fail(err, errlen, "%s: byte %llu: id %u is not a mergeable token but has a byte length", name, (unsigned long long)(TOKFILE_HEADER_BYTES + len_table + 4ull * id), id);
             goto fail;
         }
     {
@@ -185,17 +177,17 @@ Tokenizer *tokenizer_from_file_bytes(const uint8_t *data, size_t n, const char *
         free(custom);
         custom = NULL;
         if (!t) {
-            if (bad != UINT32_MAX) set_err(err, errlen, "%s: token %u: %s", name, bad, berr);
-            else set_err(err, errlen, "%s: %s", name, berr);
+            if (bad != UINT32_MAX) errbuf_fail(err, errlen, "%s: token %u: %s", name, bad, berr);
+            else errbuf_fail(err, errlen, "%s: %s", name, berr);
             return NULL;
         }
         if (t->vocab_size != vocab) {
-            set_err(err, errlen, "%s: byte 24: vocab_size %u but the highest id is %u", name, vocab, t->vocab_size - 1);
+            errbuf_fail(err, errlen, "%s: byte 24: vocab_size %u but the highest id is %u", name, vocab, t->vocab_size - 1);
             tokenizer_free(t);
             return NULL;
         }
         if (t->vocab_id != vocab_id) {
-            set_err(err, errlen, "%s: byte 32: identity hash mismatch (file says %016llx, content gives %016llx)", name,
+            errbuf_fail(err, errlen, "%s: byte 32: identity hash mismatch (file says %016llx, content gives %016llx)", name,
                     (unsigned long long)vocab_id, (unsigned long long)t->vocab_id);
             tokenizer_free(t);
             return NULL;
@@ -215,7 +207,7 @@ fail:
 Tokenizer *tokenizer_read_file(const char *path, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "rb");
-    if (!fp) { set_err(err, errlen, "%s: %s", path, strerror(errno)); return NULL; }
+    if (!fp) { errbuf_fail(err, errlen, "%s: %s", path, strerror(errno)); return NULL; }
     size_t cap = 1 << 20, n = 0;
     uint8_t *buf = xmalloc(cap);
     for (;;) {
@@ -226,7 +218,7 @@ Tokenizer *tokenizer_read_file(const char *path, char *err, size_t errlen)
     }
     int bad = ferror(fp);
     fclose(fp);
-    if (bad) { set_err(err, errlen, "%s: read failed", path); free(buf); return NULL; }
+    if (bad) { errbuf_fail(err, errlen, "%s: read failed", path); free(buf); return NULL; }
     Tokenizer *t = tokenizer_from_file_bytes(buf, n, path, err, errlen);
     free(buf);
     return t;

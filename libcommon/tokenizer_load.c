@@ -15,20 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) NMOE_PRINTF(3, 4);
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Whole file into memory (NUL-terminated). NULL with err set on failure. */
 static char *slurp(const char *path, size_t *n, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "rb");
-    if (!fp) { set_err(err, errlen, "%s: %s", path, strerror(errno)); return NULL; }
+    if (!fp) { errbuf_fail(err, errlen, "%s: %s", path, strerror(errno)); return NULL; }
     size_t cap = 1 << 16, len = 0;
     char *buf = xmalloc(cap);
     for (;;) {
@@ -38,7 +30,7 @@ static char *slurp(const char *path, size_t *n, char *err, size_t errlen)
         if (got == 0) break;
     }
     if (ferror(fp)) {
-        set_err(err, errlen, "%s: read failed: %s", path, strerror(errno));
+        errbuf_fail(err, errlen, "%s: read failed: %s", path, strerror(errno));
         fclose(fp);
         free(buf);
         return NULL;
@@ -157,7 +149,7 @@ Tokenizer *tokenizer_load_gpt2_dir(const char *dir, char *err, size_t errlen)
     size_t n;
     char *bpe = slurp(bpe_path, &n, err, errlen);
     if (!bpe) return NULL;
-    if (memchr(bpe, 0, n)) { set_err(err, errlen, "%s: byte %zu: NUL byte in a text file", bpe_path, (size_t)((char *)memchr(bpe, 0, n) - bpe)); goto fail; }
+    if (memchr(bpe, 0, n)) { errbuf_fail(err, errlen, "%s: byte %zu: NUL byte in a text file", bpe_path, (size_t)((char *)memchr(bpe, 0, n) - bpe)); goto fail; }
     for (int r = 0; r < 256; r++) toklist_add(&tl, &a.rank_byte[r], 1);
     /* vocab.bpe: "#version: ..." then one merge "A B" per line, in rank order. */
     {
@@ -172,7 +164,7 @@ Tokenizer *tokenizer_load_gpt2_dir(const char *dir, char *err, size_t errlen)
             if (line == 1 && len >= 8 && memcmp(p, "#version", 8) == 0) { p = le + 1; continue; }
             char *sp = memchr(p, ' ', len);
             if (!sp || sp == p || sp == le - 1 || memchr(sp + 1, ' ', (size_t)(le - sp - 1))) {
-                set_err(err, errlen, "%s: line %zu: expected a merge: two tokens separated by one space", bpe_path, line);
+                errbuf_fail(err, errlen, "%s: line %zu: expected a merge: two tokens separated by one space", bpe_path, line);
                 free(tmp);
                 goto fail;
             }
@@ -180,12 +172,12 @@ Tokenizer *tokenizer_load_gpt2_dir(const char *dir, char *err, size_t errlen)
             long l1 = gpt2_decode(&a, p, (size_t)(sp - p), tmp, &bad);
             long l2 = l1 < 0 ? -1 : gpt2_decode(&a, sp + 1, (size_t)(le - sp - 1), tmp + l1, &bad);
             if (l1 < 0 || l2 < 0) {
-                if (bad < 0) set_err(err, errlen, "%s: line %zu: malformed UTF-8", bpe_path, line);
-                else set_err(err, errlen, "%s: line %zu: character U+%04X is not in the GPT-2 byte alphabet", bpe_path, line, (unsigned)bad);
+                if (bad < 0) errbuf_fail(err, errlen, "%s: line %zu: malformed UTF-8", bpe_path, line);
+                else errbuf_fail(err, errlen, "%s: line %zu: character U+%04X is not in the GPT-2 byte alphabet", bpe_path, line, (unsigned)bad);
                 free(tmp);
                 goto fail;
             }
-            if (tl.n == UINT32_MAX - 1) { set_err(err, errlen, "%s: line %zu: too many merges", bpe_path, line); free(tmp); goto fail; }
+            if (tl.n == UINT32_MAX - 1) { errbuf_fail(err, errlen, "%s: line %zu: too many merges", bpe_path, line); free(tmp); goto fail; }
             toklist_add(&tl, tmp, (size_t)(l1 + l2));
             p = le + 1;
         }
@@ -200,8 +192,8 @@ Tokenizer *tokenizer_load_gpt2_dir(const char *dir, char *err, size_t errlen)
     if (!json || !cJSON_IsObject(json)) {
         size_t at = json ? 0 : (parse_end ? (size_t)(parse_end - enc) : 0), line, col;
         line_col(enc, at > n ? n : at, &line, &col);
-        if (json) set_err(err, errlen, "%s: expected a JSON object of token -> id", enc_path);
-        else set_err(err, errlen, "%s: line %zu, column %zu: not valid JSON", enc_path, line, col);
+        if (json) errbuf_fail(err, errlen, "%s: expected a JSON object of token -> id", enc_path);
+        else errbuf_fail(err, errlen, "%s: line %zu, column %zu: not valid JSON", enc_path, line, col);
         goto fail;
     }
     {
@@ -211,7 +203,7 @@ Tokenizer *tokenizer_load_gpt2_dir(const char *dir, char *err, size_t errlen)
             const char *key = it->string;
             double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
             if (v < 0 || v != (double)(uint32_t)v || v >= (double)UINT32_MAX - 1) {
-                set_err(err, errlen, "%s: key \"%.40s\": id is not a whole number in range", enc_path, key);
+                errbuf_fail(err, errlen, "%s: key \"%.40s\": id is not a whole number in range", enc_path, key);
                 free(tmp);
                 goto fail;
             }
@@ -221,7 +213,7 @@ Tokenizer *tokenizer_load_gpt2_dir(const char *dir, char *err, size_t errlen)
                 int32_t bad;
                 long bl = gpt2_decode(&a, key, klen, tmp, &bad);
                 if (bl < 0 || (uint64_t)bl != tl.off[id + 1] - tl.off[id] || memcmp(tmp, tl.blob + tl.off[id], (size_t)bl) != 0) {
-                    set_err(err, errlen, "%s: key \"%.40s\": id %u disagrees with vocab.bpe (which gives that id to another token)",
+                    errbuf_fail(err, errlen, "%s: key \"%.40s\": id %u disagrees with vocab.bpe (which gives that id to another token)",
                             enc_path, key, id);
                     free(tmp);
                     goto fail;
@@ -234,7 +226,7 @@ Tokenizer *tokenizer_load_gpt2_dir(const char *dir, char *err, size_t errlen)
         }
         free(tmp);
         if (seen != n_ranks) {
-            set_err(err, errlen, "%s: holds %u of the %u tokens that vocab.bpe defines (or repeats some)", enc_path, seen, n_ranks);
+            errbuf_fail(err, errlen, "%s: holds %u of the %u tokens that vocab.bpe defines (or repeats some)", enc_path, seen, n_ranks);
             goto fail;
         }
     }
@@ -245,8 +237,8 @@ Tokenizer *tokenizer_load_gpt2_dir(const char *dir, char *err, size_t errlen)
     char berr[300];
     Tokenizer *t = tokenizer_build(tl.blob, tl.off, tl.n, special, n_special, PRETOK_GPT2, NULL, &bad_rank, berr, sizeof berr);
     if (!t) {
-        if (bad_rank != UINT32_MAX && bad_rank >= 256) set_err(err, errlen, "%s: merge %u: %s", bpe_path, bad_rank - 255, berr);
-        else set_err(err, errlen, "%s: %s", dir, berr);
+        if (bad_rank != UINT32_MAX && bad_rank >= 256) errbuf_fail(err, errlen, "%s: merge %u: %s", bpe_path, bad_rank - 255, berr);
+        else errbuf_fail(err, errlen, "%s: %s", dir, berr);
     }
     return t;
 fail:
@@ -321,21 +313,21 @@ static int load_meta(const char *path, PretokKind *kind, char **custom, SpecialT
     if (!j) {
         size_t line, col, at = parse_end ? (size_t)(parse_end - text) : 0;
         line_col(text, at > n ? n : at, &line, &col);
-        set_err(err, errlen, "%s: line %zu, column %zu: not valid JSON", path, line, col);
+        errbuf_fail(err, errlen, "%s: line %zu, column %zu: not valid JSON", path, line, col);
         goto out;
     }
     cJSON *pat = cJSON_GetObjectItemCaseSensitive(j, "pat_str");
     cJSON *sp = cJSON_GetObjectItemCaseSensitive(j, "special_tokens");
     cJSON *nv = cJSON_GetObjectItemCaseSensitive(j, "explicit_n_vocab");
-    if (!cJSON_IsObject(j) || !cJSON_IsString(pat)) { set_err(err, errlen, "%s: no string \"pat_str\"", path); goto out; }
-    if (sp && !cJSON_IsObject(sp)) { set_err(err, errlen, "%s: \"special_tokens\" is not an object", path); goto out; }
+    if (!cJSON_IsObject(j) || !cJSON_IsString(pat)) { errbuf_fail(err, errlen, "%s: no string \"pat_str\"", path); goto out; }
+    if (sp && !cJSON_IsObject(sp)) { errbuf_fail(err, errlen, "%s: \"special_tokens\" is not an object", path); goto out; }
     *kind = pretok_kind_from_meta_pattern(pat->valuestring);
     *custom = *kind == PRETOK_CUSTOM ? xstrdup(pat->valuestring) : NULL;
     *explicit_n_vocab = -1;
     if (nv) {
         if (!cJSON_IsNumber(nv) || nv->valuedouble < 1 || nv->valuedouble > (double)UINT32_MAX ||
             nv->valuedouble != (double)(int64_t)nv->valuedouble) {
-            set_err(err, errlen, "%s: \"explicit_n_vocab\" is not a whole number", path);
+            errbuf_fail(err, errlen, "%s: \"explicit_n_vocab\" is not a whole number", path);
             goto out;
         }
         *explicit_n_vocab = (int64_t)nv->valuedouble;
@@ -343,7 +335,7 @@ static int load_meta(const char *path, PretokKind *kind, char **custom, SpecialT
     for (cJSON *it = sp ? sp->child : NULL; it; it = it->next) {
         double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
         if (v < 0 || v != (double)(uint32_t)v || v >= (double)UINT32_MAX - 1) {
-            set_err(err, errlen, "%s: special token \"%.40s\": id is not a whole number in range", path, it->string);
+            errbuf_fail(err, errlen, "%s: special token \"%.40s\": id is not a whole number in range", path, it->string);
             goto out;
         }
         *special = xrealloc(*special, (*n_special + 1) * sizeof **special);
@@ -383,18 +375,18 @@ Tokenizer *tokenizer_load_tiktoken(const char *path, char *err, size_t errlen)
         if (le == p) { p = le + 1; continue; } /* empty lines are skipped, as tiktoken does */
         char *sp = memchr(p, ' ', (size_t)(le - p));
         long bl = sp ? b64_decode(p, (size_t)(sp - p), tmp) : -1;
-        if (bl < 0) { set_err(err, errlen, "%s: line %zu: expected \"<base64 token> <rank>\"", path, line); goto fail; }
+        if (bl < 0) { errbuf_fail(err, errlen, "%s: line %zu: expected \"<base64 token> <rank>\"", path, line); goto fail; }
         char rank_text[16];
         size_t rl = (size_t)(le - sp - 1);
         char *rend;
-        if (rl == 0 || rl >= sizeof rank_text) { set_err(err, errlen, "%s: line %zu: bad rank", path, line); goto fail; }
+        if (rl == 0 || rl >= sizeof rank_text) { errbuf_fail(err, errlen, "%s: line %zu: bad rank", path, line); goto fail; }
         memcpy(rank_text, sp + 1, rl);
         rank_text[rl] = 0;
         errno = 0;
         unsigned long rank = strtoul(rank_text, &rend, 10);
-        if (*rend || errno || rank_text[0] < '0' || rank_text[0] > '9') { set_err(err, errlen, "%s: line %zu: bad rank \"%s\"", path, line, rank_text); goto fail; }
+        if (*rend || errno || rank_text[0] < '0' || rank_text[0] > '9') { errbuf_fail(err, errlen, "%s: line %zu: bad rank \"%s\"", path, line, rank_text); goto fail; }
         if (rank != tl.n) {
-            set_err(err, errlen, "%s: line %zu: rank %lu out of order (expected %u: ranks must run 0, 1, 2, ...)", path, line, rank, tl.n);
+            errbuf_fail(err, errlen, "%s: line %zu: rank %lu out of order (expected %u: ranks must run 0, 1, 2, ...)", path, line, rank, tl.n);
             goto fail;
         }
         toklist_add(&tl, tmp, (size_t)bl);
@@ -418,7 +410,7 @@ Tokenizer *tokenizer_load_tiktoken(const char *path, char *err, size_t errlen)
             if (strncmp(base, KNOWN[i].name, ln) == 0 && strcmp(base + ln, ".tiktoken") == 0) k = &KNOWN[i];
         }
         if (!k) {
-            set_err(err, errlen, "%s: no %s beside it, and the name is not one of r50k_base, cl100k_base, o200k_base", path, meta);
+            errbuf_fail(err, errlen, "%s: no %s beside it, and the name is not one of r50k_base, cl100k_base, o200k_base", path, meta);
             goto fail;
         }
         kind = k->kind;
@@ -432,10 +424,10 @@ Tokenizer *tokenizer_load_tiktoken(const char *path, char *err, size_t errlen)
     if (tl.n == 0) toklist_add(&tl, NULL, 0), tl.n = 0; /* keep off[0] valid */
     Tokenizer *t = tokenizer_build(tl.blob, tl.off, tl.n, special, n_special, kind, custom, &bad_rank, berr, sizeof berr);
     if (!t) {
-        if (bad_rank != UINT32_MAX) set_err(err, errlen, "%s: rank %u: %s", path, bad_rank, berr);
-        else set_err(err, errlen, "%s: %s", path, berr);
+        if (bad_rank != UINT32_MAX) errbuf_fail(err, errlen, "%s: rank %u: %s", path, bad_rank, berr);
+        else errbuf_fail(err, errlen, "%s: %s", path, berr);
     } else if (explicit_n_vocab >= 0 && explicit_n_vocab != t->vocab_size) {
-        set_err(err, errlen, "%s: explicit_n_vocab is %lld but the tokens and special tokens give %u", meta,
+        errbuf_fail(err, errlen, "%s: explicit_n_vocab is %lld but the tokens and special tokens give %u", meta,
                 (long long)explicit_n_vocab, t->vocab_size);
         tokenizer_free(t);
         t = NULL;
@@ -475,13 +467,13 @@ static Tokenizer *load_path(const char *spec, const struct stat *st, char *err, 
 {
     if (S_ISDIR(st->st_mode)) return tokenizer_load_gpt2_dir(spec, err, errlen);
     FILE *fp = fopen(spec, "rb");
-    if (!fp) { set_err(err, errlen, "%s: %s", spec, strerror(errno)); return NULL; }
+    if (!fp) { errbuf_fail(err, errlen, "%s: %s", spec, strerror(errno)); return NULL; }
     char magic[8] = { 0 };
     size_t got = fread(magic, 1, 8, fp);
     fclose(fp);
     if (got == 8 && memcmp(magic, TOKFILE_MAGIC, 8) == 0) return tokenizer_read_file(spec, err, errlen);
     if (ends_with(spec, ".tiktoken")) return tokenizer_load_tiktoken(spec, err, errlen);
-    set_err(err, errlen, "%s: not a tokenizer (expected an nmoe tokenizer file, a .tiktoken file, or a folder with encoder.json and vocab.bpe)", spec);
+    errbuf_fail(err, errlen, "%s: not a tokenizer (expected an nmoe tokenizer file, a .tiktoken file, or a folder with encoder.json and vocab.bpe)", spec);
     return NULL;
 }
 
@@ -494,7 +486,7 @@ Tokenizer *tokenizer_load(const char *spec, char *err, size_t errlen)
     for (int i = 0; i < 4; i++)
         if (strcmp(spec, names[i]) == 0) known = i;
     if (known < 0) {
-        set_err(err, errlen, "%s: no such file or folder, and not a known tokenizer name (gpt2, r50k_base, cl100k_base, o200k_base)", spec);
+        errbuf_fail(err, errlen, "%s: no such file or folder, and not a known tokenizer name (gpt2, r50k_base, cl100k_base, o200k_base)", spec);
         return NULL;
     }
     char dirs[3][4096];
@@ -505,7 +497,7 @@ Tokenizer *tokenizer_load(const char *spec, char *err, size_t errlen)
         else snprintf(path, sizeof path, "%.3800s/tokenizers/%s.tiktoken", dirs[i], names[known]);
         if (stat(path, &st) == 0) return load_path(path, &st, err, errlen);
     }
-    set_err(err, errlen, "%s: tokenizer files not found in $NMOE_DATA, <bindir>/../data or <bindir>/../share/nmoe (under tokenizers/)", spec);
+    errbuf_fail(err, errlen, "%s: tokenizer files not found in $NMOE_DATA, <bindir>/../data or <bindir>/../share/nmoe (under tokenizers/)", spec);
     return NULL;
 }
 
