@@ -3,33 +3,14 @@
 # trained by nmoe-tok on the start of Tiny Shakespeare, shards of that text encoded with
 # it, and tiny checkpoints trained by nmoe-train, so nmoe-eval runs end to end on the
 # real formats in a few seconds.
-set -euo pipefail
-: "${NMOE_TOP:?run through tests/run (NMOE_TOP unset)}"
-export PATH="$NMOE_TOP/bin:${NMOE_TESTTOOLS:-$NMOE_TOP/build/testtools}:$PATH"
-for t in nmoe-eval nmoe-train nmoe-tok nmoe-shard; do
-    command -v "$t" >/dev/null || { echo "missing $t (run make)"; exit 1; }
-done
+source "$NMOE_TOP/tests/cli/common.bash"
+require_tools nmoe-eval nmoe-train nmoe-tok nmoe-shard
 PY=/usr/bin/python3
 [ -x "$PY" ] || { echo "skip: /usr/bin/python3 not found"; exit 77; }
 # One thread: the machine is shared, and OpenMP threads that spin while other jobs hold
 # the cores make a tiny model slower, not faster (results do not depend on it).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-work=$(mktemp -d /tmp/nmoe-eval-test.XXXXXX)
-cleanup() { rm -rf "$work"; }
-trap cleanup EXIT
-cd "$work"
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-# expect_fail STATUS TEXT CMD...: CMD exits with STATUS and its stderr contains TEXT.
-expect_fail() {
-    local want_status=$1 text=$2
-    shift 2
-    local rc=0
-    "$@" >"$work/cmd.out" 2>"$work/cmd.err" || rc=$?
-    [ "$rc" -eq "$want_status" ] || { cat "$work/cmd.err" >&2; fail "$* exited $rc, expected $want_status"; }
-    grep -qF -- "$text" "$work/cmd.err" || { cat "$work/cmd.err" >&2; fail "$*: stderr lacks '$text'"; }
-}
+enter_scratch eval
 
 # JSON field of the first line of kind KIND (and task TASK when given) in FILE.
 json_field() {

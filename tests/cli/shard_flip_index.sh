@@ -47,5 +47,5 @@ PY
 shardpatch swapped.shard reseal
 shardpatch seq_swapped.shard reseal
 expect_fail 1 "swapped.shard: document index entry 11" nmoe-shard cat swapped.shard
-grep -qF "is out of order or past the" err || fail "$(cat err)"
+grep -qF "is out of order or past the" cmd.err || fail "$(cat cmd.err)"
 expect_fail 1 "seq_swapped.shard: document sequence numbers are not increasing at document 11" nmoe-shard info seq_swapped.shard

@@ -12,7 +12,7 @@ if ! mount -t tmpfs -o size=64k tmpfs fs 2>/dev/null; then
     echo "cannot mount a 64 KiB tmpfs here (needs root and CAP_SYS_ADMIN)"
     exit 77
 fi
-cleanup() { umount "$work/fs" 2>/dev/null; rm -rf "$work"; }
+trap 'umount "$work/fs" 2>/dev/null; rm -rf "$work"' EXIT
 
 # Full while writing a shard: shards already finished stay whole, the one being
 # written is removed, no manifest.

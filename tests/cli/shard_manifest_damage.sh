@@ -21,7 +21,7 @@ verify_says M "M/train-000001.shard: FAILED: No such file or directory"
 
 cp -r P S; cp Q/train-000001.shard S/train-000001.shard
 expect_fail 1 "S/train-000001.shard: " nmoe-shard cat S
-grep -qE "the manifest says|is not the shard the manifest lists" err || fail "$(cat err)"
+grep -qE "the manifest says|is not the shard the manifest lists" cmd.err || fail "$(cat cmd.err)"
 verify_says S "S: FAILED: damaged shards (above)"
 
 # A val shard listed as train and the other way round: every shard is fine, but
@@ -34,7 +34,7 @@ jq -c '.splits.train.shards[0] as $t | .splits.val.shards[0] as $v
        | .splits.train.n_tokens = ([.splits.train.shards[].n_tokens] | add)
        | .splits.val.n_tokens = ([.splits.val.shards[].n_tokens] | add)' P/manifest.json > X/manifest.json
 expect_fail 1 "X: document " nmoe-shard cat X
-grep -qF "is in no shard (damaged pack; run nmoe-shard verify)" err || fail "$(cat err)"
+grep -qF "is in no shard (damaged pack; run nmoe-shard verify)" cmd.err || fail "$(cat cmd.err)"
 rc=0; nmoe-shard verify X > out.txt 2>/dev/null || rc=$?
 [ $rc -eq 1 ] && grep -qE '^X: FAILED: .*document order goes back' out.txt || fail "verify X: $(cat out.txt)"
 

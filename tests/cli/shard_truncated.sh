@@ -36,6 +36,6 @@ expect_line out.txt "P: FAILED: damaged shards (above)"
 # A token stream that ends early: pack says where, and leaves no manifest.
 head -c 5000 in.tok > cut.tok
 expect_fail 1 "stdin: offset" nmoe-shard pack -o C < cut.tok
-grep -qF "truncated" err || fail "pack of a cut stream: $(cat err)"
+grep -qF "truncated" cmd.err || fail "pack of a cut stream: $(cat cmd.err)"
 [ ! -e C/manifest.json ] || fail "pack of a cut stream wrote a manifest"
 no_temps C

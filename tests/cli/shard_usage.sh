@@ -24,7 +24,7 @@ nmoe-shard --version | grep -qE '^nmoe-shard [0-9]+\.[0-9]+\.[0-9]+$' || fail "-
 
 expect_fail 2 "no command given" nmoe-shard
 expect_fail 2 "unknown command 'pak'" nmoe-shard pak
-grep -qF "Try 'nmoe-shard --help' for more information." err || fail "no hint: $(cat err)"
+grep -qF "Try 'nmoe-shard --help' for more information." cmd.err || fail "no hint: $(cat cmd.err)"
 expect_fail 2 "unknown option '--frobnicate'" nmoe-shard pack --frobnicate
 expect_fail 2 "unknown option '-Z'" nmoe-shard info -Z x
 expect_fail 2 "option '--shard-tokens' needs a value" nmoe-shard pack -o D --shard-tokens

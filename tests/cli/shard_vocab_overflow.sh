@@ -16,7 +16,7 @@ for z in "" --zstd; do
     grep -qE '^small.shard: FAILED: token [0-9]+ \(document [0-9]+\): id [0-9]+ is beyond the vocabulary size 1000$' out.txt \
         || fail "verify: $(cat out.txt)"
     expect_fail 1 "is beyond the vocabulary size 1000" nmoe-shard cat small.shard
-    grep -qF "small.shard: token " err || fail "cat does not name the file: $(cat err)"
+    grep -qF "small.shard: token " cmd.err || fail "cat does not name the file: $(cat cmd.err)"
     expect_fail 1 "is beyond the vocabulary size 1000" nmoe-shard cat --ids small.shard
 done
 
@@ -25,7 +25,7 @@ done
 mktokstream --docs 3 --max-len 20 --vocab 50257 --seed 7 > small.tok
 tokpatch small.tok 16 100
 expect_fail 1 "beyond the vocabulary size 100" nmoe-shard pack -o S small.tok
-grep -qF "small.tok: offset" err || fail "pack does not name the stream and offset: $(cat err)"
+grep -qF "small.tok: offset" cmd.err || fail "pack does not name the stream and offset: $(cat cmd.err)"
 [ ! -e S/manifest.json ] || fail "pack of a bad stream wrote a manifest"
 no_temps S
 

@@ -1,29 +1,9 @@
 # train_common.bash: sourced by tests/cli/train_*.sh (not a test itself). A scratch
 # directory with a small synthetic pack (256-token vocabulary, Zipf ids, a val split),
 # a tiny config, and helpers to compare metric streams.
-set -euo pipefail
-: "${NMOE_TOP:?run through tests/run (NMOE_TOP unset)}"
-export PATH="$NMOE_TOP/bin:${NMOE_TESTTOOLS:-$NMOE_TOP/build/testtools}:$PATH"
-for t in nmoe-train nmoe-shard mktokstream; do
-    command -v "$t" >/dev/null || { echo "missing $t (run make and make unit)"; exit 1; }
-done
-work=$(mktemp -d /tmp/nmoe-train-test.XXXXXX)
-cleanup() { rm -rf "$work"; }
-trap cleanup EXIT
-cd "$work"
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-# expect_fail STATUS TEXT CMD...: CMD exits with STATUS and its stderr contains TEXT.
-# Its stdout and stderr stay in cmd.out and cmd.err.
-expect_fail() {
-    local want_status=$1 text=$2
-    shift 2
-    local rc=0
-    "$@" >"$work/cmd.out" 2>"$work/cmd.err" || rc=$?
-    [ "$rc" -eq "$want_status" ] || { cat "$work/cmd.err" >&2; fail "$* exited $rc, expected $want_status"; }
-    grep -qF -- "$text" "$work/cmd.err" || { cat "$work/cmd.err" >&2; fail "$*: stderr lacks '$text'"; }
-}
+source "$NMOE_TOP/tests/cli/common.bash"
+require_tools nmoe-train nmoe-shard mktokstream
+enter_scratch train
 
 # A deterministic pack: 300 documents of up to 300 Zipf-distributed ids below 256.
 make_data() {
