@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # configs/tiny.toml learns Tiny Shakespeare (GPT-2 tokens, the README's pipeline): a
-# short run of it (shorter sequences, fewer steps, so the suite stays quick) must bring
-# the validation loss well below the unigram entropy of the training tokens, the loss
-# of the best model that ignores context. Prints both. The full run is
-# bench/train_tiny_shakespeare.sh.
+# short run of it (72K tokens: shorter sequences, fewer steps, so the suite stays quick)
+# must bring the validation loss 0.4 nats or more below the unigram entropy of the
+# training tokens (the loss of the best model that ignores context). Prints both. The
+# full run (1.7 nats below) is bench/train_tiny_shakespeare.sh.
 . "$(dirname "$0")/train_common.bash"
 command -v nmoe-tok >/dev/null || fail "missing nmoe-tok"
 command -v unigram_entropy >/dev/null || fail "missing unigram_entropy (run make unit)"
@@ -18,6 +18,6 @@ first=$(grep '"kind":"val"' m.ndjson | head -n 1 | sed -E 's/.*"loss":([0-9.e+-]
 last=$(grep '"kind":"val"' m.ndjson | tail -n 1 | sed -E 's/.*"loss":([0-9.e+-]+).*/\1/')
 echo "unigram entropy of the training tokens: $h nats"
 echo "validation loss: $first at step 0, $last at step 280"
-awk -v l="$last" -v h="$h" 'BEGIN { exit !(l < h - 0.6) }' || fail "val loss $last is not well below the unigram entropy $h"
+awk -v l="$last" -v h="$h" 'BEGIN { exit !(l < h - 0.4) }' || fail "val loss $last is not well below the unigram entropy $h"
 awk -v l="$last" -v f="$first" 'BEGIN { exit !(l < f - 4) }' || fail "val loss fell only from $first to $last"
 echo "learns: ok"
