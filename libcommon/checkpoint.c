@@ -70,15 +70,20 @@ static char *weights_meta(const Config *cfg, uint64_t vocab_id, int64_t step)
 
 static uint64_t write_weights(const char *path, const Config *cfg, const Model *m, uint64_t vocab_id, int64_t step)
 {
-    int n = model_n_tensors(m);
-    TensorOut *t = xcalloc((size_t)n, sizeof *t);
+    /* The parameters, then the state tensors (MoE routing biases). */
+    int n = model_n_tensors(m), ns = model_n_state_tensors(m);
+    TensorOut *t = xcalloc((size_t)(n + ns) + 1, sizeof *t);
     const float *params = model_params((Model *)m);
     for (int i = 0; i < n; i++) {
         const ParamTensor *pt = model_tensor(m, i);
         t[i] = (TensorOut){ pt->name, params + pt->offset, pt->rows, pt->cols };
     }
+    for (int i = 0; i < ns; i++) {
+        const ParamTensor *st = model_state_tensor(m, i);
+        t[n + i] = (TensorOut){ st->name, model_state((Model *)m) + st->offset, st->rows, st->cols };
+    }
     char *meta = weights_meta(cfg, vocab_id, step);
-    uint64_t sum = tensor_file_write(path, "weights", meta, t, n);
+    uint64_t sum = tensor_file_write(path, "weights", meta, t, n + ns);
     free(meta);
     free(t);
     return sum;
@@ -92,11 +97,16 @@ void weights_save(const char *path, const Config *cfg, const Model *m, uint64_t 
 static void read_weights(const TensorFile *f, Model *m)
 {
     if (strcmp(tensor_file_kind(f), "weights") != 0) die("%s: a %s file, not weights", "model.bin", tensor_file_kind(f));
-    if (tensor_file_count(f) != model_n_tensors(m))
-        die("weights: %d tensors in the file, the model has %d", tensor_file_count(f), model_n_tensors(m));
-    for (int i = 0; i < model_n_tensors(m); i++) {
+    const int n = model_n_tensors(m), ns = model_n_state_tensors(m);
+    if (tensor_file_count(f) != n + ns)
+        die("weights: %d tensors in the file, the model has %d", tensor_file_count(f), n + ns);
+    for (int i = 0; i < n; i++) {
         const ParamTensor *pt = model_tensor(m, i);
         tensor_file_read(f, pt->name, pt->rows, pt->cols, model_params(m) + pt->offset);
+    }
+    for (int i = 0; i < ns; i++) {
+        const ParamTensor *st = model_state_tensor(m, i);
+        tensor_file_read(f, st->name, st->rows, st->cols, model_state(m) + st->offset);
     }
 }
 
@@ -182,6 +192,29 @@ char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Op
     nd_str(&l, "optimizer.bin", hex);
     nd_obj_end(&l);
     nd_raw(&l, "config", config);
+    if (model_n_moe_layers(m) > 0) {
+        /* The open router window, so that a resumed run writes the same router lines. */
+        nd_obj_begin(&l, "router");
+        nd_int(&l, "from_step", p->router_from_step);
+        nd_arr_begin(&l, "layers");
+        for (int i = 0; i < model_n_moe_layers(m); i++) {
+            const int layer = model_moe_layer(m, i);
+            const MoeStats *w = model_router_window_stats(m, layer);
+            nd_obj_begin(&l, NULL);
+            nd_int(&l, "layer", layer);
+            nd_arr_begin(&l, "loads");
+            for (int e = 0; e < w->n_experts; e++) nd_elem_int(&l, (int64_t)w->loads[e]);
+            nd_arr_end(&l);
+            nd_int(&l, "tokens", w->tokens);
+            nd_int(&l, "assignments", w->assignments);
+            nd_int(&l, "dropped", w->dropped);
+            nd_f64(&l, "top1_affinity_sum", w->top1_affinity_sum);
+            nd_f64(&l, "aux_loss_sum", w->aux_loss_sum);
+            nd_obj_end(&l);
+        }
+        nd_arr_end(&l);
+        nd_obj_end(&l);
+    }
     nd_end(&l);
     char *state_path = join(dir, "state.json");
     atomic_write_file(state_path, l.buf, l.len);
@@ -341,6 +374,58 @@ void checkpoint_load_optimizer(const char *ckpt_dir, const CheckpointState *st, 
     }
     o->step = st->optimizer_step;
     tensor_file_close(f);
+}
+
+static double json_number(const cJSON *obj, const char *key, const char *path)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsNumber(v)) die("%s: router: %s: missing or not a number", path, key);
+    return v->valuedouble;
+}
+
+void checkpoint_load_router(const char *ckpt_dir, Model *m, int64_t *from_step)
+{
+    char *path = join(ckpt_dir, "state.json");
+    char *text = slurp(path);
+    if (!text) die("%s: %s", path, strerror(errno));
+    cJSON *obj = cJSON_Parse(text);
+    if (!cJSON_IsObject(obj)) die("%s: not a JSON object (corrupt checkpoint)", path);
+    const cJSON *router = cJSON_GetObjectItemCaseSensitive(obj, "router");
+    const int n = model_n_moe_layers(m);
+    if (n == 0) {
+        if (router) die("%s: router state, but the model has no MoE blocks", path);
+    } else {
+        if (!cJSON_IsObject(router)) die("%s: router: missing (a checkpoint of an MoE model has one)", path);
+        *from_step = json_nonneg_int(router, "from_step", path);
+        const cJSON *layers = cJSON_GetObjectItemCaseSensitive(router, "layers");
+        if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) != n)
+            die("%s: router: layers: expected an array of %d MoE blocks", path, n);
+        for (int i = 0; i < n; i++) {
+            const cJSON *o = cJSON_GetArrayItem(layers, i);
+            const int layer = model_moe_layer(m, i);
+            if (!cJSON_IsObject(o) || json_nonneg_int(o, "layer", path) != layer)
+                die("%s: router: layers[%d]: expected block %d", path, i, layer);
+            MoeStats *w = model_router_window_stats(m, layer);
+            const cJSON *loads = cJSON_GetObjectItemCaseSensitive(o, "loads");
+            if (!cJSON_IsArray(loads) || cJSON_GetArraySize(loads) != w->n_experts)
+                die("%s: router: block %d: loads: expected %d counts", path, layer, w->n_experts);
+            for (int e = 0; e < w->n_experts; e++) {
+                const cJSON *v = cJSON_GetArrayItem(loads, e);
+                if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
+                    v->valuedouble != (double)(uint64_t)v->valuedouble)
+                    die("%s: router: block %d: loads[%d]: not a count", path, layer, e);
+                w->loads[e] = (uint64_t)v->valuedouble;
+            }
+            w->tokens = json_nonneg_int(o, "tokens", path);
+            w->assignments = json_nonneg_int(o, "assignments", path);
+            w->dropped = json_nonneg_int(o, "dropped", path);
+            w->top1_affinity_sum = json_number(o, "top1_affinity_sum", path);
+            w->aux_loss_sum = json_number(o, "aux_loss_sum", path);
+        }
+    }
+    cJSON_Delete(obj);
+    free(text);
+    free(path);
 }
 
 Model *model_load_ex(const char *dir, int max_batch)

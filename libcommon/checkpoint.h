@@ -1,11 +1,13 @@
 /* checkpoint.h: training checkpoints (nmoe-checkpoint(5)).
  *
  *   OUT_DIR/latest                      one line, "step-00000100": the newest complete checkpoint
- *   OUT_DIR/step-00000100/model.bin     weights (tensor file, kind "weights"; the export format)
+ *   OUT_DIR/step-00000100/model.bin     weights and the MoE routing biases (tensor file, kind
+ *                                       "weights"; the export format)
  *   OUT_DIR/step-00000100/optimizer.bin AdamW moments (kind "optimizer")
  *   OUT_DIR/step-00000100/state.json    step, tokens, data sampler RNG and cursor, optimizer
  *                                       step, vocabulary id, config fingerprint, the whole
- *                                       config, and the checksums of the two .bin files
+ *                                       config, the checksums of the two .bin files, and (MoE)
+ *                                       each block's router window counters
  * Each file is written atomically (temporary file, fsync, rename); `latest` is written
  * last, so a kill at any moment leaves `latest` naming a complete checkpoint. A reader
  * checks every file and that the .bin checksums match state.json (no mixing of files
@@ -30,6 +32,7 @@ typedef struct {
     uint64_t train_tokens;   /* size of the training data it samples from */
     uint64_t vocab_id;       /* the training data's tokenizer identity (0: unknown) */
     char fingerprint[17];
+    int64_t router_from_step; /* MoE: first step of the open router-telemetry window */
 } TrainProgress;
 
 typedef struct {
@@ -51,6 +54,9 @@ void checkpoint_read_state(const char *ckpt_dir, CheckpointState *st);
 /* Weights into m (shapes must match); checksum checked against state.json. */
 void checkpoint_load_weights(const char *ckpt_dir, const CheckpointState *st, Model *m);
 void checkpoint_load_optimizer(const char *ckpt_dir, const CheckpointState *st, Optimizer *o, const Model *m);
+/* MoE: each block's router window counters (loads since the last router line) from
+ * state.json into the model, and the window's first step into *from_step. */
+void checkpoint_load_router(const char *ckpt_dir, Model *m, int64_t *from_step);
 
 /* Export / load weights alone (model.bin format), with the config in its meta. */
 void weights_save(const char *path, const Config *cfg, const Model *m, uint64_t vocab_id, int64_t step);

@@ -40,28 +40,44 @@ static const ConfigKey keys[] = {
     { "norm_eps", "model", CONFIG_FLOAT, OFF(norm_eps), 0, 0, 0, 1, true, false, true, NULL, "RMSNorm epsilon" },
     { "init_std", "model", CONFIG_FLOAT, OFF(init_std), 0, 0, 0, 10, true, false, true, NULL,
       "standard deviation of the initial weights (output projections: / sqrt(2 n_layers))" },
-    /* MoE: reserved */
+    /* MoE */
     { "n_dense_layers", "model", CONFIG_INT, OFF(n_dense_layers), 0, 1024, 0, 0, false, false, true, NULL,
-      "MoE: the first n_dense_layers blocks keep a dense FFN" },
+      "MoE: the first n_dense_layers blocks keep a dense FFN; the rest are MoE blocks" },
     { "n_routed_experts", "model", CONFIG_INT, OFF(n_routed_experts), 0, 65536, 0, 0, false, false, true, NULL,
-      "MoE: routed experts per MoE block; 0 = dense model (MoE is not implemented yet)" },
-    { "n_shared_experts", "model", CONFIG_INT, OFF(n_shared_experts), 0, 1024, 0, 0, false, false, true, NULL, "MoE: shared experts" },
-    { "n_activated_experts", "model", CONFIG_INT, OFF(n_activated_experts), 1, 1024, 0, 0, false, false, true, NULL, "MoE: experts per token (top-K)" },
+      "MoE: routed experts per MoE block; 0 = dense model" },
+    { "n_shared_experts", "model", CONFIG_INT, OFF(n_shared_experts), 0, 1024, 0, 0, false, false, true, NULL,
+      "MoE: shared experts (SwiGLU of hidden moe_inter_dim each) that every token passes through" },
+    { "n_activated_experts", "model", CONFIG_INT, OFF(n_activated_experts), 1, 1024, 0, 0, false, false, true, NULL,
+      "MoE: routed experts per token (top-K), at most n_routed_experts" },
     { "moe_inter_dim", "model", CONFIG_INT, OFF(moe_inter_dim), 0, 1 << 20, 0, 0, false, false, true, NULL,
       "MoE: expert hidden size; 0 = inter_dim" },
     { "route_scale", "model", CONFIG_FLOAT, OFF(route_scale), 0, 0, 0, 1e6, true, false, true, NULL, "MoE: factor on the normalized gates" },
     { "router_score", "model", CONFIG_STRING, OFF(router_score), 0, 0, 0, 0, false, false, true, router_scores,
       "MoE: affinity function, sigmoid or softmax" },
-    { "router_bias_update_rate", "train", CONFIG_FLOAT, OFF(router_bias_update_rate), 0, 0, 0, 1, false, false, true, NULL,
-      "MoE: aux-loss-free balancing step" },
-    { "aux_loss_alpha", "train", CONFIG_FLOAT, OFF(aux_loss_alpha), 0, 0, 0, 1e6, false, false, true, NULL,
-      "MoE: sequence-wise auxiliary balance loss weight" },
     { "expert_output_gain", "model", CONFIG_FLOAT, OFF(expert_output_gain), 0, 0, 0, 1e6, false, false, true, NULL,
       "MoE: scalar on the routed experts' output" },
+    { "capacity_factor", "model", CONFIG_FLOAT, OFF(capacity_factor), 0, 0, 0, 1e6, false, false, true, NULL,
+      "MoE: capacity ceil(f * tokens * K / E) assignments per expert and forward, the overflow dropped and counted; 0 = dropless" },
+    { "router_bias_update_rate", "train", CONFIG_FLOAT, OFF(router_bias_update_rate), 0, 0, 0, 1, false, false, true, NULL,
+      "MoE: aux-loss-free balancing step, b_i += rate * sign(mean load - load_i) after each optimizer step; 0 = off" },
+    { "router_bias_center", "train", CONFIG_BOOL, OFF(router_bias_center), 0, 0, 0, 0, false, false, true, NULL,
+      "MoE: subtract the mean of the signs in the bias update, so the biases stay centred" },
+    { "router_bias_schedule", "train", CONFIG_BOOL, OFF(router_bias_schedule), 0, 0, 0, 0, false, false, true, NULL,
+      "MoE: scale the bias update rate by the router learning rate over its peak (warmup and decay with it)" },
+    { "router_bias_clamp", "train", CONFIG_FLOAT, OFF(router_bias_clamp), 0, 0, 0, 1e6, false, false, true, NULL,
+      "MoE: clamp every bias to [-c, c] after each update; 0 = off" },
+    { "aux_loss_alpha", "train", CONFIG_FLOAT, OFF(aux_loss_alpha), 0, 0, 0, 1e6, false, false, true, NULL,
+      "MoE: sequence-wise auxiliary balance loss weight; 0 = off" },
+    { "router_telemetry", "train", CONFIG_BOOL, OFF(router_telemetry), 0, 0, 0, 0, false, false, false, NULL,
+      "MoE: a router line per MoE block every log_every steps" },
+    { "log_router_grad_norm", "train", CONFIG_BOOL, OFF(log_router_grad_norm), 0, 0, 0, 0, false, false, false, NULL,
+      "MoE: add router_grad_norm (the L2 norm of the router weight gradient of the interval's last step) to router lines" },
+    { "stop_on_collapse", "train", CONFIG_BOOL, OFF(stop_on_collapse), 0, 0, 0, 0, false, false, false, NULL,
+      "MoE: stop with exit status 5 when a block's routing collapses over a log interval" },
     /* optimizer and schedule */
     { "lr_dense", "train", CONFIG_FLOAT, OFF(lr_dense), 0, 0, 0, DBL_MAX, false, false, true, NULL, "peak learning rate of the dense parameters" },
-    { "lr_expert", "train", CONFIG_FLOAT, OFF(lr_expert), 0, 0, 0, DBL_MAX, false, false, true, NULL, "MoE: peak learning rate of the experts" },
-    { "lr_router", "train", CONFIG_FLOAT, OFF(lr_router), 0, 0, 0, DBL_MAX, false, false, true, NULL, "MoE: peak learning rate of the routers" },
+    { "lr_expert", "train", CONFIG_FLOAT, OFF(lr_expert), 0, 0, 0, DBL_MAX, false, false, true, NULL, "MoE: peak learning rate of the routed experts; 0 = lr_dense" },
+    { "lr_router", "train", CONFIG_FLOAT, OFF(lr_router), 0, 0, 0, DBL_MAX, false, false, true, NULL, "MoE: peak learning rate of the routers (no weight decay); 0 = lr_dense" },
     { "weight_decay", "train", CONFIG_FLOAT, OFF(weight_decay), 0, 0, 0, DBL_MAX, false, false, true, NULL,
       "AdamW decoupled weight decay (matrices of attention and FFN only)" },
     { "adam_beta1", "train", CONFIG_FLOAT, OFF(adam_beta1), 0, 0, 0, 1, false, true, true, NULL, "AdamW beta1, in [0, 1)" },
@@ -145,10 +161,17 @@ void config_defaults(Config *c)
     c->router_bias_update_rate = 1e-4;
     c->aux_loss_alpha = 0.0;
     c->expert_output_gain = 1.0;
+    c->capacity_factor = 0.0;
+    c->router_bias_center = false;
+    c->router_bias_schedule = false;
+    c->router_bias_clamp = 0.0;
+    c->router_telemetry = true;
+    c->log_router_grad_norm = false;
+    c->stop_on_collapse = false;
     /* Optimizer and schedule: nmoe's defaults. */
     c->lr_dense = 3.4e-4;
-    c->lr_expert = 3.4e-4;
-    c->lr_router = 3.4e-4;
+    c->lr_expert = 0.0; /* = lr_dense */
+    c->lr_router = 0.0; /* = lr_dense */
     c->weight_decay = 0.1;
     c->adam_beta1 = 0.9;
     c->adam_beta2 = 0.95;
@@ -410,12 +433,31 @@ int64_t config_head_dim(const Config *c) { return c->dim / c->n_heads; }
 int64_t config_kv_heads(const Config *c) { return c->n_kv_heads ? c->n_kv_heads : c->n_heads; }
 int64_t config_micro_batch(const Config *c) { return c->micro_batch_size ? c->micro_batch_size : c->batch_size; }
 int64_t config_tokens_per_step(const Config *c) { return c->batch_size * c->seq_len; }
+int64_t config_moe_inter_dim(const Config *c) { return c->moe_inter_dim ? c->moe_inter_dim : c->inter_dim; }
+double config_lr_expert(const Config *c) { return c->lr_expert > 0 ? c->lr_expert : c->lr_dense; }
+double config_lr_router(const Config *c) { return c->lr_router > 0 ? c->lr_router : c->lr_dense; }
+int64_t config_moe_layers(const Config *c)
+{
+    return c->n_routed_experts > 0 && c->n_layers > c->n_dense_layers ? c->n_layers - c->n_dense_layers : 0;
+}
+
+/* The MoE relations; only checked for a MoE model (a dense one ignores these keys). */
+static bool check_moe(const Config *c, const char *origin, char *err, size_t cap)
+{
+    if (c->n_activated_experts > c->n_routed_experts)
+        return fail(err, cap, "%s: n_activated_experts (%lld) must not exceed n_routed_experts (%lld)", origin,
+                    (long long)c->n_activated_experts, (long long)c->n_routed_experts);
+    if (c->n_dense_layers >= c->n_layers)
+        return fail(err, cap, "%s: n_dense_layers (%lld) leaves no MoE block of the n_layers (%lld); set n_routed_experts = 0 for a dense model",
+                    origin, (long long)c->n_dense_layers, (long long)c->n_layers);
+    if (c->batch_size * c->seq_len > INT32_MAX / c->n_activated_experts)
+        return fail(err, cap, "%s: n_activated_experts: batch_size * seq_len * n_activated_experts is too large", origin);
+    return true;
+}
 
 bool config_check(const Config *c, const char *origin, char *err, size_t cap)
 {
-    if (c->n_routed_experts > 0)
-        return fail(err, cap, "%s: n_routed_experts = %lld: MoE layers are not implemented yet", origin,
-                    (long long)c->n_routed_experts);
+    if (c->n_routed_experts > 0 && !check_moe(c, origin, err, cap)) return false;
     if (c->dim % c->n_heads != 0)
         return fail(err, cap, "%s: dim (%lld) must be a multiple of n_heads (%lld)", origin, (long long)c->dim,
                     (long long)c->n_heads);

@@ -26,11 +26,14 @@ typedef struct {
     /* model */
     int64_t vocab_size, dim, n_layers, n_heads, n_kv_heads, inter_dim, seq_len, attn_window;
     double rope_theta, norm_eps, init_std;
-    /* MoE (reserved: a config with n_routed_experts > 0 is refused until MoE lands) */
+    /* MoE (n_routed_experts > 0): blocks l >= n_dense_layers have an MoE FFN */
     int64_t n_dense_layers, n_routed_experts, n_shared_experts, n_activated_experts, moe_inter_dim;
     double route_scale;
     char router_score[16];
-    double router_bias_update_rate, aux_loss_alpha, expert_output_gain;
+    double router_bias_update_rate, aux_loss_alpha, expert_output_gain, capacity_factor;
+    bool router_bias_center, router_bias_schedule;
+    double router_bias_clamp;
+    bool router_telemetry, log_router_grad_norm, stop_on_collapse;
     /* optimizer and schedule */
     double lr_dense, lr_expert, lr_router, weight_decay, adam_beta1, adam_beta2, adam_eps;
     int64_t warmup_steps, hold_tokens, decay_tokens;
@@ -73,8 +76,8 @@ bool config_load_file(Config *c, const char *path, char *err, size_t cap);
 bool config_load_text(Config *c, const char *text, size_t len, const char *name, char *err, size_t cap);
 /* Apply one "key=value" override (value as on a command line: 12, 3e-4, true, text). */
 bool config_set(Config *c, const char *assignment, char *err, size_t cap);
-/* Relations between keys (and MoE not implemented yet). `origin` names the config in
- * messages. */
+/* Relations between keys (e.g. n_activated_experts <= n_routed_experts). `origin` names
+ * the config in messages. */
 bool config_check(const Config *c, const char *origin, char *err, size_t cap);
 
 /* Set every key from a canonical JSON object (a checkpoint's state.json). Keys absent
@@ -94,5 +97,9 @@ int64_t config_head_dim(const Config *c);
 int64_t config_kv_heads(const Config *c);        /* n_kv_heads, or n_heads when 0 */
 int64_t config_micro_batch(const Config *c);     /* micro_batch_size, or batch_size when 0 */
 int64_t config_tokens_per_step(const Config *c); /* batch_size * seq_len */
+int64_t config_moe_inter_dim(const Config *c);   /* moe_inter_dim, or inter_dim when 0 */
+double config_lr_expert(const Config *c);        /* lr_expert, or lr_dense when 0 */
+double config_lr_router(const Config *c);        /* lr_router, or lr_dense when 0 */
+int64_t config_moe_layers(const Config *c);      /* MoE blocks: 0 for a dense model */
 
 #endif

@@ -5,6 +5,7 @@
 #include "cpu/crossentropy.h"
 #include "cpu/embedding.h"
 #include "cpu/matmul.h"
+#include "cpu/moe.h"
 #include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
 #include "cpu/swiglu.h"
@@ -32,7 +33,7 @@ typedef struct {
     float *mid;            /* [L][N][C] residual after attention */
     float *ffn_in;         /* [L][N][C] RMSNorm before the FFN */
     float *ffn_rstd;       /* [L][N] */
-    float *h1, *h3, *hg;   /* [L][N][I] gate, up, silu(gate) * up */
+    float *h1, *h3, *hg;   /* [L][N][I] gate, up, silu(gate) * up (MoE blocks: the shared experts', S wide) */
     float *final_out;      /* [N][C] final RMSNorm */
     float *final_rstd;     /* [N] */
     float *logits;         /* [HEAD_ROWS][V] one chunk; its gradient in place */
@@ -51,6 +52,18 @@ typedef struct {
     float *final;          /* [N][C] d loss / d final norm output */
 } DActs;
 
+/* One MoE block's routing machinery: the op's workspace (its saved activations), the
+ * routing bias (points into Model.state), the telemetry counters, and for the
+ * reference kernels the choice of the last forward. */
+typedef struct {
+    MoeWorkspace *ws;
+    float *bias;           /* [E] */
+    MoeStats *step;        /* loads of the current optimizer step */
+    MoeStats *window;      /* loads since the last router line */
+    int32_t *ref_experts;  /* [N][K] reference path: the last choice */
+    int ref_rows;          /* rows ref_experts is for (0: none) */
+} MoeBlock;
+
 struct Model {
     ModelShape s;
     int max_batch, max_seq;
@@ -67,6 +80,17 @@ struct Model {
     GemmScratch gemm;
     float *attn_scratch;
     size_t bytes;
+    /* MoE */
+    MoeBlock *moe;         /* [L]; ws NULL for a dense block */
+    int n_moe, *moe_layers; /* MoE blocks and their block indices */
+    ParamTensor *state_tensors;
+    int n_state;
+    float *state;          /* routing biases, n_moe x E */
+    float *moe_y;          /* [N][C] routed output of one block */
+    float aux_weight;
+    double last_aux;
+    bool hold_routing;
+    MoeStats *const *sink;
     /* provenance */
     uint64_t vocab_id;
     char fingerprint[17];
@@ -81,9 +105,17 @@ ModelShape model_shape_from_config(const Config *c)
         .inter_dim = (int)c->inter_dim, .seq_len = (int)c->seq_len, .attn_window = (int)c->attn_window,
         .rope_theta = c->rope_theta, .norm_eps = (float)c->norm_eps, .init_std = (float)c->init_std,
         .n_dense_layers = (int)c->n_dense_layers, .n_routed_experts = (int)c->n_routed_experts,
+        .n_shared_experts = (int)c->n_shared_experts, .n_activated_experts = (int)c->n_activated_experts,
+        .moe_inter_dim = (int)config_moe_inter_dim(c), .router_softmax = strcmp(c->router_score, "softmax") == 0,
+        .route_scale = (float)c->route_scale, .expert_output_gain = (float)c->expert_output_gain,
+        .capacity_factor = (float)c->capacity_factor, .aux_loss_alpha = (float)c->aux_loss_alpha,
     };
     return s;
 }
+
+static bool is_moe_block(const ModelShape *s, int l) { return s->n_routed_experts > 0 && l >= s->n_dense_layers; }
+/* Hidden width of the shared experts of an MoE block (one SwiGLU of n_shared * F). */
+static int shared_dim(const ModelShape *s) { return s->n_shared_experts * s->moe_inter_dim; }
 
 /* ---- parameter table ---------------------------------------------------------- */
 
@@ -124,9 +156,27 @@ static void build_tensor_table(Model *m)
         LAYER_TENSOR("attn.wv.weight", KVd, C, true, std);
         LAYER_TENSOR("attn.wo.weight", C, Hd, true, std_out);
         LAYER_TENSOR("ffn_norm.weight", C, 0, false, 0.0f);
-        LAYER_TENSOR("ffn.w1.weight", I, C, true, std);
-        LAYER_TENSOR("ffn.w3.weight", I, C, true, std);
-        LAYER_TENSOR("ffn.w2.weight", C, I, true, std_out);
+        if (!is_moe_block(s, l)) {
+            LAYER_TENSOR("ffn.w1.weight", I, C, true, std);
+            LAYER_TENSOR("ffn.w3.weight", I, C, true, std);
+            LAYER_TENSOR("ffn.w2.weight", C, I, true, std_out);
+            continue;
+        }
+        const int S = shared_dim(s), E = s->n_routed_experts, F = s->moe_inter_dim;
+        if (S > 0) {
+            LAYER_TENSOR("ffn.shared_experts.w1.weight", S, C, true, std);
+            LAYER_TENSOR("ffn.shared_experts.w3.weight", S, C, true, std);
+            LAYER_TENSOR("ffn.shared_experts.w2.weight", C, S, true, std_out);
+        }
+        LAYER_TENSOR("ffn.router.weight", E, C, false, std);
+        m->tensors[m->n_tensors - 1].group = PARAM_GROUP_ROUTER;
+        /* Experts stacked: expert e's [F, C] block starts at row e * F (moe.h's layout). */
+        LAYER_TENSOR("ffn.experts.w1.weight", E * F, C, true, std);
+        m->tensors[m->n_tensors - 1].group = PARAM_GROUP_EXPERT;
+        LAYER_TENSOR("ffn.experts.w3.weight", E * F, C, true, std);
+        m->tensors[m->n_tensors - 1].group = PARAM_GROUP_EXPERT;
+        LAYER_TENSOR("ffn.experts.w2.weight", E * C, F, true, std_out);
+        m->tensors[m->n_tensors - 1].group = PARAM_GROUP_EXPERT;
 #undef LAYER_TENSOR
     }
     add_tensor(m, &cap, "norm.weight", C, 0, false, 0.0f);
@@ -146,10 +196,19 @@ static void bind_view(const Model *m, float *buf, ParamView *v)
         L->wv = buf + m->tensors[t++].offset;
         L->wo = buf + m->tensors[t++].offset;
         L->ffn_norm = buf + m->tensors[t++].offset;
-        L->ffn_kind = FFN_DENSE;
-        L->w1 = buf + m->tensors[t++].offset;
-        L->w3 = buf + m->tensors[t++].offset;
-        L->w2 = buf + m->tensors[t++].offset;
+        L->ffn_kind = is_moe_block(&m->s, l) ? FFN_MOE : FFN_DENSE;
+        L->w1 = L->w3 = L->w2 = L->router = L->ew1 = L->ew3 = L->ew2 = NULL;
+        if (L->ffn_kind == FFN_DENSE || shared_dim(&m->s) > 0) {
+            L->w1 = buf + m->tensors[t++].offset;
+            L->w3 = buf + m->tensors[t++].offset;
+            L->w2 = buf + m->tensors[t++].offset;
+        }
+        if (L->ffn_kind == FFN_MOE) {
+            L->router = buf + m->tensors[t++].offset;
+            L->ew1 = buf + m->tensors[t++].offset;
+            L->ew3 = buf + m->tensors[t++].offset;
+            L->ew2 = buf + m->tensors[t++].offset;
+        }
     }
     v->norm = buf + m->tensors[t++].offset;
     v->output = buf + m->tensors[t++].offset;
@@ -182,14 +241,67 @@ static void head_chunk(int r0, int N, int T, int *rows, int *period)
     }
 }
 
+/* The routed op's config for the blocks of this shape. The aux loss is a training
+ * objective: an inference model leaves it out (and so accepts any sequence length). */
+static MoeConfig moe_config_for(const ModelShape *s, bool training)
+{
+    MoeConfig mc = {
+        .dim = s->dim, .n_experts = s->n_routed_experts, .top_k = s->n_activated_experts,
+        .inter_dim = s->moe_inter_dim, .score = s->router_softmax ? MOE_SCORE_SOFTMAX : MOE_SCORE_SIGMOID,
+        .route_scale = s->route_scale, .output_gain = s->expert_output_gain,
+        .capacity_factor = s->capacity_factor, .aux_loss_alpha = training ? s->aux_loss_alpha : 0.0f,
+        .seq_len = s->seq_len,
+    };
+    return mc;
+}
+
+/* Workspaces, counters, and the routing-bias state tensors of the MoE blocks. */
+static void create_moe_blocks(Model *m)
+{
+    const ModelShape *s = &m->s;
+    const int E = s->n_routed_experts, N = m->max_batch * m->max_seq;
+    m->moe = xcalloc((size_t)s->n_layers, sizeof *m->moe);
+    m->moe_layers = xcalloc((size_t)s->n_layers, sizeof *m->moe_layers);
+    for (int l = 0; l < s->n_layers; l++)
+        if (is_moe_block(s, l)) m->moe_layers[m->n_moe++] = l;
+    m->n_state = m->n_moe;
+    m->state_tensors = xcalloc((size_t)m->n_moe, sizeof *m->state_tensors);
+    m->state = alloc_floats(m, (size_t)m->n_moe * E);
+    memset(m->state, 0, (size_t)m->n_moe * E * sizeof(float));
+    m->moe_y = alloc_floats(m, (size_t)N * s->dim);
+    const MoeConfig mc = moe_config_for(s, m->training);
+    for (int i = 0; i < m->n_moe; i++) {
+        const int l = m->moe_layers[i];
+        ParamTensor *t = &m->state_tensors[i];
+        snprintf(t->name, sizeof t->name, "layers.%d.ffn.router.bias", l);
+        t->offset = (size_t)i * E;
+        t->numel = (size_t)E;
+        t->rows = E;
+        t->group = PARAM_GROUP_ROUTER;
+        MoeBlock *b = &m->moe[l];
+        b->ws = moe_workspace_create(&mc, N);
+        m->bytes += moe_workspace_bytes(b->ws);
+        b->bias = m->state + t->offset;
+        b->step = moe_stats_create(E);
+        b->window = moe_stats_create(E);
+        b->ref_experts = xmalloc((size_t)N * s->n_activated_experts * sizeof *b->ref_experts);
+    }
+}
+
 Model *model_create(const ModelShape *shape, int max_batch, int max_seq, bool training)
 {
     const ModelShape *s = shape;
-    if (s->n_routed_experts > 0) die("model: n_routed_experts = %d: MoE layers are not implemented yet", s->n_routed_experts);
     if (s->dim <= 0 || s->n_layers <= 0 || s->n_heads <= 0 || s->n_kv_heads <= 0 || s->head_dim <= 0 ||
         s->head_dim % 2 || s->n_heads % s->n_kv_heads || s->head_dim * s->n_heads != s->dim ||
         s->inter_dim <= 0 || s->vocab_size <= 1 || max_batch <= 0 || max_seq <= 0)
         die("model: inconsistent shape (dim %d, heads %d/%d, head_dim %d)", s->dim, s->n_heads, s->n_kv_heads, s->head_dim);
+    if (s->n_routed_experts > 0) {
+        if (s->n_dense_layers < 0 || s->n_dense_layers >= s->n_layers || s->n_shared_experts < 0)
+            die("model: n_dense_layers %d leaves no MoE block of %d", s->n_dense_layers, s->n_layers);
+        MoeConfig mc = moe_config_for(s, training);
+        const char *why = moe_config_check(&mc);
+        if (why) die("model: MoE block: %s", why);
+    }
     blas_use_one_thread();
 
     Model *m = xcalloc(1, sizeof *m);
@@ -209,7 +321,9 @@ Model *model_create(const ModelShape *shape, int max_batch, int max_seq, bool tr
     }
 
     const size_t L = (size_t)s->n_layers, N = (size_t)max_batch * max_seq, C = (size_t)s->dim;
-    const size_t Hd = (size_t)s->n_heads * s->head_dim, KVd = (size_t)s->n_kv_heads * s->head_dim, I = (size_t)s->inter_dim;
+    const size_t Hd = (size_t)s->n_heads * s->head_dim, KVd = (size_t)s->n_kv_heads * s->head_dim;
+    /* h1, h3, hg hold the dense FFN's or the shared experts' hidden activations. */
+    const size_t I = max_size((size_t)s->inter_dim, s->n_routed_experts > 0 ? (size_t)shared_dim(s) : 0);
     m->stride_c = N * C;
     m->stride_q = N * Hd;
     m->stride_kv = N * KVd;
@@ -265,6 +379,10 @@ Model *model_create(const ModelShape *shape, int max_batch, int max_seq, bool tr
     g = max_size(g, linear_scratch_floats(Nmax, (int)Hd, (int)C, T));
     g = max_size(g, linear_scratch_floats(Nmax, (int)C, (int)I, T));
     g = max_size(g, linear_scratch_floats(Nmax, (int)I, (int)C, T));
+    if (s->n_routed_experts > 0 && shared_dim(s) > 0) {
+        g = max_size(g, linear_scratch_floats(Nmax, (int)C, shared_dim(s), T));
+        g = max_size(g, linear_scratch_floats(Nmax, shared_dim(s), (int)C, T));
+    }
     for (int r0 = 0, rows, period; r0 < Nmax; r0 += rows) {
         head_chunk(r0, Nmax, T, &rows, &period);
         g = max_size(g, linear_scratch_floats(rows, (int)C, s->vocab_size, period));
@@ -275,6 +393,8 @@ Model *model_create(const ModelShape *shape, int max_batch, int max_seq, bool tr
         AttnShape as = { max_batch, max_seq, s->n_heads, s->n_kv_heads, s->head_dim, s->attn_window };
         m->attn_scratch = alloc_floats(m, attention_scratch_floats(&as));
     }
+    m->aux_weight = 1.0f;
+    if (s->n_routed_experts > 0) create_moe_blocks(m);
     return m;
 }
 
@@ -288,6 +408,18 @@ void model_free(Model *m)
                       m->d.k, m->d.v, m->d.attn_out, m->d.h1, m->d.h3, m->d.hg, m->d.final, m->rope_cos,
                       m->rope_sin, m->gemm.buf, m->attn_scratch };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    for (int l = 0; m->moe && l < m->s.n_layers; l++) {
+        MoeBlock *b = &m->moe[l];
+        moe_workspace_free(b->ws);
+        moe_stats_free(b->step);
+        moe_stats_free(b->window);
+        free(b->ref_experts);
+    }
+    free(m->moe);
+    free(m->moe_layers);
+    free(m->state_tensors);
+    free(m->state);
+    free(m->moe_y);
     free(a->row_tokens);
     free(a->row_targets);
     free(a->row_argmax);
@@ -318,6 +450,7 @@ const ParamTensor *model_tensor_find(const Model *m, const char *name)
 
 void model_init_weights(Model *m, uint64_t seed)
 {
+    if (m->n_moe) memset(m->state, 0, (size_t)m->n_moe * m->s.n_routed_experts * sizeof(float));
     for (int i = 0; i < m->n_tensors; i++) {
         const ParamTensor *t = &m->tensors[i];
         float *p = m->params + t->offset;
@@ -384,8 +517,91 @@ static void check_batch(const Model *m, int B, int T)
         die("model: batch of %d x %d exceeds the %d x %d it was built for", B, T, m->max_batch, m->max_seq);
 }
 
-/* Embedding, blocks and the final norm; leaves a.final_out for the head. */
-static void forward_blocks(Model *m, const uint32_t *tokens, int B, int T)
+/* The SwiGLU FFN of width I (a dense block's, or an MoE block's shared experts):
+ * next = mid + W2 (silu(W1 h) * (W3 h)). */
+static void swiglu_ffn_forward(Model *m, int l, const LayerView *w, int I, const float *ffn_in, const float *mid,
+                               float *next, int N, int T)
+{
+    const int C = m->s.dim;
+    float *h1 = m->a.h1 + l * m->stride_i, *h3 = m->a.h3 + l * m->stride_i, *hg = m->a.hg + l * m->stride_i;
+    k_linear(m, h1, ffn_in, w->w1, N, C, I, T);
+    k_linear(m, h3, ffn_in, w->w3, N, C, I, T);
+    if (m->reference) swiglu_forward_ref(hg, h1, h3, (size_t)N * I);
+    else swiglu_forward(hg, h1, h3, (size_t)N * I);
+    memcpy(next, mid, (size_t)N * C * sizeof(float));
+    k_linear_acc(m, next, hg, w->w2, N, I, C, T);
+}
+
+/* Backward of swiglu_ffn_forward: d->resid holds d next; d->norm receives (is set to)
+ * d ffn_in; the weight gradients accumulate. */
+static void swiglu_ffn_backward(Model *m, int l, const LayerView *w, const LayerView *g, int I,
+                                const float *ffn_in, int N, int T)
+{
+    const int C = m->s.dim;
+    DActs *d = &m->d;
+    const float *h1 = m->a.h1 + l * m->stride_i, *h3 = m->a.h3 + l * m->stride_i, *hg = m->a.hg + l * m->stride_i;
+    const size_t nI = (size_t)N * I;
+    memset(d->hg, 0, nI * sizeof(float));
+    k_linear_back(m, d->hg, g->w2, d->resid, hg, w->w2, N, I, C, T);
+    memset(d->h1, 0, nI * sizeof(float));
+    memset(d->h3, 0, nI * sizeof(float));
+    if (m->reference) swiglu_backward_ref(d->h1, d->h3, d->hg, h1, h3, nI);
+    else swiglu_backward(d->h1, d->h3, d->hg, h1, h3, nI);
+    memset(d->norm, 0, (size_t)N * C * sizeof(float));
+    k_linear_back(m, d->norm, g->w1, d->h1, ffn_in, w->w1, N, C, I, T);
+    k_linear_back(m, d->norm, g->w3, d->h3, ffn_in, w->w3, N, C, I, T);
+}
+
+static MoeParams moe_params(const Model *m, const LayerView *w, int l)
+{
+    MoeParams p = { w->router, m->moe[l].bias, w->ew1, w->ew3, w->ew2 };
+    return p;
+}
+
+/* An MoE block's FFN: next = mid + shared(ffn_in) + moe(ffn_in). Training calls count
+ * the loads into the block's step counters, forward-only calls into the sink if any. */
+static void moe_ffn_forward(Model *m, int l, const LayerView *w, const float *ffn_in, const float *mid, float *next,
+                            int N, int T, bool train)
+{
+    const int C = m->s.dim, S = shared_dim(&m->s);
+    MoeBlock *b = &m->moe[l];
+    if (S > 0) swiglu_ffn_forward(m, l, w, S, ffn_in, mid, next, N, T);
+    else memcpy(next, mid, (size_t)N * C * sizeof(float));
+    MoeStats *stats = train ? b->step : (m->sink ? m->sink[l] : NULL);
+    const MoeParams p = moe_params(m, w, l);
+    float aux;
+    if (m->reference) {
+        const bool held = m->hold_routing && b->ref_rows == N;
+        aux = moe_reference_forward(moe_workspace_config(b->ws), &p, ffn_in, N, held ? b->ref_experts : NULL, m->moe_y,
+                                    held ? NULL : b->ref_experts, NULL, NULL, stats);
+        b->ref_rows = N;
+    } else {
+        aux = moe_forward(b->ws, &p, ffn_in, N, m->moe_y, stats, m->hold_routing ? MOE_REUSE_ROUTING : 0);
+    }
+    m->last_aux += aux;
+    const float *y = m->moe_y;
+    for (size_t i = 0; i < (size_t)N * C; i++) next[i] += y[i];
+}
+
+/* Backward of moe_ffn_forward: d->resid holds d next; d->norm receives d ffn_in. */
+static void moe_ffn_backward(Model *m, int l, const LayerView *w, const LayerView *g, const float *ffn_in, int N, int T)
+{
+    const int C = m->s.dim, S = shared_dim(&m->s);
+    MoeBlock *b = &m->moe[l];
+    if (S > 0) swiglu_ffn_backward(m, l, w, g, S, ffn_in, N, T);
+    else memset(m->d.norm, 0, (size_t)N * C * sizeof(float));
+    const MoeParams p = moe_params(m, w, l);
+    const MoeGrads gr = { g->router, g->ew1, g->ew3, g->ew2 };
+    if (m->reference)
+        moe_reference_backward(moe_workspace_config(b->ws), &p, ffn_in, N, b->ref_experts, m->d.resid, m->aux_weight,
+                               m->d.norm, &gr);
+    else
+        moe_backward(b->ws, &p, ffn_in, m->d.resid, m->aux_weight, m->d.norm, &gr);
+}
+
+/* Embedding, blocks and the final norm; leaves a.final_out for the head. train: the
+ * forward of a training step (MoE loads count as the step's). */
+static void forward_blocks(Model *m, const uint32_t *tokens, int B, int T, bool train)
 {
     check_batch(m, B, T);
     const ModelShape *s = &m->s;
@@ -393,6 +609,7 @@ static void forward_blocks(Model *m, const uint32_t *tokens, int B, int T)
     const int Hd = H * hd, KVd = KV * hd;
     Acts *a = &m->a;
     const AttnShape as = attn_shape(m, B, T);
+    m->last_aux = 0.0;
     for (int r = 0; r < N; r++)
         if (tokens[r] >= (uint32_t)s->vocab_size) die("model: token id %u at row %d is not below vocab_size %d", tokens[r], r, s->vocab_size);
     embedding_forward(a->resid, tokens, m->w.tok_embeddings, N, C);
@@ -417,18 +634,8 @@ static void forward_blocks(Model *m, const uint32_t *tokens, int B, int T)
 
         k_rmsnorm(m, ffn_in, a->ffn_rstd + l * m->stride_n, mid, w->ffn_norm, N);
         switch (w->ffn_kind) {
-        case FFN_DENSE: {
-            float *h1 = a->h1 + l * m->stride_i, *h3 = a->h3 + l * m->stride_i, *hg = a->hg + l * m->stride_i;
-            k_linear(m, h1, ffn_in, w->w1, N, C, I, T);
-            k_linear(m, h3, ffn_in, w->w3, N, C, I, T);
-            if (m->reference) swiglu_forward_ref(hg, h1, h3, (size_t)N * I);
-            else swiglu_forward(hg, h1, h3, (size_t)N * I);
-            memcpy(next, mid, (size_t)N * C * sizeof(float));
-            k_linear_acc(m, next, hg, w->w2, N, I, C, T);
-            break;
-        }
-        case FFN_MOE:
-            die("model: MoE layers are not implemented yet");
+        case FFN_DENSE: swiglu_ffn_forward(m, l, w, I, ffn_in, mid, next, N, T); break;
+        case FFN_MOE: moe_ffn_forward(m, l, w, ffn_in, mid, next, N, T, train); break;
         }
     }
     k_rmsnorm(m, a->final_out, a->final_rstd, a->resid + s->n_layers * m->stride_c, m->w.norm, N);
@@ -480,24 +687,11 @@ static void backward_blocks(Model *m, const uint32_t *tokens, int B, int T)
         float *attn_out = a->attn_out + l * m->stride_q, *probs = a->probs + l * m->stride_p;
         float *mid = a->mid + l * m->stride_c, *ffn_in = a->ffn_in + l * m->stride_c;
 
-        /* FFN: next = mid + W2 hg. d->resid holds d next and becomes d mid. */
+        /* FFN: next = mid + ffn(ffn_in). d->resid holds d next (and stays: the residual
+         * path), d->norm receives d ffn_in. */
         switch (w->ffn_kind) {
-        case FFN_DENSE: {
-            float *h1 = a->h1 + l * m->stride_i, *h3 = a->h3 + l * m->stride_i, *hg = a->hg + l * m->stride_i;
-            const size_t nI = (size_t)N * I;
-            memset(d->hg, 0, nI * sizeof(float));
-            k_linear_back(m, d->hg, g->w2, d->resid, hg, w->w2, N, I, C, T);
-            memset(d->h1, 0, nI * sizeof(float));
-            memset(d->h3, 0, nI * sizeof(float));
-            if (m->reference) swiglu_backward_ref(d->h1, d->h3, d->hg, h1, h3, nI);
-            else swiglu_backward(d->h1, d->h3, d->hg, h1, h3, nI);
-            memset(d->norm, 0, nC);
-            k_linear_back(m, d->norm, g->w1, d->h1, ffn_in, w->w1, N, C, I, T);
-            k_linear_back(m, d->norm, g->w3, d->h3, ffn_in, w->w3, N, C, I, T);
-            break;
-        }
-        case FFN_MOE:
-            die("model: MoE layers are not implemented yet");
+        case FFN_DENSE: swiglu_ffn_backward(m, l, w, g, I, ffn_in, N, T); break;
+        case FFN_MOE: moe_ffn_backward(m, l, w, g, ffn_in, N, T); break;
         }
         k_rmsnorm_back(m, d->resid, g->ffn_norm, d->norm, mid, w->ffn_norm, a->ffn_rstd + l * m->stride_n, N);
 
@@ -526,7 +720,7 @@ double model_train_micro(Model *m, const uint32_t *tokens, const uint32_t *targe
                          const float *loss_weight, int B, int T)
 {
     if (!m->training) die("model: training step on a model built for inference");
-    forward_blocks(m, tokens, B, T);
+    forward_blocks(m, tokens, B, T, true);
     head_and_loss(m, targets, loss_weight, B, T, m->a.row_loss, NULL);
     backward_blocks(m, tokens, B, T);
     double sum = 0.0;
@@ -538,7 +732,7 @@ double model_train_micro(Model *m, const uint32_t *tokens, const uint32_t *targe
 double model_eval_loss(Model *m, const uint32_t *tokens, const uint32_t *targets, const uint8_t *mask,
                        int B, int T, float *loss_out, uint32_t *argmax_out)
 {
-    forward_blocks(m, tokens, B, T);
+    forward_blocks(m, tokens, B, T, false);
     head_and_loss(m, targets, NULL, B, T, loss_out, argmax_out);
     double sum = 0.0;
     for (int r = 0; r < B * T; r++)
@@ -548,7 +742,7 @@ double model_eval_loss(Model *m, const uint32_t *tokens, const uint32_t *targets
 
 void model_logits(Model *m, const uint32_t *tokens, int B, int T, float *logits_out)
 {
-    forward_blocks(m, tokens, B, T);
+    forward_blocks(m, tokens, B, T, false);
     const int N = B * T, C = m->s.dim, V = m->s.vocab_size;
     for (int r0 = 0, rows, period; r0 < N; r0 += rows) {
         head_chunk(r0, N, T, &rows, &period);
@@ -581,7 +775,7 @@ void model_score(Model *m, size_t n_seqs, const uint32_t *const *ids, const size
             memcpy(tok + (size_t)b * T, seq, (size_t)T * sizeof(uint32_t));
             memcpy(tgt + (size_t)b * T, seq + 1, (size_t)T * sizeof(uint32_t));
         }
-        forward_blocks(m, tok, B, T);
+        forward_blocks(m, tok, B, T, false);
         head_and_loss(m, tgt, NULL, B, T, m->a.row_loss, argmax ? m->a.row_argmax : NULL);
         for (int b = 0; b < B; b++) {
             size_t s = batch[b];
@@ -599,7 +793,7 @@ void model_next_logits(Model *m, const uint32_t *ids, size_t n, float *logits)
 {
     if (n < 1 || n > (size_t)m->max_seq) die("model: context of %zu tokens (1 to %d fit)", n, m->max_seq);
     const int T = (int)n, C = m->s.dim, V = m->s.vocab_size;
-    forward_blocks(m, ids, 1, T);
+    forward_blocks(m, ids, 1, T, false);
     /* The chunk holding the last row, tiled as scoring tiles it. */
     int r0 = 0, rows = 0, period = 0;
     for (;; r0 += rows) {
@@ -622,3 +816,48 @@ void model_set_provenance(Model *m, uint64_t vocab_id, const char *fingerprint, 
     snprintf(m->fingerprint, sizeof m->fingerprint, "%s", fingerprint ? fingerprint : "");
     m->step = step;
 }
+
+/* ---- MoE blocks ------------------------------------------------------------------- */
+
+void model_set_aux_weight(Model *m, float w) { m->aux_weight = w; }
+double model_last_aux_loss(const Model *m) { return m->last_aux; }
+int model_n_moe_layers(const Model *m) { return m->n_moe; }
+int model_moe_layer(const Model *m, int i) { return i >= 0 && i < m->n_moe ? m->moe_layers[i] : -1; }
+
+static MoeBlock *moe_block(const Model *m, int l)
+{
+    return m->moe && l >= 0 && l < m->s.n_layers && m->moe[l].ws ? &m->moe[l] : NULL;
+}
+
+float *model_router_bias(Model *m, int l) { MoeBlock *b = moe_block(m, l); return b ? b->bias : NULL; }
+MoeStats *model_router_step_stats(Model *m, int l) { MoeBlock *b = moe_block(m, l); return b ? b->step : NULL; }
+MoeStats *model_router_window_stats(Model *m, int l) { MoeBlock *b = moe_block(m, l); return b ? b->window : NULL; }
+
+void model_router_after_step(Model *m, const MoeBiasUpdate *u, float rate_multiplier)
+{
+    for (int i = 0; i < m->n_moe; i++) {
+        MoeBlock *b = &m->moe[m->moe_layers[i]];
+        if (u->rate > 0) moe_bias_update(b->bias, m->s.n_routed_experts, b->step->loads, u, rate_multiplier);
+        moe_stats_add(b->window, b->step);
+        moe_stats_reset(b->step);
+    }
+}
+
+double model_router_grad_norm(const Model *m, int l)
+{
+    if (!moe_block(m, l) || !m->training) return 0.0;
+    return moe_router_grad_norm(m->g.layers[l].router, m->s.n_routed_experts, m->s.dim);
+}
+
+const int32_t *model_router_choice(const Model *m, int l)
+{
+    MoeBlock *b = moe_block(m, l);
+    if (!b) return NULL;
+    return m->reference ? b->ref_experts : moe_routing_experts(b->ws);
+}
+
+void model_set_router_sink(Model *m, MoeStats *const *sink) { m->sink = sink; }
+void model_hold_routing(Model *m, bool on) { m->hold_routing = on; }
+int model_n_state_tensors(const Model *m) { return m->n_state; }
+const ParamTensor *model_state_tensor(const Model *m, int i) { return i >= 0 && i < m->n_state ? &m->state_tensors[i] : NULL; }
+float *model_state(Model *m) { return m->state; }

@@ -15,20 +15,37 @@
  * Rows are positions: row r = b * T + t. Every result for a sequence is bit-identical
  * whatever else is in the batch (see matmul.h) and whatever the thread count.
  *
- * Where MoE plugs in (issue 5): a block's FFN is dense or MoE (LayerView.ffn_kind,
- * MoE for l >= n_dense_layers when n_routed_experts > 0). model.c has one switch on
- * the kind in the forward and one in the backward, each taking the normed input
- * ffn_in [N, C] and producing (forward) / consuming (backward) the FFN output that is
- * added to the residual stream. An MoE block adds its tensors to build_tensor_table
- * ("layers.L.ffn.router.weight" in PARAM_GROUP_ROUTER without decay, the experts in
- * PARAM_GROUP_EXPERT, shared experts dense), binds them in bind_view, keeps its saved
- * activations and the router bias (model state, not a parameter: checkpoint it) beside
- * Acts, and reports its loads through a hook the train loop turns into router lines.
- * The optimizer already takes a learning rate per group. */
+ * MoE blocks (n_routed_experts > 0, blocks l >= n_dense_layers), DeepSeek-V3 style:
+ *     ffn_l(h) = shared(h) + moe(h)
+ * shared: one dense SwiGLU of hidden n_shared_experts * moe_inter_dim (the sum of the
+ * n_shared_experts experts of hidden moe_inter_dim, written as one as DeepSeek-V3 does;
+ * absent when n_shared_experts = 0); moe: the routed op of kernels/cpu/moe.h (router,
+ * top-K on s + bias, grouped experts). Tensors of an MoE block, after its attention:
+ *   layers.L.ffn_norm.weight                      [C]
+ *   layers.L.ffn.shared_experts.w1/w3.weight      [S, C], w2 [C, S]   dense group, decay
+ *   layers.L.ffn.router.weight                    [E, C]   router group, NO weight decay
+ *   layers.L.ffn.experts.w1/w3.weight             [E*F, C] (expert e: rows e*F..), w2 [E*C, F]
+ *                                                 expert group, decay
+ * The routing bias of each block (layers.L.ffn.router.bias [E]) is model STATE, not a
+ * parameter: no gradient, no optimizer moments; it lives in a separate buffer
+ * (model_state), is changed only by model_router_after_step, and is saved with the
+ * weights (model.bin) so that a checkpoint routes exactly as the run did.
+ *
+ * Router telemetry: model_train_micro adds each MoE block's loads (and drops, top-1
+ * affinity) to the block's per-step counters; model_router_after_step applies the bias
+ * update from them and moves them into the block's window (the log interval's)
+ * counters, which the train loop writes as `router` lines and resets. Forward-only
+ * calls (validation, scoring) count nothing unless a sink is set (nmoe-eval router).
+ *
+ * With MoE the grouping of sequences into a call can change the last bits of a result
+ * (the experts' products run over the tokens of the whole call, and a capacity factor
+ * drops by call); everything stays bit-identical for a given grouping and any thread
+ * count. */
 #ifndef NMOE_MODEL_H
 #define NMOE_MODEL_H
 
 #include "config.h"
+#include "cpu/moe.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,14 +55,18 @@ typedef struct {
     int vocab_size, dim, n_layers, n_heads, n_kv_heads, head_dim, inter_dim, seq_len, attn_window;
     double rope_theta;
     float norm_eps, init_std;
-    /* MoE, reserved: blocks l >= n_dense_layers are MoE when n_routed_experts > 0. */
-    int n_dense_layers, n_routed_experts;
+    /* MoE: blocks l >= n_dense_layers are MoE when n_routed_experts > 0. */
+    int n_dense_layers, n_routed_experts, n_shared_experts, n_activated_experts;
+    int moe_inter_dim;            /* resolved: > 0 */
+    int router_softmax;           /* 0: sigmoid affinities, 1: softmax */
+    float route_scale, expert_output_gain, capacity_factor, aux_loss_alpha;
 } ModelShape;
 
 ModelShape model_shape_from_config(const Config *c);
 
-/* Optimizer parameter groups: each has its own learning rate (expert and router arrive
- * with MoE); weight decay is per tensor (never on norms, embeddings, head, routers). */
+/* Optimizer parameter groups, each with its own learning rate: dense (everything but
+ * the following), expert (routed experts), router (router weights). Weight decay is per
+ * tensor (never on norms, embeddings, head, routers). */
 typedef enum { PARAM_GROUP_DENSE, PARAM_GROUP_EXPERT, PARAM_GROUP_ROUTER, PARAM_GROUP_COUNT } ParamGroup;
 
 typedef struct {
@@ -64,7 +85,10 @@ typedef enum { FFN_DENSE, FFN_MOE } FfnKind;
 typedef struct {
     float *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm;
     FfnKind ffn_kind;
-    float *w1, *w3, *w2; /* FFN_DENSE: gate [I, C], up [I, C], down [C, I] */
+    float *w1, *w3, *w2;  /* FFN_DENSE: gate [I, C], up [I, C], down [C, I];
+                           * FFN_MOE: the shared experts [S, C], [S, C], [C, S]; NULL if S = 0 */
+    float *router;        /* FFN_MOE: [E, C] */
+    float *ew1, *ew3, *ew2; /* FFN_MOE: routed experts [E, F, C], [E, F, C], [E, C, F] */
 } LayerView;
 
 typedef struct {
@@ -76,8 +100,8 @@ typedef struct {
 
 typedef struct Model Model;
 
-/* training = false: no gradients, no backward buffers (scoring, sampling). Dies on a
- * shape it cannot build (MoE not implemented yet). Sets OpenBLAS to one thread. */
+/* training = false: no gradients, no backward buffers (scoring, sampling); the aux loss
+ * is not computed then. Dies on a shape it cannot build. Sets OpenBLAS to one thread. */
 Model *model_create(const ModelShape *shape, int max_batch, int max_seq, bool training);
 void model_free(Model *m);
 
@@ -111,6 +135,42 @@ void model_zero_grads(Model *m);
  * the sum, in row order and in double, of the losses of rows with loss_weight != 0. */
 double model_train_micro(Model *m, const uint32_t *tokens, const uint32_t *targets,
                          const float *loss_weight, int B, int T);
+
+/* d objective / d (a block's aux loss value) in the next model_train_micro calls (the
+ * sequence-wise balance loss, aux_loss_alpha > 0): 1 / (micro-batches per step), so
+ * the step's objective has the mean aux loss over its sequences. Default 1. */
+void model_set_aux_weight(Model *m, float w);
+/* Sum over MoE blocks of the aux loss values of the last model_train_micro. */
+double model_last_aux_loss(const Model *m);
+
+/* ---- MoE blocks: routing state and telemetry ---- */
+
+int model_n_moe_layers(const Model *m);
+int model_moe_layer(const Model *m, int i);   /* block index of the i-th MoE block */
+/* For block l (NULL for a dense block): its routing bias [E], its per-step counters,
+ * its window counters. */
+float *model_router_bias(Model *m, int l);
+MoeStats *model_router_step_stats(Model *m, int l);
+MoeStats *model_router_window_stats(Model *m, int l);
+/* After each optimizer step: every MoE block's bias += update from the step's loads
+ * (moe_bias_update with u and rate_multiplier), then window += step and step = 0. */
+void model_router_after_step(Model *m, const MoeBiasUpdate *u, float rate_multiplier);
+/* L2 norm of block l's router weight gradient (the gradient buffer as it is now). */
+double model_router_grad_norm(const Model *m, int l);
+/* The expert choice [rows, K] of block l's last forward (valid until the next one). */
+const int32_t *model_router_choice(const Model *m, int l);
+/* Forward-only calls add their loads into sink[l] (per block, NULL entries for dense
+ * blocks) while a sink is set; NULL ends it. Nothing else changes: nmoe-eval router. */
+void model_set_router_sink(Model *m, MoeStats *const *sink);
+/* Hold the top-K choice of each block's previous forward (same rows) instead of
+ * choosing again: finite-difference checks. */
+void model_hold_routing(Model *m, bool on);
+
+/* State tensors (the routing biases), saved with the weights; same fields as the
+ * parameters, offsets into model_state(). */
+int model_n_state_tensors(const Model *m);
+const ParamTensor *model_state_tensor(const Model *m, int i);
+float *model_state(Model *m);
 
 /* ---- forward only ---- */
 

@@ -15,8 +15,8 @@ OptimizerSettings optimizer_settings_from_config(const Config *c)
         .decay_tokens = c->decay_tokens, .decay_floor = c->decay_floor,
     };
     s.peak_lr[PARAM_GROUP_DENSE] = c->lr_dense;
-    s.peak_lr[PARAM_GROUP_EXPERT] = c->lr_expert;
-    s.peak_lr[PARAM_GROUP_ROUTER] = c->lr_router;
+    s.peak_lr[PARAM_GROUP_EXPERT] = config_lr_expert(c); /* 0 = lr_dense */
+    s.peak_lr[PARAM_GROUP_ROUTER] = config_lr_router(c);
     return s;
 }
 

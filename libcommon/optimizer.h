@@ -2,7 +2,7 @@
  * and global gradient-norm clipping.
  *
  * Groups: every tensor belongs to a ParamGroup (model.h) with its own peak learning rate
- * (lr_dense; lr_expert and lr_router for MoE); weight decay is per tensor (matrices of
+ * (lr_dense; lr_expert and lr_router for MoE, each lr_dense when 0); weight decay is per tensor (matrices of
  * attention and FFN only, as nmoe does: never norms, embeddings, the head or routers).
  *
  * Schedule (nmoe's WSD, opt.py update_lr), for the step with 0-based index `step` and

@@ -7,6 +7,7 @@
 #include "model.h"
 #include "ndjson.h"
 #include "optimizer.h"
+#include "router_stats.h"
 #include "train_step.h"
 
 #include <errno.h>
@@ -161,6 +162,67 @@ static double run_validation(Run *r, const ValidationSet *v)
     return loss;
 }
 
+/* One `router` line per MoE block for the window [router_from_step, step] (nmoe-metrics(5)),
+ * unless router_telemetry is off; then, at a multiple of log_every, the windows are
+ * reset. (The last step of a run that is not one closes no window: its lines cover the
+ * part so far, and the window stays open in the checkpoint, so that a resumed run
+ * writes the lines an uninterrupted one would.) Returns true, with the reason, when
+ * stop_on_collapse is set and a block's routing collapsed in the window
+ * (router_collapsed of router_stats.h; the first such block is named). */
+static bool emit_router_lines(Run *r, bool close_window, char *reason, size_t cap)
+{
+    const Config *cfg = r->cfg;
+    Model *m = r->model;
+    const int E = (int)cfg->n_routed_experts, K = (int)cfg->n_activated_experts;
+    bool collapsed = false;
+    for (int i = 0; i < model_n_moe_layers(m); i++) {
+        const int layer = model_moe_layer(m, i);
+        MoeStats *w = model_router_window_stats(m, layer);
+        const float *bias = model_router_bias(m, layer);
+        RouterStats rs;
+        router_stats_compute(w->loads, bias, E, &rs);
+        const double drop_frac = w->assignments ? (double)w->dropped / (double)w->assignments : 0.0;
+        const double top1 = w->tokens ? w->top1_affinity_sum / (double)w->tokens : 0.0;
+        if (cfg->router_telemetry) {
+            line_begin(&r->mx, "router", r->progress.step);
+            nd_int(&r->mx.l, "layer", layer);
+            nd_int(&r->mx.l, "experts", E);
+            nd_int(&r->mx.l, "top_k", K);
+            nd_int(&r->mx.l, "from_step", r->progress.router_from_step);
+            nd_int(&r->mx.l, "to_step", r->progress.step);
+            nd_int(&r->mx.l, "tokens", w->tokens);
+            nd_arr_begin(&r->mx.l, "loads");
+            for (int e = 0; e < E; e++) nd_elem_int(&r->mx.l, (int64_t)w->loads[e]);
+            nd_arr_end(&r->mx.l);
+            nd_arr_begin(&r->mx.l, "bias");
+            for (int e = 0; e < E; e++) nd_elem_f32(&r->mx.l, bias[e]);
+            nd_arr_end(&r->mx.l);
+            nd_f64(&r->mx.l, "cv_pct", rs.cv_pct);
+            nd_f64(&r->mx.l, "entropy", rs.entropy);
+            nd_int(&r->mx.l, "active", rs.active);
+            nd_f64(&r->mx.l, "bias_min", rs.bias_min);
+            nd_f64(&r->mx.l, "bias_max", rs.bias_max);
+            nd_f64(&r->mx.l, "max_over_mean", rs.max_over_mean);
+            nd_f64(&r->mx.l, "drop_frac", drop_frac);
+            nd_f64(&r->mx.l, "top1_affinity", top1);
+            if (cfg->aux_loss_alpha > 0 && w->tokens > 0)
+                nd_f64(&r->mx.l, "aux_loss", w->aux_loss_sum * (double)cfg->seq_len * (double)config_micro_batch(cfg) / (double)w->tokens);
+            /* The gradient of the window's last step (still in the model after AdamW). */
+            if (cfg->log_router_grad_norm) nd_f64(&r->mx.l, "router_grad_norm", model_router_grad_norm(m, layer));
+            line_emit(&r->mx);
+        }
+        say(&r->pg, NMOE_VERBOSE, "step %" PRId64 ": layer %d router cv %.1f%% entropy %.3f active %d/%d bias [%.3g, %.3g]",
+            r->progress.step, layer, rs.cv_pct, rs.entropy, rs.active, E, rs.bias_min, rs.bias_max);
+        if (cfg->stop_on_collapse && !collapsed && router_collapsed(&rs, K, ROUTER_COLLAPSE_CV_FRAC)) {
+            router_collapse_reason(&rs, layer, reason, cap);
+            collapsed = true;
+        }
+        if (close_window) moe_stats_reset(w);
+    }
+    if (close_window) r->progress.router_from_step = r->progress.step + 1;
+    return collapsed;
+}
+
 static int finish(Run *r, const char *reason, int status, double loss)
 {
     line_begin(&r->mx, "stop", r->progress.step);
@@ -238,6 +300,8 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
                 st.progress.train_tokens, cfg->data_path, data.train.n_tokens);
         checkpoint_load_weights(ckpt, &st, r.model);
         checkpoint_load_optimizer(ckpt, &st, r.opt, r.model);
+        r.progress.router_from_step = st.progress.step + 1;
+        checkpoint_load_router(ckpt, r.model, &r.progress.router_from_step);
         r.progress.step = st.progress.step;
         r.progress.tokens = st.progress.tokens;
         sampler.state = st.progress.sampler;
@@ -246,6 +310,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
         r.last_checkpoint_step = st.progress.step;
     } else {
         model_init_weights(r.model, (uint64_t)cfg->seed);
+        r.progress.router_from_step = 1;
     }
     r.trainer = trainer_create(cfg, r.model, r.opt);
 
@@ -353,13 +418,24 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
             nd_f64(&r.mx.l, "lr", res.opt.lr[PARAM_GROUP_DENSE]);
             nd_f64(&r.mx.l, "grad_norm", res.opt.grad_norm);
             nd_int(&r.mx.l, "tokens", r.progress.tokens);
+            if (cfg->aux_loss_alpha > 0 && model_n_moe_layers(r.model) > 0) nd_f64(&r.mx.l, "aux_loss", res.aux_loss);
             nd_obj_begin(&r.mx.l, "time");
             nd_f64(&r.mx.l, "elapsed_s", t_now - r.t_start);
             nd_f64(&r.mx.l, "step_ms", 1e3 * (t_now - t_step));
             nd_f64(&r.mx.l, "tok_per_s", tok_s);
             nd_obj_end(&r.mx.l);
             line_emit(&r.mx);
-            t_log = t_now;
+            if (model_n_moe_layers(r.model) > 0 && emit_router_lines(&r, r.progress.step % cfg->log_every == 0, line_reason, sizeof line_reason)) {
+                /* Fail fast: the collapsed state is checkpointed for inspection (it is
+                 * finite, just not what was wanted), then the run stops. */
+                save_checkpoint(&r);
+                progress_break(&r.pg);
+                fprintf(stderr, "%s: %s at step %" PRId64 "; checkpoint %s\n", nmoe_prog(), line_reason, r.progress.step,
+                        r.last_checkpoint);
+                status = finish(&r, line_reason, NMOE_EXIT_COLLAPSED, res.loss);
+                break;
+            }
+            t_log = t_now; /* router lines and checkpoints count in the next interval */
             step_log = r.progress.step;
         }
         if (nmoe_verbosity() >= NMOE_NORMAL) {

@@ -10,7 +10,13 @@
  * Stops: steps reached (status 0, final checkpoint); validation loss at or below
  * target_loss (0, checkpoint); SIGINT or SIGTERM (checkpoint of the last finished step,
  * then NMOE_EXIT_INTERRUPTED); a non-finite loss or gradient norm (no update, no new
- * checkpoint, the last good one stays `latest`; NMOE_EXIT_DIVERGED). */
+ * checkpoint, the last good one stays `latest`; NMOE_EXIT_DIVERGED); with
+ * stop_on_collapse, an MoE block whose routing collapsed over a log interval
+ * (router_collapsed of router_stats.h: its router lines, a checkpoint of the step, then
+ * NMOE_EXIT_COLLAPSED).
+ *
+ * MoE telemetry: every log_every steps (and at the last step) one `router` line per MoE
+ * block for the window since the previous one, unless router_telemetry is off. */
 #ifndef NMOE_TRAIN_LOOP_H
 #define NMOE_TRAIN_LOOP_H
 

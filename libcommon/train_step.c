@@ -75,15 +75,27 @@ StepResult trainer_step(Trainer *t, const uint32_t *batch, int64_t tokens_before
     /* d(mean loss)/d(loss_r) = 1/count; a batch with nothing counted has no gradient. */
     const float w = r.counted ? (float)(1.0 / (double)r.counted) : 0.0f;
     model_zero_grads(t->model);
+    /* Each micro-batch's aux loss is a mean over its sequences: weight 1/(micro-batches)
+     * makes the step's the mean over all of them, like one big batch. */
+    const int n_micro = t->batch / t->micro;
+    model_set_aux_weight(t->model, (float)(1.0 / n_micro));
     double sum = 0.0;
     for (int b0 = 0; b0 < t->batch; b0 += t->micro) {
         split(batch + (size_t)b0 * (T + 1), t->micro, T, t->inputs, t->targets);
         for (int i = 0; i < t->micro * T; i++) t->weights[i] = t->mask[(size_t)b0 * T + i] ? w : 0.0f;
         sum += model_train_micro(t->model, t->inputs, t->targets, t->weights, t->micro, T);
+        r.aux_loss += model_last_aux_loss(t->model) / n_micro;
     }
     r.loss = r.counted ? sum / (double)r.counted : 0.0;
     if (!isfinite(r.loss)) return r; /* r.opt.applied stays false */
     r.opt = optimizer_step(t->opt, t->model, tokens_before);
+    if (r.opt.applied && model_n_moe_layers(t->model) > 0) {
+        const Config *c = t->cfg;
+        const MoeBiasUpdate u = { (float)c->router_bias_update_rate, c->router_bias_center, (float)c->router_bias_clamp };
+        const double peak = t->opt->set.peak_lr[PARAM_GROUP_ROUTER];
+        const float mult = c->router_bias_schedule ? (float)(peak > 0 ? r.opt.lr[PARAM_GROUP_ROUTER] / peak : 0.0) : 1.0f;
+        model_router_after_step(t->model, &u, mult);
+    }
     return r;
 }
 

@@ -6,7 +6,16 @@
  * counted unless loss_mask_eos is set and it is eos_token_id. So each micro-batch's rows
  * get the weight 1/count with count taken over the whole batch, and gradient
  * accumulation gives exactly the gradient of one big batch. A non-finite loss skips the
- * optimizer (the weights stay as they were). */
+ * optimizer (the weights stay as they were).
+ *
+ * MoE: the sequence-wise aux loss (aux_loss_alpha > 0) joins the objective as the mean
+ * over the step's micro-batches of each block's value (so over its sequences); it is
+ * reported apart (StepResult.aux_loss), `loss` stays the cross-entropy. After an applied
+ * optimizer step every MoE block's routing bias is updated from the step's loads, summed
+ * over the micro-batches (aux-loss-free balancing, moe_bias_update):
+ *   rate = router_bias_update_rate, times lr_router(step) / peak lr_router when
+ *   router_bias_schedule; centred when router_bias_center; clamped to
+ *   +-router_bias_clamp when > 0. */
 #ifndef NMOE_TRAIN_STEP_H
 #define NMOE_TRAIN_STEP_H
 
@@ -21,6 +30,7 @@ typedef struct {
     double loss;             /* mean over counted targets */
     int64_t counted;         /* targets counted */
     OptimizerReport opt;     /* opt.applied false: non-finite loss or gradient, nothing changed */
+    double aux_loss;         /* MoE balance loss in the objective (sum over blocks); 0 when off */
 } StepResult;
 
 typedef struct Trainer Trainer;

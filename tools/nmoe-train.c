@@ -46,8 +46,9 @@ static void long_usage(void)
            "  -V, --version         print the version\n"
            "\n"
            "Exit status: 0 done (steps or target_loss reached), 1 runtime failure, 2 usage or\n"
-           "config error, 4 training diverged (non-finite loss), 130 interrupted (SIGINT or\n"
-           "SIGTERM; a checkpoint was written). See nmoe-train(1).\n");
+           "config error, 4 training diverged (non-finite loss), 5 routing collapsed\n"
+           "(stop_on_collapse), 130 interrupted (SIGINT or SIGTERM; a checkpoint was written).\n"
+           "See nmoe-train(1).\n");
 }
 
 static void list_keys(void)

@@ -25,8 +25,16 @@ expect_fail 2 "nmoe-train: --set seed=x: seed: expected an integer" nmoe-train t
 expect_fail 2 "nmoe-train: --set stepz=3: unknown key 'stepz' (did you mean 'steps'?)" nmoe-train tiny.toml --set stepz=3
 expect_fail 2 "nmoe-train: --set router_score=relu: router_score: 'relu' is not one of: sigmoid, softmax" \
     nmoe-train tiny.toml --set router_score=relu
-expect_fail 2 "nmoe-train: tiny.toml: n_routed_experts = 4: MoE layers are not implemented yet" \
-    nmoe-train tiny.toml --set n_routed_experts=4
+expect_fail 2 "nmoe-train: tiny.toml: n_activated_experts (6) must not exceed n_routed_experts (4)" \
+    nmoe-train tiny.toml --set n_routed_experts=4 --set n_activated_experts=6
+expect_fail 2 "nmoe-train: tiny.toml: n_dense_layers (2) leaves no MoE block of the n_layers (2)" \
+    nmoe-train tiny.toml --set n_routed_experts=4 --set n_dense_layers=2
+expect_fail 2 "nmoe-train: --set capacity_factor=-1: capacity_factor: -1 must be >= 0" \
+    nmoe-train tiny.toml --set capacity_factor=-1
+expect_fail 2 "nmoe-train: --set router_bias_update_rate=2: router_bias_update_rate: 2 must be <= 1" \
+    nmoe-train tiny.toml --set router_bias_update_rate=2
+expect_fail 2 "nmoe-train: --set stop_on_collapse=yes: stop_on_collapse: expected true or false" \
+    nmoe-train tiny.toml --set stop_on_collapse=yes
 expect_fail 2 "nmoe-train: tiny.toml: dim (30) must be a multiple of n_heads (4)" nmoe-train tiny.toml --set dim=30
 expect_fail 2 "nmoe-train: tiny.toml: batch_size (4) must be a multiple of micro_batch_size (3)" \
     nmoe-train tiny.toml --set micro_batch_size=3

@@ -2,7 +2,9 @@
 # The same config and seed give a bit-identical metric stream (apart from "time") on
 # 1 and 2 threads and from run to run; also on a shape that exercises the tiling of
 # the matrix products (sequences longer than a row tile and an attention block, a
-# vocabulary wider than a column tile). The stream follows nmoe-metrics(5).
+# vocabulary wider than a column tile). The stream follows nmoe-metrics(5). And an MoE
+# model (routing, grouped experts, bias update, router lines with a capacity factor and
+# the gradient norm): the same on 1 and 2 threads, router lines as the schema says.
 . "$(dirname "$0")/train_common.bash"
 make_data
 write_config
@@ -50,4 +52,35 @@ OMP_NUM_THREADS=1 nmoe-train -q tiny.toml "${args[@]}" >d.ndjson
 rm -rf out
 OMP_NUM_THREADS=2 nmoe-train -q tiny.toml "${args[@]}" >e.ndjson
 diff <(strip_time d.ndjson) <(strip_time e.ndjson) || fail "1 vs 2 threads differ on the larger shape"
+
+# MoE: 1 vs 2 threads, and the router lines' schema.
+rm -rf out
+moe=(--set n_routed_experts=8 --set n_activated_experts=2 --set n_shared_experts=1 --set n_dense_layers=0
+     --set moe_inter_dim=24 --set router_bias_update_rate=0.01 --set capacity_factor=1.1 --set log_every=4
+     --set log_router_grad_norm=true --set aux_loss_alpha=0.001)
+OMP_NUM_THREADS=1 nmoe-train -q tiny.toml "${moe[@]}" >f.ndjson
+rm -rf out
+OMP_NUM_THREADS=2 nmoe-train -q tiny.toml "${moe[@]}" >g.ndjson
+diff <(strip_time f.ndjson) <(strip_time g.ndjson) || fail "MoE: 1 vs 2 threads differ"
+python3 - f.ndjson <<'PY' || fail "MoE router line schema"
+import json, math, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+router = [l for l in lines if l["kind"] == "router"]
+assert [(l["step"], l["layer"]) for l in router] == [(s, b) for s in (4, 8, 12) for b in (0, 1)], router
+for l in router:
+    E, K = l["experts"], l["top_k"]
+    assert (E, K) == (8, 2) and l["from_step"] == l["step"] - 3 and l["to_step"] == l["step"]
+    assert l["tokens"] == 4 * 4 * 32 and sum(l["loads"]) == K * l["tokens"] and len(l["bias"]) == E
+    mean = sum(l["loads"]) / E
+    cv = 100 * math.sqrt(sum((x - mean) ** 2 for x in l["loads"]) / E) / mean
+    p = [x / sum(l["loads"]) for x in l["loads"]]
+    ent = -sum(q * math.log(q) for q in p if q > 0) / math.log(E)
+    assert abs(cv - l["cv_pct"]) < 1e-9 and abs(ent - l["entropy"]) < 1e-12, l
+    assert l["active"] == sum(1 for x in l["loads"] if x > 0)
+    assert l["bias_min"] == min(l["bias"]) or abs(l["bias_min"] - min(l["bias"])) < 1e-8
+    assert 0 < l["drop_frac"] < 1 and 0 < l["top1_affinity"] < 1 and l["router_grad_norm"] > 0
+    assert l["max_over_mean"] == max(l["loads"]) / mean
+train = [l for l in lines if l["kind"] == "train"]
+assert all(l["aux_loss"] > 0 for l in train)
+PY
 echo "determinism: ok"

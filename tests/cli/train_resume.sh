@@ -2,7 +2,9 @@
 # Resuming gives the metrics of a run that never stopped, bit for bit (apart from
 # "time"): from the latest checkpoint of an out_dir (--resume DIR and resume = true),
 # from an older checkpoint directory, and after a kill -9 in the middle of a run. A
-# resumed run appends to its --metrics file.
+# resumed run appends to its --metrics file. And an MoE model (F): the routing biases,
+# their update and the open router-telemetry window resume too, so the router lines
+# match, also when a checkpoint falls inside a log interval.
 . "$(dirname "$0")/train_common.bash"
 make_data
 write_config
@@ -54,4 +56,19 @@ n=$((k + 6))
 nmoe-train -q tiny.toml --set out_dir=out_e --set steps=$n --set checkpoint_every=5 --set validation_every=5 --resume out_e >e2.ndjson
 nmoe-train -q tiny.toml --set out_dir=out_f --set steps=$n --set checkpoint_every=5 --set validation_every=5 >full.ndjson
 diff <(after_step "$k" full.ndjson | norm_paths) <(after_step "$k" e2.ndjson | norm_paths) || fail "after kill -9 at step $k: differs"
-echo "resume: ok (killed after checkpoint $k)"
+
+# F: MoE, with checkpoints every 4 steps and router lines every 3 (windows cross
+# checkpoints), a centred, scheduled, clamped bias update, and a capacity factor.
+moe=(--set n_routed_experts=8 --set n_activated_experts=2 --set n_shared_experts=1 --set n_dense_layers=1
+     --set moe_inter_dim=16 --set router_bias_update_rate=0.01 --set router_bias_center=true
+     --set router_bias_schedule=true --set router_bias_clamp=0.03 --set capacity_factor=1.25
+     --set log_every=3 --set log_router_grad_norm=true)
+nmoe-train -q tiny.toml "${moe[@]}" --set out_dir=out_ma >ma.ndjson
+[ "$(grep -c '"kind":"router"' ma.ndjson)" = 4 ] || fail "MoE: expected 4 router lines"
+grep '"kind":"router"' ma.ndjson | tail -n 1 | grep -q '"router_grad_norm":' || fail "MoE: router lines lack router_grad_norm"
+nmoe-train -q tiny.toml "${moe[@]}" --set out_dir=out_mb --set steps=8 >mb.ndjson
+nmoe-train -q tiny.toml "${moe[@]}" --set out_dir=out_mb --resume out_mb >>mb.ndjson
+diff <(after_step 8 ma.ndjson | norm_paths) <(after_step 8 mb.ndjson | norm_paths) || fail "MoE resume from step 8: differs"
+nmoe-train -q tiny.toml "${moe[@]}" --set out_dir=out_mc --resume out_ma/step-00000004 >mc.ndjson
+diff <(after_step 4 ma.ndjson | norm_paths) <(after_step 4 mc.ndjson | norm_paths) || fail "MoE resume from step 4 (inside a window): differs"
+echo "resume: ok (killed after checkpoint $k; MoE too)"

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""torch_reference.py: nmoe's dense transformer written independently in PyTorch, checked
-against what the C trainer dumped (tests/tools/train_oracle_dump.c).
+"""torch_reference.py: nmoe's transformer (dense and MoE) written independently in PyTorch,
+checked against what the C trainer dumped (tests/tools/train_oracle_dump.c).
 
     torch_reference.py DUMP_DIR
 
@@ -13,6 +13,13 @@ checks, with fp32 tolerances stated below:
   * the loss, gradient norm and learning rate of every step, and the weights after the
     last step, training with torch.optim.AdamW (parameter groups with and without weight
     decay), torch.nn.utils.clip_grad_norm_ and nmoe's warmup-hold-decay schedule.
+MoE configs (n_routed_experts > 0): blocks from n_dense_layers on have shared experts plus
+the routed MoE of tests/oracle/moe_reference.py (router, top-K on s + bias, a loop over
+experts); the router weights and the stacked expert weights get their own learning
+rates (lr_router without weight decay), the sequence-wise aux loss joins the objective,
+and after every step the routing biases take the aux-loss-free update from the step's
+loads. Also checked: every expert choice of every micro-batch (choices.bin) and the
+biases after every step, bit for bit.
 Exit status 0 when everything agrees, 1 otherwise (each failure printed).
 """
 import json
@@ -20,10 +27,15 @@ import math
 import struct
 import sys
 
+import os
+
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from moe_reference import MoE  # noqa: E402  (the routed layer's PyTorch reference)
 
 # Normwise relative error ||c - t|| / ||t|| allowed, per quantity (fp32 throughout).
 TOL_LOGITS = 2e-6
@@ -126,13 +138,34 @@ class FeedForward(nn.Module):
         return self.w2(F.silu(self.w1(x)) * self.w3(x))
 
 
-class Block(nn.Module):
+class MoEFFN(nn.Module):
+    """DeepSeek-V3's MoE FFN: shared experts (one SwiGLU of n_shared * moe_inter_dim) plus
+    the routed experts. The aux loss of the last forward is kept in self.aux."""
+
     def __init__(self, cfg):
+        super().__init__()
+        F_ = cfg["moe_inter_dim"] or cfg["inter_dim"]
+        S = cfg["n_shared_experts"] * F_
+        self.shared_experts = FeedForward(cfg["dim"], S) if S > 0 else None
+        self.moe = MoE(cfg["dim"], cfg["n_routed_experts"], cfg["n_activated_experts"], F_, cfg["router_score"],
+                       cfg["route_scale"], cfg["expert_output_gain"], cfg["capacity_factor"], cfg["aux_loss_alpha"],
+                       cfg["seq_len"])
+        self.aux = torch.zeros(())
+
+    def forward(self, x):
+        B, T, C = x.shape
+        y, self.aux = self.moe(x.reshape(B * T, C))
+        y = y.view(B, T, C)
+        return y if self.shared_experts is None else self.shared_experts(x) + y
+
+
+class Block(nn.Module):
+    def __init__(self, cfg, moe):
         super().__init__()
         self.attn_norm = RMSNorm(cfg["dim"], cfg["norm_eps"])
         self.attn = Attention(cfg)
         self.ffn_norm = RMSNorm(cfg["dim"], cfg["norm_eps"])
-        self.ffn = FeedForward(cfg["dim"], cfg["inter_dim"])
+        self.ffn = MoEFFN(cfg) if moe else FeedForward(cfg["dim"], cfg["inter_dim"])
 
     def forward(self, x, cos, sin):
         x = x + self.attn(self.attn_norm(x), cos, sin)
@@ -143,7 +176,8 @@ class Transformer(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.tok_embeddings = nn.Embedding(cfg["vocab_size"], cfg["dim"])
-        self.layers = nn.ModuleList([Block(cfg) for _ in range(cfg["n_layers"])])
+        E = cfg["n_routed_experts"]
+        self.layers = nn.ModuleList([Block(cfg, E > 0 and l >= cfg["n_dense_layers"]) for l in range(cfg["n_layers"])])
         self.norm = RMSNorm(cfg["dim"], cfg["norm_eps"])
         self.output = nn.Linear(cfg["dim"], cfg["vocab_size"], bias=False)
         self.cos, self.sin = rope_tables(cfg["seq_len"], cfg["dim"] // cfg["n_heads"], cfg["rope_theta"])
@@ -153,6 +187,55 @@ class Transformer(nn.Module):
         for layer in self.layers:
             x = layer(x, self.cos, self.sin)
         return self.output(self.norm(x))
+
+
+def moe_blocks(model):
+    return [(l, b.ffn) for l, b in enumerate(model.layers) if isinstance(b.ffn, MoEFFN)]
+
+
+# nmoe's names of an MoE block's tensors -> this model's: the routed experts are stacked
+# [E*F, C] (w1, w3) and [E*C, F] (w2) in nmoe, one module per expert here.
+def load_nmoe_weights(model, tensors):
+    """Copy an nmoe weight file into the model (every tensor used exactly once)."""
+    state = {}
+    used = set()
+    with torch.no_grad():
+        for l, f in moe_blocks(model):
+            p = f"layers.{l}.ffn."
+            m = f.moe
+            E = m.E
+            m.router.weight.copy_(tensors[p + "router.weight"])
+            m.bias.copy_(tensors[p + "router.bias"])
+            for w in ("w1", "w3", "w2"):
+                stacked = tensors[p + f"experts.{w}.weight"]
+                parts = stacked.view(E, stacked.shape[0] // E, stacked.shape[1])
+                for e, ex in enumerate(m.experts):
+                    getattr(ex, w).weight.copy_(parts[e])
+                used.add(p + f"experts.{w}.weight")
+            used.update({p + "router.weight", p + "router.bias"})
+    for name, t in tensors.items():
+        if name not in used:
+            state[name] = t
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [n for n in missing if ".ffn.moe." not in n]
+    if missing or unexpected:
+        raise SystemExit(f"weights do not match the model: missing {missing}, unexpected {unexpected}")
+
+
+def nmoe_named_grads_and_params(model):
+    """(nmoe name, parameter (stacked for the experts), gradient) for every nmoe parameter."""
+    out = []
+    for name, p in model.named_parameters():
+        if ".ffn.moe." not in name:
+            out.append((name, p.detach(), p.grad))
+    for l, f in moe_blocks(model):
+        pre = f"layers.{l}.ffn."
+        out.append((pre + "router.weight", f.moe.router.weight.detach(), f.moe.router.weight.grad))
+        for w in ("w1", "w3", "w2"):
+            ws = [getattr(ex, w).weight for ex in f.moe.experts]
+            out.append((pre + f"experts.{w}.weight", torch.cat([x.detach() for x in ws]),
+                        torch.cat([x.grad if x.grad is not None else torch.zeros_like(x) for x in ws])))
+    return out
 
 
 def schedule_scale(cfg, step, tokens):
@@ -192,7 +275,8 @@ def main():
     header, init = read_tensor_file(f"{d}/init.bin")
     cfg = header["meta"]["config"]
     model = Transformer(cfg)
-    model.load_state_dict(init, strict=True)
+    load_nmoe_weights(model, init)
+    moes = moe_blocks(model)
 
     B, T, V = cfg["batch_size"], cfg["seq_len"], cfg["vocab_size"]
     micro = cfg["micro_batch_size"] or B
@@ -207,23 +291,45 @@ def main():
     c_logits = torch.from_numpy(np.fromfile(f"{d}/logits.bin", dtype="<f4").reshape(micro, T, V).copy())
     check("logits", rel(c_logits, logits), TOL_LOGITS)
 
+    # Parameter groups: dense (decayed matrices / the rest), routed experts (decayed, own
+    # lr), routers (own lr, no decay). lr_expert / lr_router of 0 mean lr_dense.
     decayed = ("wq", "wk", "wv", "wo", "w1", "w2", "w3")
-    decay = [p for n, p in model.named_parameters() if n.split(".")[-2] in decayed]
-    no_decay = [p for n, p in model.named_parameters() if n.split(".")[-2] not in decayed]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg["weight_decay"]},
-                             {"params": no_decay, "weight_decay": 0.0}],
+    peak = {"dense": cfg["lr_dense"], "expert": cfg["lr_expert"] or cfg["lr_dense"],
+            "router": cfg["lr_router"] or cfg["lr_dense"]}
+    groups = {("dense", True): [], ("dense", False): [], ("expert", True): [], ("router", False): []}
+    for n, p in model.named_parameters():
+        if ".moe.router." in n:
+            groups[("router", False)].append(p)
+        elif ".moe.experts." in n:
+            groups[("expert", True)].append(p)
+        else:
+            groups[("dense", n.split(".")[-2] in decayed)].append(p)
+    opt = torch.optim.AdamW([{"params": ps, "weight_decay": cfg["weight_decay"] if wd else 0.0, "kind": kind}
+                             for (kind, wd), ps in groups.items() if ps],
                             lr=cfg["lr_dense"], betas=(cfg["adam_beta1"], cfg["adam_beta2"]),
                             eps=cfg["adam_eps"], foreach=False)
+    K = cfg["n_activated_experts"]
+    n_micro = B // micro
+    choices = None
+    if moes:
+        choices = np.fromfile(f"{d}/choices.bin", dtype="<i4").reshape(steps, n_micro, len(moes), micro * T, K)
+    choice_total = choice_diff = near_ties = dropped = 0
     with open(f"{d}/steps.json") as f:
         c_steps = [json.loads(line) for line in f]
     _, c_grads = read_tensor_file(f"{d}/grads.bin")
     tokens = 0
-    peak, floor = cfg["lr_dense"], min(cfg["decay_floor"], cfg["lr_dense"])
+    lrs = {}
     for s in range(steps):
-        lr = floor + (peak - floor) * schedule_scale(cfg, s, tokens)
+        scale = schedule_scale(cfg, s, tokens)
+        for kind, pk in peak.items():
+            floor = min(cfg["decay_floor"], pk)
+            lrs[kind] = floor + (pk - floor) * scale
+        lr = lrs["dense"]
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lrs[g["kind"]]
         opt.zero_grad(set_to_none=False)
+        loads = [torch.zeros(cfg["n_routed_experts"], dtype=torch.int64) for _ in moes]
+        aux_total = 0.0
         inp, tgt = batches[s, :, :T], batches[s, :, 1:]
         mask = torch.ones_like(tgt, dtype=torch.float32)
         if cfg["loss_mask_eos"] and eos >= 0:
@@ -234,12 +340,33 @@ def main():
             lg = model(inp[b0:b0 + micro])
             ce = F.cross_entropy(lg.reshape(-1, V), tgt[b0:b0 + micro].reshape(-1), reduction="none")
             m = mask[b0:b0 + micro].reshape(-1)
-            (ce * m).sum().div(count).backward()
+            objective = (ce * m).sum().div(count)
+            for i, (l, f) in enumerate(moes):
+                # The aux loss of a micro-batch is a mean over its sequences; 1/n_micro
+                # makes the step's the mean over all of them.
+                objective = objective + f.aux / n_micro
+                aux_total += f.aux.item() / n_micro
+                loads[i] += f.moe.last["loads"]
+                dropped += int(f.moe.last["dropped"].sum())
+                idx = f.moe.last["idx"].numpy()
+                c_idx = choices[s, b0 // micro, i]
+                diff = (idx != c_idx).any(axis=1)
+                choice_total += idx.shape[0]
+                if diff.any():
+                    # A token whose K-th and (K+1)-th keys are closer than fp32 noise may be
+                    # chosen either way; anything else is a real mismatch.
+                    keys = (f.moe.last["s"] + f.moe.bias).detach()
+                    top = keys.sort(dim=-1, descending=True).values
+                    gap = (top[:, K - 1] - top[:, K]).numpy() if K < keys.shape[1] else np.full(idx.shape[0], 1.0)
+                    near = diff & (gap < 1e-5)
+                    near_ties += int(near.sum())
+                    choice_diff += int((diff & ~near).sum())
+            objective.backward()
             loss_sum += (ce.double() * m.double()).sum().item()
         loss = loss_sum / count
         if s == 0:
-            for name, p in model.named_parameters():
-                check(f"step 0 gradient {name}", rel(c_grads[name], p.grad), TOL_GRAD)
+            for name, _, grad in nmoe_named_grads_and_params(model):
+                check(f"step 0 gradient {name}", rel(c_grads[name], grad), TOL_GRAD)
         params = [p for p in model.parameters()]
         if cfg["grad_clip"] > 0:
             norm = torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"]).item()
@@ -248,6 +375,25 @@ def main():
         opt.step()
         tokens += B * T
         cs = c_steps[s]
+        if moes:
+            # Aux-loss-free balancing from the step's loads, summed over micro-batches.
+            mult = lrs["router"] / peak["router"] if cfg["router_bias_schedule"] else 1.0
+            rate = cfg["router_bias_update_rate"]
+            for i, (l, f) in enumerate(moes):
+                if rate > 0:
+                    f.moe.update_bias(loads[i], rate, mult, cfg["router_bias_center"], cfg["router_bias_clamp"])
+            E = cfg["n_routed_experts"]
+            c_bias = np.array(cs["bias"], dtype=np.float32).reshape(len(moes), E)
+            for i, (l, f) in enumerate(moes):
+                same = np.array_equal(c_bias[i], f.moe.bias.numpy())
+                print(f"{'ok  ' if same else 'FAIL'} step {s} block {l} routing bias bit-identical"
+                      f" (range [{c_bias[i].min():.4g}, {c_bias[i].max():.4g}])")
+                if not same:
+                    failures.append(f"step {s} bias {l}")
+            if cfg["aux_loss_alpha"] > 0:
+                check(f"step {s} aux_loss", abs(cs["aux_loss"] - aux_total) / abs(aux_total), TOL_LOSS)
+            for kind in ("expert", "router"):
+                check(f"step {s} lr_{kind}", abs(cs[f"lr_{kind}"] - lrs[kind]) / lrs[kind], 1e-12)
         check(f"step {s} loss", abs(cs["loss"] - loss) / abs(loss), TOL_LOSS)
         check(f"step {s} grad_norm", abs(cs["grad_norm"] - norm) / norm, TOL_NORM)
         check(f"step {s} lr", abs(cs["lr"] - lr) / lr, 1e-12)
@@ -255,10 +401,27 @@ def main():
             failures.append(f"step {s} counted")
             print(f"FAIL step {s} counted targets {cs['counted']} vs {int(count)}")
 
+    if moes:
+        ok = choice_diff == 0
+        print(f"{'ok  ' if ok else 'FAIL'} expert choices: {choice_total} token choices of {len(moes)} MoE blocks, "
+              f"{choice_diff} differ ({near_ties} more at near-ties within 1e-5)")
+        if not ok or near_ties > choice_total // 1000:
+            failures.append("expert choices")
+        if cfg["capacity_factor"] > 0:
+            # The C side's drops are in its outputs; here, that the config exercises them.
+            print(f"{'ok  ' if dropped else 'FAIL'} capacity factor {cfg['capacity_factor']}: {dropped} assignments dropped")
+            if not dropped:
+                failures.append("capacity factor dropped nothing (the config does not test drops)")
     _, final = read_tensor_file(f"{d}/final.bin")
-    for name, p in model.named_parameters():
-        check(f"weights after {steps} steps {name}", rel(final[name], p.detach()), TOL_WEIGHTS)
-    moved = sum(rel(init[n], p.detach()) for n, p in model.named_parameters())
+    named = nmoe_named_grads_and_params(model)
+    for name, p, _ in named:
+        check(f"weights after {steps} steps {name}", rel(final[name], p), TOL_WEIGHTS)
+    for l, f in moes:
+        same = np.array_equal(final[f"layers.{l}.ffn.router.bias"].numpy(), f.moe.bias.numpy())
+        print(f"{'ok  ' if same else 'FAIL'} final routing bias of block {l} bit-identical")
+        if not same:
+            failures.append(f"final bias {l}")
+    moved = sum(rel(init[n], p) for n, p, _ in named)
     print(f"weights moved by a total relative {moved:.3g} over the run")
     if moved < 1e-3:
         failures.append("training moved nothing")

@@ -6,7 +6,15 @@
 # fp32 precision (tolerances in torch_reference.py). Two configs: grouped-query attention
 # with EOS masking, clipping and gradient accumulation; and multi-head attention with a
 # sliding window, sequences longer than one attention block, a vocabulary wider than one
-# matrix tile, no clipping, no accumulation.
+# matrix tile, no clipping, no accumulation. And two MoE configs (tests/oracle/
+# moe_reference.py's routed layer inside the PyTorch model): the same logits, loss and
+# gradients (router and experts included), the same expert choice for every token of
+# every micro-batch, the same routing biases after every step (bit for bit) and the same
+# weights after the steps: "moe" has sigmoid routing, a shared expert, separate expert
+# and router learning rates, the sequence-wise aux loss, a centred and scheduled bias
+# update, micro-batches and clipping; "moe_softmax" has softmax routing, top-3 of 6, no
+# shared expert, a capacity factor that drops tokens, route_scale and an expert output
+# gain, a clamped bias update.
 set -eu
 top=${NMOE_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 py=/usr/bin/python3
@@ -68,7 +76,80 @@ loss_mask_eos = false
 eos_token_id = 599
 TOML
 
-for c in gqa window; do
+cat >"$tmp/moe.toml" <<'TOML'
+[model]
+vocab_size = 97
+dim = 32
+n_layers = 3
+n_heads = 4
+n_kv_heads = 2
+inter_dim = 48
+seq_len = 24
+init_std = 0.1
+n_dense_layers = 1
+n_routed_experts = 8
+n_shared_experts = 1
+n_activated_experts = 2
+moe_inter_dim = 16
+route_scale = 1.5
+[train]
+batch_size = 4
+micro_batch_size = 2
+steps = 6
+seed = 6
+lr_dense = 5e-3
+lr_expert = 5e-3
+lr_router = 2e-2
+weight_decay = 0.1
+warmup_steps = 2
+hold_tokens = 192
+decay_tokens = 300
+decay_floor = 1e-3
+grad_clip = 0.5
+loss_mask_eos = true
+router_bias_update_rate = 1e-2
+router_bias_center = true
+router_bias_schedule = true
+aux_loss_alpha = 0.01
+[data]
+eos_token_id = 0
+TOML
+
+cat >"$tmp/moe_softmax.toml" <<'TOML'
+vocab_size = 120
+dim = 24
+n_layers = 2
+n_heads = 2
+inter_dim = 40
+seq_len = 30
+init_std = 0.2
+n_dense_layers = 0
+n_routed_experts = 6
+n_shared_experts = 0
+n_activated_experts = 3
+moe_inter_dim = 20
+router_score = "softmax"
+route_scale = 2.0
+expert_output_gain = 0.5
+capacity_factor = 1.0
+batch_size = 3
+steps = 5
+seed = 8
+lr_dense = 3e-3
+lr_router = 1e-3
+weight_decay = 0.0
+warmup_steps = 0
+hold_tokens = 0
+decay_tokens = 1000
+decay_floor = 0.0
+grad_clip = 0.0
+loss_mask_eos = false
+eos_token_id = -1
+router_bias_update_rate = 2e-2
+router_bias_clamp = 0.03
+TOML
+
+for c in gqa window moe moe_softmax; do
     mkdir "$tmp/$c"
     echo "== $c"
     OMP_NUM_THREADS=2 "$dump" "$tmp/$c.toml" "$tmp/$c"

@@ -9,8 +9,13 @@
  *                loss mask is exercised)
  *   logits.bin   the logits of the first micro-batch at the initial weights, f32
  *   grads.bin    the gradients of the first step (tensor file, kind "gradients")
- *   steps.json   per step: loss, counted targets, grad_norm, clip coefficient, lr
- *   final.bin    the weights after `steps` optimizer steps
+ *   steps.json   per step: loss, counted targets, grad_norm, clip coefficient, lr (and for
+ *                MoE: aux_loss, and each MoE block's routing bias after the step)
+ *   choices.bin  MoE only: the expert choice of every MoE block for every micro-batch of
+ *                every step, i32 [steps][micro-batches][MoE blocks][micro*seq_len][K],
+ *                taken by a forward-only pass at the weights and biases the step starts
+ *                from (the choice the training forward makes)
+ *   final.bin    the weights (and routing biases) after `steps` optimizer steps
  * using the trainer's own step (train_step.c) with micro-batches, clipping and the
  * schedule, exactly as nmoe-train runs it. */
 #include "checkpoint.h"
@@ -78,7 +83,23 @@ int main(int argc, char **argv)
     FILE *sj = fopen(path, "w");
     if (!sj) die("%s: cannot write", path);
     int64_t tokens = 0;
+    const int n_moe = model_n_moe_layers(m), K = (int)cfg.n_activated_experts, E = (int)cfg.n_routed_experts;
+    FILE *cf = NULL;
+    if (n_moe) {
+        snprintf(path, sizeof path, "%s/choices.bin", out);
+        cf = fopen(path, "wb");
+        if (!cf) die("%s: cannot write", path);
+    }
     for (int s = 0; s < steps; s++) {
+        for (int b0 = 0; n_moe && b0 < B; b0 += micro) {
+            const uint32_t *seqs = batches + (size_t)s * per_batch + (size_t)b0 * (T + 1);
+            for (int b = 0; b < micro; b++) memcpy(inputs + (size_t)b * T, seqs + (size_t)b * (T + 1), (size_t)T * sizeof *inputs);
+            model_logits(m, inputs, micro, T, logits);
+            for (int i = 0; i < n_moe; i++) {
+                size_t n = (size_t)micro * T * K;
+                if (fwrite(model_router_choice(m, model_moe_layer(m, i)), sizeof(int32_t), n, cf) != n) die("choices.bin: write failed");
+            }
+        }
         StepResult res = trainer_step(t, batches + (size_t)s * per_batch, tokens);
         if (!res.opt.applied) die("step %d: not applied (loss %g)", s, res.loss);
         tokens += (int64_t)B * T;
@@ -101,9 +122,21 @@ int main(int argc, char **argv)
         nd_f64(&l, "grad_norm", res.opt.grad_norm);
         nd_f64(&l, "clip_coef", res.opt.clip_coef);
         nd_f64(&l, "lr", res.opt.lr[PARAM_GROUP_DENSE]);
+        if (n_moe) {
+            nd_f64(&l, "lr_expert", res.opt.lr[PARAM_GROUP_EXPERT]);
+            nd_f64(&l, "lr_router", res.opt.lr[PARAM_GROUP_ROUTER]);
+            nd_f64(&l, "aux_loss", res.aux_loss);
+            nd_arr_begin(&l, "bias");
+            for (int i = 0; i < n_moe; i++) {
+                const float *bias = model_router_bias(m, model_moe_layer(m, i));
+                for (int e = 0; e < E; e++) nd_elem_f32(&l, bias[e]);
+            }
+            nd_arr_end(&l);
+        }
         nd_emit(&l, sj, path);
     }
     fclose(sj);
+    if (cf && fclose(cf) != 0) die("choices.bin: write failed");
     nd_free(&l);
     snprintf(path, sizeof path, "%s/final.bin", out);
     weights_save(path, &cfg, m, 0, steps);

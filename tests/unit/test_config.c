@@ -1,6 +1,6 @@
 /* test_config.c: the TOML -> Config mapping: defaults, flat keys and [model]/[train]/
  * [data] tables, every kind of error naming the key (and file:line:col), --set
- * overrides, the relations config_check enforces (MoE refused for now), the canonical
+ * overrides, the relations config_check enforces (MoE ones included), the canonical
  * JSON form and which keys the fingerprint covers. */
 #include "check.h"
 #include "config.h"
@@ -143,7 +143,7 @@ int main(void)
     expect_set_error("zzzzzzzz=3", "--set zzzzzzzz=3: unknown key 'zzzzzzzz'");
 
     /* Relations between keys. */
-    expect_check_error("n_routed_experts=8", NULL, "cfg: n_routed_experts = 8: MoE layers are not implemented yet");
+    expect_check_error("n_routed_experts=2", "n_activated_experts=3", "cfg: n_activated_experts (3) must not exceed n_routed_experts (2)");
     expect_check_error("dim=100", "n_heads=3", "cfg: dim (100) must be a multiple of n_heads (3)");
     expect_check_error("dim=12", "n_heads=4", "cfg: dim / n_heads (3) must be even for rotary embeddings");
     expect_check_error("n_heads=4", "n_kv_heads=3", "cfg: n_heads (4) must be a multiple of n_kv_heads (3)");

@@ -2,7 +2,11 @@
  * embedding, RMSNorm, RoPE, grouped-query attention with and without a window, SwiGLU,
  * head and masked cross-entropy) against finite differences of its loss; the fast
  * kernels against the reference loops; 1 and 2 threads bit-identical; scoring the same
- * whether sequences are grouped or not, and equal to the loss the trainer computes. */
+ * whether sequences are grouped or not, and equal to the loss the trainer computes.
+ * MoE models (a dense block then MoE blocks: shared expert, router, routed experts,
+ * sigmoid and softmax, the aux loss, a capacity factor): every parameter against finite
+ * differences with the top-K choice held fixed, the fast grouped path against the
+ * per-token reference, 1 vs 2 threads, and the router telemetry a step leaves. */
 #include "gradcheck.h"
 #include "model.h"
 
@@ -20,7 +24,9 @@ static double model_loss(void *p)
     model_eval_loss(c->m, c->tok, c->tgt, NULL, c->B, c->T, c->loss, NULL);
     double s = 0.0;
     for (int r = 0; r < c->B * c->T; r++) s += (double)c->weight[r] * c->loss[r];
-    return s;
+    /* MoE: the aux loss of a training model's forward, at the weight the backward uses
+     * (1 by default; 0 when aux_loss_alpha is 0). */
+    return s + model_last_aux_loss(c->m);
 }
 
 static ModelShape tiny_shape(int window)
@@ -153,10 +159,165 @@ static void fast_vs_reference_and_threads(void)
     free(tok); free(tgt); free(weight);
 }
 
+/* A dense block, then MoE blocks of E routed experts. */
+static ModelShape moe_shape(bool softmax, int shared, float capacity, float alpha)
+{
+    ModelShape s = tiny_shape(0);
+    s.n_layers = 3;
+    s.n_dense_layers = 1;
+    s.n_routed_experts = 5;
+    s.n_activated_experts = 2;
+    s.n_shared_experts = shared;
+    s.moe_inter_dim = 6;
+    s.router_softmax = softmax;
+    s.route_scale = 1.7f;
+    s.expert_output_gain = 1.3f;
+    s.capacity_factor = capacity;
+    s.aux_loss_alpha = alpha;
+    return s;
+}
+
+static void moe_finite_differences(bool softmax, int shared, float capacity, float alpha)
+{
+    ModelShape s = moe_shape(softmax, shared, capacity, alpha);
+    const int B = 2, T = 5, N = B * T;
+    /* Thousands of tiny forwards: OpenMP's fork/join would dominate on a busy machine
+     * (threads do not change the results: fast_vs_reference checks that). */
+    omp_set_num_threads(1);
+    Model *m = model_create(&s, B, T, true);
+    model_init_weights(m, 6);
+    Rng r = rng_make(79, softmax);
+    for (int i = 0; i < model_n_tensors(m); i++) {
+        const ParamTensor *t = model_tensor(m, i);
+        if (t->init_std == 0.0f)
+            for (size_t j = 0; j < t->numel; j++) model_params(m)[t->offset + j] += 0.3f * rng_normal(&r);
+    }
+    /* Nonzero biases, so that the choice on s + b differs from the choice on s. */
+    for (int i = 0; i < model_n_state_tensors(m); i++) {
+        const ParamTensor *t = model_state_tensor(m, i);
+        for (size_t j = 0; j < t->numel; j++) model_state(m)[t->offset + j] = 0.05f * rng_normal(&r);
+    }
+    uint32_t tok[10], tgt[10];
+    float weight[10], loss[10];
+    for (int i = 0; i < N; i++) {
+        tok[i] = (uint32_t)rng_below(&r, 11);
+        tgt[i] = (uint32_t)rng_below(&r, 11);
+        weight[i] = 1.0f / N;
+    }
+    Ctx c = { m, tok, tgt, weight, B, T, loss };
+    model_zero_grads(m);
+    model_train_micro(m, tok, tgt, weight, B, T);
+    /* Hold the top-K choice (and with it any drops) fixed: the loss is smooth then. */
+    model_hold_routing(m, true);
+    float *grads = model_grads(m), *params = model_params(m);
+    int router_seen = 0, expert_seen = 0;
+    for (int i = 0; i < model_n_tensors(m); i++) {
+        const ParamTensor *t = model_tensor(m, i);
+        router_seen += t->group == PARAM_GROUP_ROUTER;
+        expert_seen += t->group == PARAM_GROUP_EXPERT;
+        char what[192];
+        snprintf(what, sizeof what, "moe model (%s, shared %d, cf %g, alpha %g) %s", softmax ? "softmax" : "sigmoid",
+                 shared, capacity, alpha, t->name);
+        size_t stride = t->numel > 64 ? 3 : 1;
+        gradcheck(what, params + t->offset, grads + t->offset, t->numel, stride, model_loss, &c, 2e-3, 1e-2, 2e-4);
+    }
+    CHECK(router_seen == 2 && expert_seen == 6);
+    if (capacity > 0) {
+        /* The configuration is meant to drop: check it does. */
+        const MoeStats *st = model_router_step_stats(m, 1);
+        CHECK(st->dropped > 0);
+    }
+    model_free(m);
+}
+
+static void moe_fast_vs_reference_and_telemetry(void)
+{
+    ModelShape s = moe_shape(false, 1, 0.0f, 0.01f);
+    s.vocab_size = 200; s.dim = 32; s.n_heads = 4; s.n_kv_heads = 2; s.head_dim = 8; s.inter_dim = 48;
+    s.seq_len = 70; s.init_std = 0.1f; s.n_routed_experts = 16; s.n_activated_experts = 4; s.moe_inter_dim = 24;
+    const int B = 3, T = 70, N = B * T;
+    Rng r = rng_make(80, 0);
+    uint32_t *tok = malloc(N * 4), *tgt = malloc(N * 4);
+    float *weight = malloc(N * 4);
+    for (int i = 0; i < N; i++) {
+        tok[i] = (uint32_t)rng_below(&r, 200);
+        tgt[i] = (uint32_t)rng_below(&r, 200);
+        weight[i] = 1.0f / N;
+    }
+    Model *m[3];
+    double loss[3];
+    for (int k = 0; k < 3; k++) {
+        m[k] = model_create(&s, B, T, true);
+        model_init_weights(m[k], 10);
+        model_use_reference_kernels(m[k], k == 0);
+        omp_set_num_threads(k == 2 ? 2 : 1);
+        model_zero_grads(m[k]);
+        loss[k] = model_train_micro(m[k], tok, tgt, weight, B, T);
+    }
+    CHECK_CLOSE(loss[1], loss[0], 1e-6, 0);
+    CHECK(loss[1] == loss[2]);
+    for (int i = 0; i < model_n_tensors(m[0]); i++) {
+        const ParamTensor *t = model_tensor(m[0], i);
+        char what[96];
+        snprintf(what, sizeof what, "moe fast vs reference grad %s", t->name);
+        check_arrays_close(what, model_grads(m[1]) + t->offset, model_grads(m[0]) + t->offset, t->numel, 1e-3, 1e-7);
+    }
+    check_arrays_identical("moe model grads 1 vs 2 threads", model_grads(m[1]), model_grads(m[2]), model_n_params(m[0]));
+    CHECK(model_n_moe_layers(m[1]) == 2 && model_moe_layer(m[1], 0) == 1 && model_moe_layer(m[1], 1) == 2);
+    CHECK(model_router_bias(m[1], 0) == NULL && model_router_step_stats(m[1], 0) == NULL);
+    for (int l = 1; l <= 2; l++) {
+        /* Same choice on both paths and thread counts. */
+        CHECK(memcmp(model_router_choice(m[0], l), model_router_choice(m[1], l), (size_t)N * 4 * sizeof(int32_t)) == 0);
+        CHECK(memcmp(model_router_choice(m[1], l), model_router_choice(m[2], l), (size_t)N * 4 * sizeof(int32_t)) == 0);
+        /* The step counters hold this micro-batch's loads: N * K assignments. */
+        const MoeStats *st = model_router_step_stats(m[1], l);
+        uint64_t total = 0;
+        for (int e = 0; e < 16; e++) total += st->loads[e];
+        CHECK(total == (uint64_t)N * 4 && st->tokens == N && st->dropped == 0);
+        CHECK(model_router_grad_norm(m[1], l) > 0);
+    }
+    /* A forward-only call counts nothing... */
+    float *row_loss = malloc(N * 4);
+    model_eval_loss(m[1], tok, tgt, NULL, B, T, row_loss, NULL);
+    CHECK(model_router_step_stats(m[1], 1)->tokens == N);
+    /* ...unless a sink is set, and then only into the sink. */
+    MoeStats *sink_stats = moe_stats_create(16);
+    MoeStats *sink[3] = { NULL, sink_stats, NULL };
+    model_set_router_sink(m[1], sink);
+    model_eval_loss(m[1], tok, tgt, NULL, B, T, row_loss, NULL);
+    model_set_router_sink(m[1], NULL);
+    CHECK(sink_stats->tokens == N && model_router_step_stats(m[1], 1)->tokens == N);
+    /* After the step: biases move against the loads, the step's counters go to the window. */
+    const MoeStats *st = model_router_step_stats(m[1], 1);
+    uint64_t loads[16];
+    memcpy(loads, st->loads, sizeof loads);
+    MoeBiasUpdate u = { 0.01f, 0, 0.0f };
+    model_router_after_step(m[1], &u, 1.0f);
+    const float *bias = model_router_bias(m[1], 1);
+    int agree = 1;
+    for (int e = 0; e < 16; e++) {
+        int64_t diff = (int64_t)N * 4 - 16 * (int64_t)loads[e];
+        float want = diff > 0 ? 0.01f : diff < 0 ? -0.01f : 0.0f;
+        agree &= bias[e] == want;
+    }
+    CHECK(agree);
+    CHECK(model_router_step_stats(m[1], 1)->tokens == 0 && model_router_window_stats(m[1], 1)->tokens == N);
+    CHECK(memcmp(model_router_window_stats(m[1], 1)->loads, loads, sizeof loads) == 0);
+    moe_stats_free(sink_stats);
+    free(row_loss);
+    for (int k = 0; k < 3; k++) model_free(m[k]);
+    free(tok); free(tgt); free(weight);
+}
+
 int main(void)
 {
     finite_differences(0);
     finite_differences(3);
     fast_vs_reference_and_threads();
+    moe_finite_differences(false, 1, 0.0f, 0.0f);
+    moe_finite_differences(true, 0, 0.0f, 0.0f);
+    moe_finite_differences(false, 2, 0.6f, 0.05f);
+    moe_finite_differences(true, 1, 0.0f, 0.1f);
+    moe_fast_vs_reference_and_telemetry();
     return check_report("test_grad_model");
 }

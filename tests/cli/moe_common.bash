@@ -1,0 +1,52 @@
+# moe_common.bash: sourced by tests/cli/moe_*.sh (not a test itself). Tiny Shakespeare
+# (the bundled data/tinyshakespeare.txt) under a 512-id byte-level BPE trained on it, so
+# a tiny MoE trains in a second or two, and moe.toml: one dense block, then one MoE block
+# of 8 routed experts (top-2, one shared expert).
+. "$(dirname "$0")/train_common.bash"
+for t in nmoe-tok nmoe-routerstat; do
+    command -v "$t" >/dev/null || fail "missing $t (run make)"
+done
+
+make_shakespeare() {
+    nmoe-tok train -q --vocab-size 512 -o tok.json "$NMOE_TOP/data/tinyshakespeare.txt"
+    nmoe-tok encode -t tok.json --eot "$NMOE_TOP/data/tinyshakespeare.txt" | nmoe-shard pack -q -f -o data
+}
+
+write_moe_config() {
+    cat >moe.toml <<'TOML'
+[model]
+vocab_size = 512
+dim = 32
+n_layers = 2
+n_heads = 2
+inter_dim = 64
+seq_len = 64
+init_std = 0.05
+n_dense_layers = 1
+n_routed_experts = 8
+n_shared_experts = 1
+n_activated_experts = 2
+moe_inter_dim = 16
+[train]
+batch_size = 8
+steps = 200
+seed = 1
+lr_dense = 3e-3
+lr_router = 3e-2
+warmup_steps = 5
+hold_tokens = 100_000_000
+decay_tokens = 1
+decay_floor = 0.0
+log_every = 10
+checkpoint_every = 0
+router_bias_update_rate = 2e-2
+[data]
+data_path = "data"
+eos_token_id = 511
+holdout_fraction = 0.05
+out_dir = "out"
+TOML
+}
+
+# json_field NAME: the number NAME of the (single) JSON object on stdin.
+json_field() { sed -E "s/.*\"$1\":(-?[0-9.eE+-]+).*/\1/"; }
