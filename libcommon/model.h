@@ -3,7 +3,8 @@
  *   x = tok_embeddings[tokens]
  *   per block l:  x = x + Wo attn(rope(Wq n1(x)), rope(Wk n1(x)), Wv n1(x))   n1 = RMSNorm
  *                 x = x + ffn_l(n2(x))      ffn: dense SwiGLU  W2 (silu(W1 h) * (W3 h))
- *                                          (MoE blocks come with the MoE work: FfnKind)
+ *                                          or, from n_dense_layers on, MoE: shared
+ *                                          experts + routed experts (kernels/cpu/moe.h)
  *   logits = output(RMSNorm(x));  loss = cross-entropy (masked positions left out)
  *
  * Parameters live in ONE contiguous float buffer (and the gradients in a second one of
