@@ -272,32 +272,6 @@ uint64_t shard_doc_seq(const Shard *s, uint64_t d)
     return load_u64(s->seq + 8 * d);
 }
 
-/* Largest id, in blocks of SIMD_BLOCK lanes (a fixed-count inner loop is what gcc's
- * -O2 vectorizer takes), then the lanes and the tail. */
-static uint32_t max_u16(const uint16_t *q, uint64_t n)
-{
-    uint16_t lane[SIMD_BLOCK] = { 0 };
-    uint64_t i = 0;
-    for (; i + SIMD_BLOCK <= n; i += SIMD_BLOCK)
-        for (size_t j = 0; j < SIMD_BLOCK; j++) lane[j] = q[i + j] > lane[j] ? q[i + j] : lane[j];
-    uint32_t m = 0;
-    for (size_t j = 0; j < SIMD_BLOCK; j++) m = lane[j] > m ? lane[j] : m;
-    for (; i < n; i++) m = q[i] > m ? q[i] : m;
-    return m;
-}
-
-static uint32_t max_u32(const uint32_t *q, uint64_t n)
-{
-    uint32_t lane[SIMD_BLOCK] = { 0 };
-    uint64_t i = 0;
-    for (; i + SIMD_BLOCK <= n; i += SIMD_BLOCK)
-        for (size_t j = 0; j < SIMD_BLOCK; j++) lane[j] = q[i + j] > lane[j] ? q[i + j] : lane[j];
-    uint32_t m = 0;
-    for (size_t j = 0; j < SIMD_BLOCK; j++) m = lane[j] > m ? lane[j] : m;
-    for (; i < n; i++) m = q[i] > m ? q[i] : m;
-    return m;
-}
-
 /* Reference loop: the id range check, one id at a time. */
 static bool first_id_beyond(const unsigned char *t, uint64_t n, uint32_t w, uint32_t vocab, uint64_t *at,
                             uint32_t *id)
@@ -306,8 +280,7 @@ static bool first_id_beyond(const unsigned char *t, uint64_t n, uint32_t w, uint
     /* Fast pass: a running maximum, vectorized, over aligned ids (the usual case);
      * only when it fails, the reference loop below finds the first offender. */
     if (((uintptr_t)t & (w - 1)) == 0) {
-        uint32_t max_seen = w == 2 ? max_u16((const uint16_t *)(const void *)t, n)
-                                   : max_u32((const uint32_t *)(const void *)t, n);
+        uint32_t max_seen = max_token_id(t, n, w);
         if (max_seen < vocab) return false;
     }
     for (uint64_t i = 0; i < n; i++) {

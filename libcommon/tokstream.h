@@ -63,6 +63,9 @@ uint64_t tokr_docs_read(const TokReader *r);
 uint64_t tokr_tokens_read(const TokReader *r);
 void tokr_close(TokReader *r); /* does not close fp */
 
+/* Largest id among n little-endian ids of `width` bytes (2 or 4); 0 when n is 0. */
+uint32_t max_token_id(const void *raw, size_t n, uint32_t width);
+
 /* Little-endian helpers shared by the binary formats. */
 static inline void put_u32le(unsigned char *p, uint32_t v)
 {
