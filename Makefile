@@ -53,6 +53,9 @@ GPU_TESTS := $(GPU_SRC:tests/gpu/%.c=$(BUILD)/gpu/%)
 # Small helper programs the shell tests use (generators, corrupters), in build/testtools/.
 TESTTOOLS := $(TESTTOOL_SRC:tests/tools/%.c=build/testtools/%)
 
+# Keep intermediate objects (no trailing `rm` after the test summary; faster rebuilds).
+.SECONDARY:
+
 .PHONY: all check check-gpu unit fuzz bench demo deps install clean man-check
 all: $(TOOLS) $(GPU_TESTS)
 
