@@ -80,6 +80,33 @@ static void finite_differences(int window)
     model_free(m);
 }
 
+/* One micro-batch three ways: m[0] reference kernels, m[1] fast on 1 thread, m[2] fast on
+ * 2 threads. Fast matches reference closely, and the thread count changes no bit. */
+static void train_three_ways(Model *m[3], const ModelShape *s, uint64_t seed, const uint32_t *tok,
+                             const uint32_t *tgt, const float *weight, int B, int T, const char *label)
+{
+    double loss[3];
+    for (int k = 0; k < 3; k++) {
+        m[k] = model_create(s, B, T, true);
+        model_init_weights(m[k], seed);
+        model_use_reference_kernels(m[k], k == 0);
+        omp_set_num_threads(k == 2 ? 2 : 1);
+        model_zero_grads(m[k]);
+        loss[k] = model_train_micro(m[k], tok, tgt, weight, B, T);
+    }
+    CHECK_CLOSE(loss[1], loss[0], 1e-6, 0);
+    CHECK(loss[1] == loss[2]);
+    for (int i = 0; i < model_n_tensors(m[0]); i++) {
+        const ParamTensor *t = model_tensor(m[0], i);
+        char what[96];
+        snprintf(what, sizeof what, "%sfast vs reference grad %s", label, t->name);
+        check_arrays_close(what, model_grads(m[1]) + t->offset, model_grads(m[0]) + t->offset, t->numel, 1e-3, 1e-7);
+    }
+    char what[96];
+    snprintf(what, sizeof what, "%smodel grads 1 vs 2 threads", label);
+    check_arrays_identical(what, model_grads(m[1]), model_grads(m[2]), model_n_params(m[0]));
+}
+
 static void fast_vs_reference_and_threads(void)
 {
     ModelShape s = tiny_shape(0);
@@ -95,24 +122,7 @@ static void fast_vs_reference_and_threads(void)
         weight[i] = (i % 7 == 0) ? 0.0f : 1.0f / N;
     }
     Model *m[3];
-    double loss[3];
-    for (int k = 0; k < 3; k++) {
-        m[k] = model_create(&s, B, T, true);
-        model_init_weights(m[k], 9);
-        model_use_reference_kernels(m[k], k == 0);
-        omp_set_num_threads(k == 2 ? 2 : 1);
-        model_zero_grads(m[k]);
-        loss[k] = model_train_micro(m[k], tok, tgt, weight, B, T);
-    }
-    CHECK_CLOSE(loss[1], loss[0], 1e-6, 0);
-    CHECK(loss[1] == loss[2]);
-    for (int i = 0; i < model_n_tensors(m[0]); i++) {
-        const ParamTensor *t = model_tensor(m[0], i);
-        char what[96];
-        snprintf(what, sizeof what, "fast vs reference grad %s", t->name);
-        check_arrays_close(what, model_grads(m[1]) + t->offset, model_grads(m[0]) + t->offset, t->numel, 1e-3, 1e-7);
-    }
-    check_arrays_identical("model grads 1 vs 2 threads", model_grads(m[1]), model_grads(m[2]), model_n_params(m[0]));
+    train_three_ways(m, &s, 9, tok, tgt, weight, B, T, "");
 
     /* Scoring: three sequences in one call, and each alone, give the same bits; and a
      * window of T + 1 tokens scores minus the losses the trainer's forward computes. */
@@ -245,24 +255,7 @@ static void moe_fast_vs_reference_and_telemetry(void)
         weight[i] = 1.0f / N;
     }
     Model *m[3];
-    double loss[3];
-    for (int k = 0; k < 3; k++) {
-        m[k] = model_create(&s, B, T, true);
-        model_init_weights(m[k], 10);
-        model_use_reference_kernels(m[k], k == 0);
-        omp_set_num_threads(k == 2 ? 2 : 1);
-        model_zero_grads(m[k]);
-        loss[k] = model_train_micro(m[k], tok, tgt, weight, B, T);
-    }
-    CHECK_CLOSE(loss[1], loss[0], 1e-6, 0);
-    CHECK(loss[1] == loss[2]);
-    for (int i = 0; i < model_n_tensors(m[0]); i++) {
-        const ParamTensor *t = model_tensor(m[0], i);
-        char what[96];
-        snprintf(what, sizeof what, "moe fast vs reference grad %s", t->name);
-        check_arrays_close(what, model_grads(m[1]) + t->offset, model_grads(m[0]) + t->offset, t->numel, 1e-3, 1e-7);
-    }
-    check_arrays_identical("moe model grads 1 vs 2 threads", model_grads(m[1]), model_grads(m[2]), model_n_params(m[0]));
+    train_three_ways(m, &s, 10, tok, tgt, weight, B, T, "moe ");
     CHECK(model_n_moe_layers(m[1]) == 2 && model_moe_layer(m[1], 0) == 1 && model_moe_layer(m[1], 1) == 2);
     CHECK(model_router_bias(m[1], 0) == NULL && model_router_step_stats(m[1], 0) == NULL);
     for (int l = 1; l <= 2; l++) {
