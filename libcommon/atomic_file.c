@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 struct AtomicFile {
+    char *iobuf;     /* stdio buffer: glibc's own is 4 KiB when setvbuf gets NULL */
     char *final_path;
     char *temp_path;
     FILE *fp;
@@ -52,6 +53,9 @@ void atomic_install_signal_cleanup(void)
     sigaction(SIGHUP, &sa, NULL);
 }
 
+/* Large writes go out in 1 MiB system calls, not 4 KiB ones. */
+#define ATOMIC_IO_BUFFER ((size_t)1 << 20)
+
 AtomicFile *atomic_open(const char *final_path)
 {
     nmoe_on_fatal(remove_open_temps);
@@ -72,6 +76,8 @@ AtomicFile *atomic_open(const char *final_path)
     fchmod(fd, 0644);
     af->fp = fdopen(fd, "wb");
     if (!af->fp) die("%s: %s", af->temp_path, strerror(errno));
+    af->iobuf = xmalloc(ATOMIC_IO_BUFFER);
+    setvbuf(af->fp, af->iobuf, _IOFBF, ATOMIC_IO_BUFFER);
     return af;
 }
 
@@ -90,6 +96,7 @@ static void release(AtomicFile *af)
     if (af->slot >= 0) temp_used[af->slot] = 0;
     free(af->final_path);
     free(af->temp_path);
+    free(af->iobuf); /* after fclose: stdio writes into it until then */
     free(af);
 }
 

@@ -70,3 +70,18 @@ void close_input(FILE *fp)
 {
     if (fp && fp != stdin) fclose(fp);
 }
+
+#define BIG_STREAM_BUFFER ((size_t)1 << 20)
+#define MAX_BIG_STREAMS 8
+
+/* Kept reachable here: stdio may write into a buffer up to exit(). */
+static char *big_buffers[MAX_BIG_STREAMS];
+static int big_buffers_used;
+
+void stream_buffer_big(FILE *fp)
+{
+    if (big_buffers_used == MAX_BIG_STREAMS) return;
+    char *b = xmalloc(BIG_STREAM_BUFFER);
+    if (setvbuf(fp, b, _IOFBF, BIG_STREAM_BUFFER) != 0) { free(b); return; }
+    big_buffers[big_buffers_used++] = b;
+}

@@ -17,5 +17,12 @@ void refuse_binary_to_tty(FILE *fp, bool force);
 /* fopen for reading where "-" means stdin; dies naming the path. */
 FILE *open_input(const char *path);
 void close_input(FILE *fp);
+/* Give a stream that carries bulk data (a token stream on stdin or stdout) a 1 MiB
+ * stdio buffer. setvbuf(fp, NULL, _IOFBF, size) does not do it: glibc ignores the
+ * size when it allocates the buffer itself and keeps st_blksize, 4 KiB on a pipe,
+ * which costs a system call per 4 KiB. Call before the first I/O on fp. The buffer
+ * lives to the end of the process (meant for the few streams a program has; past
+ * 8 calls the stream keeps its default buffer). */
+void stream_buffer_big(FILE *fp);
 
 #endif

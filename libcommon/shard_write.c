@@ -55,8 +55,6 @@ ShardWriter *shardw_open(const char *path, const ShardWriterOptions *o)
     w->o = *o;
     w->af = atomic_open(path);
     w->path = atomic_final_path(w->af);
-    /* Large writes: stdio's default 4 KiB buffer means a system call per 4 KiB. */
-    setvbuf(atomic_stream(w->af), NULL, _IOFBF, (size_t)1 << 20);
     w->h.token_bytes = token_bytes_for_vocab(o->vocab_size);
     w->h.vocab_size = o->vocab_size;
     w->h.vocab_id = o->vocab_id;

@@ -107,7 +107,8 @@ typedef struct {
 static Output output_open(const char *path)
 {
     Output o = { stdout, NULL, "-" };
-    if (path && strcmp(path, "-") != 0) {
+    if (!path || strcmp(path, "-") == 0) stream_buffer_big(stdout);
+    else {
         o.af = atomic_open(path);
         o.fp = atomic_stream(o.af);
         o.name = path;
@@ -187,6 +188,7 @@ static int cmd_decode(const Args *a)
     Tokenizer *tok = tokenizer_load_or_die(a->tokenizer);
     const char *name = a->n_inputs ? a->inputs[0] : "-";
     FILE *in = open_input(name);
+    stream_buffer_big(in);
     Output out = output_open(a->output);
     int c = fgetc(in);
     if (c == 'N') { /* a token stream: "NMOETOKS"; the text view holds digits and spaces */
