@@ -14,6 +14,8 @@
 #
 #   bash bench/shard_throughput.sh            (after make and make unit)
 #   BENCH_TOKENS=50M bash bench/shard_throughput.sh   for a quicker look
+#   BENCH_NULL=PATH                           the discarding sink [default: /dev/null];
+#                                             it must be a character device, not a file
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 shard=${NMOE_SHARD:-$top/bin/nmoe-shard}
@@ -22,6 +24,9 @@ tokens=${BENCH_TOKENS:-100M}
 repeat=${BENCH_REPEAT:-3}
 for p in "$shard" "$gen"; do [ -x "$p" ] || { echo "missing $p (run make and make unit)" >&2; exit 1; }; done
 command -v zstd >/dev/null || { echo "zstd command line not found" >&2; exit 1; }
+
+null=${BENCH_NULL:-/dev/null}
+[ -c "$null" ] || { echo "$null is not a character device (a regular file would measure writes to it); set BENCH_NULL" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shard-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -66,23 +71,27 @@ echo "input: $mb MB token stream ($tokens tokens, vocab 50257, Zipf ids), $cores
 echo "nmoe-shard $("$shard" --version | cut -d' ' -f2), $(zstd --version | sed 's/^\*\*\* //; s/,.*//')"
 printf '%-42s %22s %22s   %s\n' "operation" "wall time, speed" "CPU time, speed" "speed vs peer (wall, CPU)"
 
-t_catnull=$(best 'cat in.tok > /dev/null')
+t_catnull=$(best 'cat in.tok > "$null"')
+t_catpipe=$(best 'cat in.tok | cat > "$null"')
 t_catfile=$(best 'cat in.tok > copy.tok' 'rm -f copy.tok')
 t_catsync=$(best 'cat in.tok > copy.tok; sync copy.tok' 'rm -f copy.tok')
 t_pack=$(best '"$shard" pack -q -o P in.tok' 'rm -rf P')
-t_unpack=$(best '"$shard" cat P > /dev/null')
+t_unpack=$(best '"$shard" cat P > "$null"')
+t_unpipe=$(best '"$shard" cat P | cat > "$null"')
 "$shard" cat P | cmp -s - in.tok || { echo "round trip failed" >&2; exit 1; }
 row "cat FILE > /dev/null (peer)" "$t_catnull"
 row "cat FILE > FILE2" "$t_catfile"
 row "cat FILE > FILE2; sync FILE2 (peer)" "$t_catsync"
 row "nmoe-shard pack" "$t_pack" "$t_catsync" "cat > FILE2; sync"
 row "nmoe-shard cat (uncompressed)" "$t_unpack" "$t_catnull" "cat > /dev/null"
+row "cat FILE | cat > /dev/null (peer)" "$t_catpipe"
+row "nmoe-shard cat | cat > /dev/null" "$t_unpipe" "$t_catpipe" "cat | cat > /dev/null"
 
 for level in 1 3; do
     t_zc=$(best "zstd -q -$level -T0 -f in.tok -o in.tok.zst")
-    t_zd=$(best 'zstd -q -d -c in.tok.zst > /dev/null')
+    t_zd=$(best 'zstd -q -d -c in.tok.zst > "$null"')
     t_zpack=$(best "\"\$shard\" pack -q -o Z$level --zstd --level $level -T 0 in.tok" "rm -rf Z$level")
-    t_zcat=$(best "\"\$shard\" cat Z$level > /dev/null")
+    t_zcat=$(best "\"\$shard\" cat Z$level > \"\$null\"")
     "$shard" cat Z$level | cmp -s - in.tok || { echo "zstd round trip failed" >&2; exit 1; }
     zsize=$(stat -c %s in.tok.zst)
     ssize=$(cat Z$level/*.shard | wc -c)

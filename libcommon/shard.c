@@ -36,6 +36,7 @@ struct Shard {
     size_t decompressed_len;
     const unsigned char *index;  /* n_docs + 1 uint64 */
     const unsigned char *seq;    /* n_docs uint64 */
+    int fd;                      /* kept for shard_copy_raw under SHARD_OPEN_STREAM, else -1 */
 };
 
 
@@ -161,6 +162,7 @@ static void free_shard(Shard *s)
     if (!s) return;
     if (s->mapped && s->base_len) munmap((void *)s->base, s->base_len);
     if (s->decompressed) munmap(s->decompressed, s->decompressed_len);
+    if (s->fd >= 0) close(s->fd);
     free(s->path);
     free(s);
 }
@@ -174,6 +176,7 @@ Shard *shard_try_open_ex(const char *path, unsigned flags, char *err, size_t cap
     if (S_ISDIR(st.st_mode)) { errbuf_fail_at(err, cap, path, "is a directory without %s (not a pack)", MANIFEST_NAME); close(fd); return NULL; }
     if (!S_ISREG(st.st_mode)) { errbuf_fail_at(err, cap, path, "not a regular file"); close(fd); return NULL; }
     Shard *s = xcalloc(1, sizeof *s);
+    s->fd = -1;
     s->path = xstrdup(path);
     s->base_len = (size_t)st.st_size;
     if (s->base_len > 0) {
@@ -188,7 +191,8 @@ Shard *shard_try_open_ex(const char *path, unsigned flags, char *err, size_t cap
         s->base = p;
         s->mapped = true;
     }
-    close(fd);
+    if (flags & SHARD_OPEN_STREAM) s->fd = fd;
+    else close(fd);
     if (!open_core(s, flags, err, cap)) {
         free_shard(s);
         return NULL;
@@ -201,6 +205,7 @@ Shard *shard_try_open(const char *path, char *err, size_t cap) { return shard_tr
 Shard *shard_try_open_memory(const void *data, size_t n, const char *name, char *err, size_t cap)
 {
     Shard *s = xcalloc(1, sizeof *s);
+    s->fd = -1;
     s->path = xstrdup(name);
     s->base = data;
     s->base_len = n;
@@ -309,6 +314,40 @@ bool shard_verify(const Shard *s, char *err, size_t cap)
         return errbuf_fail_at(err, cap, s->path, "token %llu (document %llu): id %u is beyond the vocabulary size %u",
                     (unsigned long long)at, (unsigned long long)lo, id, h->vocab_size);
     }
+    return true;
+}
+
+bool shard_copy_raw(const Shard *s, uint64_t start, size_t n, void *dst, char *err, size_t cap)
+{
+    if (!s->tokens) return errbuf_fail_at(err, cap, s->path, "opened without its tokens");
+    size_t width = s->h.token_bytes, nb = n * width;
+    if (s->fd < 0 || s->decompressed) {
+        memcpy(dst, s->tokens + start * width, nb);
+        return true;
+    }
+    off_t at = (off_t)(s->h.tokens_offset + start * width);
+    for (size_t done = 0; done < nb;) {
+        ssize_t got = pread(s->fd, (unsigned char *)dst + done, nb - done, at + (off_t)done);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return errbuf_fail_at(err, cap, s->path, "read failed: %s", strerror(errno));
+        if (got == 0) return errbuf_fail_at(err, cap, s->path, "offset %llu: file ends early (truncated while open?)",
+                                            (unsigned long long)(at + (off_t)done));
+        done += (size_t)got;
+    }
+    return true;
+}
+
+Hash64 *shard_check_begin(const Shard *s)
+{
+    return s->decompressed ? NULL : hash64_new(0);
+}
+
+bool shard_check_end(const Shard *s, Hash64 *h, char *err, size_t cap)
+{
+    if (!h) return true;
+    bool good = hash64_digest(h) == s->h.tokens_check;
+    hash64_free(h);
+    if (!good) return errbuf_fail_at(err, cap, s->path, "token checksum mismatch (corrupted tokens)");
     return true;
 }
 

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash.h"
+
 typedef struct Shard Shard;
 
 typedef struct {
@@ -38,6 +40,14 @@ const void *shard_tokens_raw(const Shard *s);
 /* Full check: token checksum and id range. Returns true when good; on failure writes
  * `path: reason` into err. Never dies on bad content. */
 bool shard_verify(const Shard *s, char *err, size_t cap);
+/* The same check made while the tokens are read once, in order (nmoe-shard cat):
+ * feed the raw bytes of documents 0, 1, ... n_docs-1 in turn to the hash that
+ * shard_check_begin returns (NULL when there is nothing to feed: a zstd shard's
+ * stored bytes were checked when it was opened), check each id against the
+ * vocabulary size yourself, then shard_check_end compares the token checksum
+ * (true when good, else `path: reason` in err) and frees the hash. */
+Hash64 *shard_check_begin(const Shard *s);
+bool shard_check_end(const Shard *s, Hash64 *h, char *err, size_t cap);
 void shard_close(Shard *s);
 
 /* A set of shards read as one token sequence.

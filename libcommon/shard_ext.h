@@ -11,6 +11,11 @@
 /* Validate header, index and sequence section but leave the tokens alone (a zstd
  * shard is not decompressed): for `info`. shard_read/verify then refuse. */
 #define SHARD_OPEN_HEADER_ONLY 1u
+/* Keep the file open for shard_copy_raw: for a single pass over every token
+ * (nmoe-shard cat), copying with pread(2) beats touching a fresh mapping, whose
+ * first touch costs page faults and TLB misses (and on some virtual machines a
+ * shadow page-table exit per page), while the kernel reads ahead. */
+#define SHARD_OPEN_STREAM 2u
 
 /* Like shard_open, but on failure write `path: reason` into err and return NULL. */
 Shard *shard_try_open(const char *path, char *err, size_t cap);
@@ -21,6 +26,10 @@ Shard *shard_try_open_memory(const void *data, size_t n, const char *name, char 
 Shard *shard_open_memory(const void *data, size_t n, const char *name);
 
 const ShardHeader *shard_header(const Shard *s);
+/* Copy the raw bytes (token_bytes each) of ids [start, start + n) into dst: by
+ * pread(2) for a shard opened with SHARD_OPEN_STREAM, else from memory. False with
+ * `path: reason` in err when the file cannot be read. */
+bool shard_copy_raw(const Shard *s, uint64_t start, size_t n, void *dst, char *err, size_t cap);
 /* Position of document d in the input of `nmoe-shard pack` (d < n_docs). */
 uint64_t shard_doc_seq(const Shard *s, uint64_t d);
 /* The shard is the one `ms` of manifest `m` lists: counts, size, header checksum,

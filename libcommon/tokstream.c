@@ -75,14 +75,7 @@ void tokw_doc(TokWriter *w, const uint32_t *ids, size_t n)
         if (w->h.token_bytes == 2) { w->buf[2 * i] = (unsigned char)ids[i]; w->buf[2 * i + 1] = (unsigned char)(ids[i] >> 8); }
         else put_u32le(w->buf + 4 * i, ids[i]);
     }
-    unsigned char len[4], chk[4];
-    put_u32le(len, (uint32_t)n);
-    put_u32le(chk, frame_check(w->buf, nb, (uint32_t)n));
-    wr(w, len, 4);
-    wr(w, w->buf, nb);
-    wr(w, chk, 4);
-    w->n_docs++;
-    w->n_tokens += n;
+    tokw_frame(w, w->buf, n, frame_check(w->buf, nb, (uint32_t)n));
 }
 
 /* In blocks of MAX_ID_LANES lanes: a fixed-count inner loop is what gcc's -O2
@@ -105,21 +98,56 @@ uint32_t max_token_id(const void *raw, size_t n, uint32_t width)
     return m;
 }
 
-void tokw_doc_raw(TokWriter *w, const void *raw, size_t n)
+/* Bytes per block of tok_frame_scan: small enough to stay in cache between the
+ * block's reads (largest id, the caller's checksum, the frame check). */
+#define SCAN_BLOCK_BYTES ((size_t)32 << 10)
+
+TokFrameScan tok_frame_scan(const void *raw, size_t n, uint32_t width, Hash64 *also)
+{
+    const unsigned char *p = raw;
+    size_t nb = n * width;
+    TokFrameScan r = { 0, 0 };
+    if (nb <= SCAN_BLOCK_BYTES) {
+        r.max_id = max_token_id(p, n, width);
+        if (also) hash64_update(also, p, nb);
+        r.check = frame_check(p, nb, (uint32_t)n);
+        return r;
+    }
+    /* Streaming XXH3 with the same seed gives the one-shot value. */
+    Hash64 *frame = hash64_new((uint32_t)n);
+    for (size_t off = 0; off < nb; off += SCAN_BLOCK_BYTES) {
+        size_t len = nb - off < SCAN_BLOCK_BYTES ? nb - off : SCAN_BLOCK_BYTES;
+        uint32_t m = max_token_id(p + off, len / width, width);
+        if (m > r.max_id) r.max_id = m;
+        if (also) hash64_update(also, p + off, len);
+        hash64_update(frame, p + off, len);
+    }
+    r.check = (uint32_t)hash64_digest(frame);
+    hash64_free(frame);
+    return r;
+}
+
+void tokw_frame(TokWriter *w, const void *raw, size_t n, uint32_t check)
 {
     if (n >= TOKSTREAM_END) die("%s: document of %zu tokens is too long for one frame", w->name, n);
-    size_t nb = n * w->h.token_bytes;
-    if (n && max_token_id(raw, n, w->h.token_bytes) >= w->h.vocab_size)
-        die("%s: token id %u in document %llu is beyond the vocabulary size %u", w->name,
-            max_token_id(raw, n, w->h.token_bytes), (unsigned long long)w->n_docs, w->h.vocab_size);
     unsigned char len[4], chk[4];
     put_u32le(len, (uint32_t)n);
-    put_u32le(chk, frame_check(raw, nb, (uint32_t)n));
+    put_u32le(chk, check);
     wr(w, len, 4);
-    wr(w, raw, nb);
+    wr(w, raw, n * w->h.token_bytes);
     wr(w, chk, 4);
     w->n_docs++;
     w->n_tokens += n;
+}
+
+void tokw_doc_raw(TokWriter *w, const void *raw, size_t n)
+{
+    if (n >= TOKSTREAM_END) die("%s: document of %zu tokens is too long for one frame", w->name, n);
+    TokFrameScan sc = tok_frame_scan(raw, n, w->h.token_bytes, NULL);
+    if (n && sc.max_id >= w->h.vocab_size)
+        die("%s: token id %u in document %llu is beyond the vocabulary size %u", w->name, sc.max_id,
+            (unsigned long long)w->n_docs, w->h.vocab_size);
+    tokw_frame(w, raw, n, sc.check);
 }
 
 void tokw_finish(TokWriter *w)

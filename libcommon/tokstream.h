@@ -28,6 +28,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "hash.h"
+
 #define TOKSTREAM_MAGIC "NMOETOKS"
 #define TOKSTREAM_VERSION 1u
 #define TOKSTREAM_HEADER_BYTES 40
@@ -50,6 +52,18 @@ void tokw_doc(TokWriter *w, const uint32_t *ids, size_t n);
 /* Same, from n ids already at the stream's width (little-endian), written straight
  * from `raw` with no conversion; ids are still checked against vocab_size. */
 void tokw_doc_raw(TokWriter *w, const void *raw, size_t n);
+/* The two steps of tokw_doc_raw, for a caller that checks ids against something of
+ * its own (nmoe-shard cat names the shard and the document): tok_frame_scan reads
+ * n ids once, block by block so each block is hashed while in cache, and returns
+ * their frame check and largest id, also feeding the bytes to `also` when not NULL
+ * (the caller's running checksum of a larger whole). tokw_frame then writes the
+ * frame with that check; the caller has made sure every id is < vocab_size. */
+typedef struct {
+    uint32_t check;
+    uint32_t max_id;
+} TokFrameScan;
+TokFrameScan tok_frame_scan(const void *raw, size_t n, uint32_t width, Hash64 *also);
+void tokw_frame(TokWriter *w, const void *raw, size_t n, uint32_t check);
 /* Writes the trailer and flushes; does not close fp. Frees w. */
 void tokw_finish(TokWriter *w);
 

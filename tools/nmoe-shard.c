@@ -23,8 +23,6 @@
 
 #define DEFAULT_SHARD_TOKENS "100M"
 #define DEFAULT_LEVEL 3
-/* stdio buffers for the token streams: 4 KiB ones cost a system call per 4 KiB. */
-#define IO_BUFFER_BYTES ((size_t)1 << 20)
 
 /* Options, and which command each belongs to (a mask of commands). */
 enum { CMD_PACK = 1, CMD_IMPORT = 2, CMD_INFO = 4, CMD_VERIFY = 8, CMD_CAT = 16 };
@@ -174,7 +172,7 @@ static int cmd_pack(const Opts *o)
         die_usage("refusing to read binary data from a terminal (pipe a token stream in, or use -f)");
     atomic_install_signal_cleanup();
     FILE *fp = open_input(in);
-    setvbuf(fp, NULL, _IOFBF, IO_BUFFER_BYTES);
+    stream_buffer_big(fp);
     TokReader *r = tokr_open(fp, from_stdin ? "stdin" : in);
     const TokHeader *h = tokr_header(r);
     PackOptions po = pack_options(o, h->vocab_size, h->vocab_id, h->token_bytes, "pack");
@@ -513,21 +511,92 @@ static void emit_text_doc(Emitter *e, const uint32_t *ids, size_t n)
     e->text_buf[e->text_len++] = '\n';
 }
 
-static void emit_doc(Emitter *e, const Shard *s, uint64_t d)
+/* A shard cat is writing out. cat never passes garbage on, yet reads each token
+ * once. A binary stream is checked as it goes out: every id as its document is
+ * written (emit_doc), the token checksum when the shard's last document is out
+ * (cat_close); the trailer comes only after all of that, so a stream cut short by a
+ * bad shard is rejected by any reader as truncated. The --ids view has no trailer,
+ * so its shards are checked first. Uncompressed tokens come through a window of
+ * whole documents copied by pread (shard_copy_raw), faster for one pass than
+ * touching a fresh mapping; a document larger than the window is read mapped. */
+#define CAT_WINDOW_BYTES ((size_t)1 << 20)
+
+typedef struct {
+    Shard *s;
+    Hash64 *check;
+    unsigned char *win;
+    uint64_t win_first, win_end; /* documents [win_first, win_end) are in win */
+} CatShard;
+
+static void cat_open(const Emitter *e, const char *path, CatShard *c)
 {
-    uint64_t a = shard_doc_start(s, d), b = shard_doc_start(s, d + 1);
-    size_t n = (size_t)(b - a);
-    uint32_t width = shard_info(s)->token_bytes;
-    if (!e->text && width == e->stream_width) {
-        /* Same width on both sides: write straight from the mapped tokens. */
-        tokw_doc_raw(e->w, (const unsigned char *)shard_tokens_raw(s) + a * width, n);
+    char err[1024];
+    *c = (CatShard){ 0 };
+    c->s = shard_try_open_ex(path, SHARD_OPEN_STREAM, err, sizeof err);
+    if (!c->s) die("%s", err);
+    if (e->text) {
+        if (!shard_verify(c->s, err, sizeof err)) die("%s", err);
+    } else c->check = shard_check_begin(c->s);
+}
+
+static void cat_close(CatShard *c)
+{
+    char err[1024];
+    if (!shard_check_end(c->s, c->check, err, sizeof err)) die("%s; the stream on stdout stops before its trailer", err);
+    shard_close(c->s);
+    free(c->win);
+    *c = (CatShard){ 0 };
+}
+
+/* The raw ids of document d; documents are asked for in order. */
+static const unsigned char *cat_doc_bytes(CatShard *c, uint64_t d)
+{
+    const ShardInfo *in = shard_info(c->s);
+    uint64_t width = in->token_bytes, a = shard_doc_start(c->s, d);
+    if (in->compressed || (shard_doc_start(c->s, d + 1) - a) * width > CAT_WINDOW_BYTES)
+        return (const unsigned char *)shard_tokens_raw(c->s) + a * width;
+    if (d < c->win_first || d >= c->win_end) {
+        uint64_t end = d + 1;
+        while (end < in->n_docs && (shard_doc_start(c->s, end + 1) - a) * width <= CAT_WINDOW_BYTES) end++;
+        if (!c->win) c->win = xmalloc(CAT_WINDOW_BYTES);
+        char err[1024];
+        if (!shard_copy_raw(c->s, a, (size_t)(shard_doc_start(c->s, end) - a), c->win, err, sizeof err)) die("%s", err);
+        c->win_first = d;
+        c->win_end = end;
+    }
+    return c->win + (a - shard_doc_start(c->s, c->win_first)) * width;
+}
+
+static uint32_t raw_id(const unsigned char *raw, size_t i, uint32_t width)
+{
+    return width == 2 ? (uint32_t)(raw[2 * i] | raw[2 * i + 1] << 8) : get_u32le(raw + 4 * i);
+}
+
+/* Document d of c. Its ids are checked against the vocabulary in the same pass that
+ * computes the frame check and feeds the shard's checksum, so a bad id is reported
+ * with the shard and document that hold it. */
+static void emit_doc(Emitter *e, CatShard *c, uint64_t d)
+{
+    size_t n = (size_t)(shard_doc_start(c->s, d + 1) - shard_doc_start(c->s, d));
+    uint32_t width = shard_info(c->s)->token_bytes;
+    const unsigned char *raw = cat_doc_bytes(c, d);
+    TokFrameScan sc = tok_frame_scan(raw, n, width, c->check);
+    if (n && sc.max_id >= e->vocab_size) {
+        size_t i = 0;
+        uint32_t id;
+        while ((id = raw_id(raw, i, width)) < e->vocab_size) i++;
+        die("%s: token %llu (document %llu): id %u is beyond the vocabulary size %u", shard_path(c->s),
+            (unsigned long long)(shard_doc_start(c->s, d) + i), (unsigned long long)d, id, e->vocab_size);
+    }
+    if (!e->text && width == e->stream_width) { /* same width on both sides: the bytes as they are */
+        tokw_frame(e->w, raw, n, sc.check);
         return;
     }
     if (n > e->cap) {
         e->cap = n + n / 2 + 1024;
         e->ids = xrealloc(e->ids, e->cap * sizeof *e->ids);
     }
-    shard_read(s, a, n, e->ids);
+    for (size_t i = 0; i < n; i++) e->ids[i] = raw_id(raw, i, width);
     if (e->text) emit_text_doc(e, e->ids, n);
     else tokw_doc(e->w, e->ids, n);
 }
@@ -540,45 +609,38 @@ static void emit_finish(Emitter *e)
     free(e->text_buf);
 }
 
-/* Open a shard fully checked (tokens and ids too): cat never passes garbage on. */
-static Shard *open_verified(const char *path)
-{
-    char err[1024];
-    Shard *s = shard_try_open(path, err, sizeof err);
-    if (!s || !shard_verify(s, err, sizeof err)) die("%s", err);
-    return s;
-}
-
 static void cat_shard(Emitter *e, const char *path)
 {
-    Shard *s = open_verified(path);
-    const ShardHeader *h = shard_header(s);
+    CatShard c;
+    cat_open(e, path, &c);
+    const ShardHeader *h = shard_header(c.s);
     emit_start(e, path, h->vocab_size, h->vocab_id, h->stream_token_bytes);
-    for (uint64_t d = 0; d < h->n_docs; d++) emit_doc(e, s, d);
-    shard_close(s);
+    for (uint64_t d = 0; d < h->n_docs; d++) emit_doc(e, &c, d);
+    cat_close(&c);
 }
 
 /* One split's shards, read in order, a document at a time. */
 typedef struct {
+    const Emitter *e;
     const char *dir;
     const Manifest *m;
     int split, next_shard;
-    Shard *s;
+    CatShard c;               /* c.s is NULL between shards */
     uint64_t d;
 } Cursor;
 
 /* True when the cursor stands on a document (opening the next shard as needed). */
 static bool cursor_ready(Cursor *c)
 {
-    while (!c->s || c->d >= shard_info(c->s)->n_docs) {
-        if (c->s) { shard_close(c->s); c->s = NULL; }
+    while (!c->c.s || c->d >= shard_info(c->c.s)->n_docs) {
+        if (c->c.s) cat_close(&c->c);
         const ManifestSplit *sp = &c->m->split[c->split];
         if (c->next_shard >= sp->n_shards) return false;
         const ManifestShard *ms = &sp->shards[c->next_shard++];
         char *path = path_join(c->dir, ms->file);
-        c->s = open_verified(path);
+        cat_open(c->e, path, &c->c);
         char err[1024];
-        if (!shard_matches_manifest(c->s, c->m, ms, err, sizeof err)) die("%s", err);
+        if (!shard_matches_manifest(c->c.s, c->m, ms, err, sizeof err)) die("%s", err);
         free(path);
         c->d = 0;
     }
@@ -593,19 +655,19 @@ static void cat_pack(Emitter *e, const char *dir)
     manifest_load(dir, &m);
     emit_start(e, dir, m.vocab_size, m.vocab_id, m.stream_token_bytes);
     Cursor cur[N_SPLITS];
-    for (int k = 0; k < N_SPLITS; k++) cur[k] = (Cursor){ dir, &m, k, 0, NULL, 0 };
+    for (int k = 0; k < N_SPLITS; k++) cur[k] = (Cursor){ .e = e, .dir = dir, .m = &m, .split = k };
     for (uint64_t q = 0; q < m.n_docs; q++) {
         int pick = -1;
         for (int k = 0; k < N_SPLITS && pick < 0; k++)
-            if (cursor_ready(&cur[k]) && shard_doc_seq(cur[k].s, cur[k].d) == q) pick = k;
+            if (cursor_ready(&cur[k]) && shard_doc_seq(cur[k].c.s, cur[k].d) == q) pick = k;
         if (pick < 0) die("%s: document %llu is in no shard (damaged pack; run nmoe-shard verify)", dir, (unsigned long long)q);
-        emit_doc(e, cur[pick].s, cur[pick].d);
+        emit_doc(e, &cur[pick].c, cur[pick].d);
         cur[pick].d++;
     }
     for (int k = 0; k < N_SPLITS; k++) {
         if (cursor_ready(&cur[k]))
             die("%s: %s holds document %llu beyond the %llu the manifest lists (damaged pack)", dir,
-                shard_path(cur[k].s), (unsigned long long)shard_doc_seq(cur[k].s, cur[k].d),
+                shard_path(cur[k].c.s), (unsigned long long)shard_doc_seq(cur[k].c.s, cur[k].d),
                 (unsigned long long)m.n_docs);
     }
     manifest_free(&m);
@@ -614,7 +676,7 @@ static void cat_pack(Emitter *e, const char *dir)
 static int cmd_cat(const Opts *o)
 {
     if (!o->ids) refuse_binary_to_tty(stdout, o->force);
-    setvbuf(stdout, NULL, _IOFBF, IO_BUFFER_BYTES);
+    stream_buffer_big(stdout);
     Emitter e = { 0 };
     e.text = o->ids;
     for (int i = 0; i < o->n_files; i++) {

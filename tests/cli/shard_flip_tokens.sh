@@ -2,6 +2,8 @@
 # A flipped byte in the token section is caught: verify prints `FILE: FAILED: token
 # checksum mismatch` and exits 1, cat refuses (it never passes damaged ids on). In a
 # zstd shard the flip is caught already on open. Also inside a pack directory.
+# cat checks a binary stream as it writes it: what it wrote before stopping lacks
+# the trailer, so a reader (pack) rejects it and writes nothing.
 source "$NMOE_TOP/tests/cli/shard_common.bash"
 
 mktokstream --docs 100 --max-len 300 --seed 3 > in.tok
@@ -18,6 +20,9 @@ for z in "" --zstd; do
         [ $rc -eq 1 ] || fail "verify after a token flip at $at exited $rc"
         expect_line out.txt "$f: FAILED: token checksum mismatch (corrupted tokens)"
         expect_fail 1 "$f: token checksum mismatch (corrupted tokens)" nmoe-shard cat P
+        cp cmd.out partial.tok
+        expect_fail 1 "stream ends without its trailer" nmoe-shard pack -o Q partial.tok
+        [ ! -e Q/manifest.json ] || fail "pack accepted the stream of a failed cat"
         expect_fail 1 "$f: token checksum mismatch (corrupted tokens)" nmoe-shard cat --ids $f
         rc=0; nmoe-shard verify P > out.txt 2>/dev/null || rc=$?
         [ $rc -eq 1 ] || fail "verify P after a token flip exited $rc"

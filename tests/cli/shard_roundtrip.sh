@@ -25,6 +25,15 @@ for gen in "--vocab 50257" "--vocab 100277" "--vocab 1000 --width 4" "--vocab 65
     done
 done
 
+# Documents below and above cat's 4 MiB read window (several windows per shard, and
+# documents read through the mapping), with a val split interleaving two shards.
+for gen in "--vocab 50257 --max-len 3000000" "--vocab 100277 --max-len 1500000"; do
+    mktokstream --docs 12 --seed 4 $gen > in.tok
+    rm -rf P
+    nmoe-shard pack -q -o P --val-fraction 0.3 --seed 1 < in.tok
+    nmoe-shard cat P | cmp - in.tok || fail "round trip of large documents differs for '$gen'"
+done
+
 # The input named as a FILE argument, and '-' for stdin, give the same pack.
 mktokstream --docs 300 --seed 2 > in.tok
 nmoe-shard pack -q -o A --shard-tokens 50K in.tok

@@ -56,6 +56,54 @@ static int rejects(const unsigned char *b, size_t n, uint32_t vocab)
     return WIFEXITED(st) && WEXITSTATUS(st) == NMOE_EXIT_FAILURE;
 }
 
+/* tok_frame_scan on documents around and beyond its 32 KiB block: the frames it
+ * checks are accepted by the reader (whose frame check is the one-shot hash), the
+ * largest id is found wherever it sits, and `also` sees exactly the bytes. */
+static void test_frame_scan(uint32_t width)
+{
+    uint32_t vocab = width == 2 ? 50257 : 100277;
+    size_t block_ids = ((size_t)32 << 10) / width;
+    size_t sizes[] = { 0, 1, block_ids - 1, block_ids, block_ids + 1, 3 * block_ids + 7 };
+    size_t n_sizes = sizeof sizes / sizeof sizes[0];
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    TokHeader h = { width, vocab, 7 };
+    TokWriter *w = tokw_open(fp, "mem", &h);
+    unsigned char *raw = malloc((3 * block_ids + 7) * width);
+    for (size_t k = 0; k < n_sizes; k++) {
+        size_t n = sizes[k];
+        for (size_t i = 0; i < n; i++) {
+            uint32_t id = (uint32_t)(i * 2654435761u % 1000);
+            if (i == n - 1 - n / 3) id = vocab - 1 - (uint32_t)k; /* the largest, somewhere inside */
+            if (width == 2) { raw[2 * i] = (unsigned char)id; raw[2 * i + 1] = (unsigned char)(id >> 8); }
+            else put_u32le(raw + 4 * i, id);
+        }
+        Hash64 *also = hash64_new(5);
+        TokFrameScan sc = tok_frame_scan(raw, n, width, also);
+        CHECK(hash64_digest(also) == hash64(raw, n * width, 5));
+        hash64_free(also);
+        CHECK_EQ_INT(sc.max_id, n ? vocab - 1 - (uint32_t)k : 0);
+        tokw_frame(w, raw, n, sc.check);
+    }
+    tokw_finish(w);
+    fclose(fp);
+    FILE *in = fmemopen(buf, len, "rb");
+    TokReader *r = tokr_open(in, "mem");
+    const uint32_t *ids;
+    size_t n;
+    size_t k = 0;
+    while (tokr_next(r, &ids, &n)) { /* dies on a wrong frame check */
+        CHECK(k < n_sizes && n == sizes[k]);
+        k++;
+    }
+    CHECK_EQ_INT(k, n_sizes);
+    tokr_close(r);
+    fclose(in);
+    free(buf);
+    free(raw);
+}
+
 int main(void)
 {
     nmoe_set_prog("test_tokstream");
@@ -85,6 +133,8 @@ int main(void)
         free(c);
         free(b);
     }
+    test_frame_scan(2);
+    test_frame_scan(4);
     /* Empty stream: header + trailer only. */
     size_t n;
     unsigned char *b = make_stream(300, &n, 0);
