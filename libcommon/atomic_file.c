@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@ struct AtomicFile {
     char *temp_path;
     FILE *fp;
     int slot;
+    bool direct;     /* the target is a device or FIFO: written in place, see atomic_open */
 };
 
 /* Temp paths still open, so the fatal path and signal handler can unlink them.
@@ -61,6 +63,20 @@ AtomicFile *atomic_open(const char *final_path)
     nmoe_on_fatal(remove_open_temps);
     AtomicFile *af = xcalloc(1, sizeof *af);
     af->final_path = xstrdup(final_path);
+    /* A target that exists and is not a regular file (/dev/null, a FIFO, a
+     * terminal) has no old contents to keep and must not be renamed over: that
+     * would replace the device with a plain file. It is written in place. */
+    struct stat st;
+    if (stat(final_path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        af->direct = true;
+        af->slot = -1;
+        af->temp_path = xstrdup(final_path);
+        af->fp = fopen(final_path, "wb");
+        if (!af->fp) die("%s: %s", final_path, strerror(errno));
+        af->iobuf = xmalloc(ATOMIC_IO_BUFFER);
+        setvbuf(af->fp, af->iobuf, _IOFBF, ATOMIC_IO_BUFFER);
+        return af;
+    }
     size_t n = strlen(final_path) + 16;
     af->temp_path = xmalloc(n);
     snprintf(af->temp_path, n, "%s.tmp.XXXXXX", final_path);
@@ -104,6 +120,12 @@ void atomic_commit(AtomicFile *af)
 {
     if (fflush(af->fp) != 0 || ferror(af->fp))
         die("%s: write failed: %s", af->final_path, strerror(errno));
+    if (af->direct) {
+        if (fclose(af->fp) != 0) die("%s: close failed: %s", af->final_path, strerror(errno));
+        af->fp = NULL;
+        release(af);
+        return;
+    }
     if (fsync(fileno(af->fp)) != 0)
         die("%s: fsync failed: %s", af->final_path, strerror(errno));
     if (fclose(af->fp) != 0)
@@ -119,7 +141,7 @@ void atomic_commit(AtomicFile *af)
 void atomic_abort(AtomicFile *af)
 {
     if (af->fp) fclose(af->fp);
-    unlink(af->temp_path);
+    if (!af->direct) unlink(af->temp_path);
     release(af);
 }
 

@@ -5,7 +5,10 @@
  * Every write is checked (a full disk is an error naming the file). On any fatal
  * error, or SIGINT/SIGTERM/SIGHUP once atomic_install_signal_cleanup() ran, the
  * temporary files still open are removed, so no partial file is ever left under a
- * final name. */
+ * final name.
+ *
+ * A target that exists and is not a regular file or directory (/dev/null, a FIFO)
+ * is written in place instead: renaming a file over it would replace the device. */
 #ifndef NMOE_ATOMIC_FILE_H
 #define NMOE_ATOMIC_FILE_H
 

@@ -1,6 +1,7 @@
 /* test_atomic_file.c: the target is replaced whole, an abort leaves the old file,
  * a full disk (/dev/full is not a directory, so use a tiny file system if present)
- * is an error, and no temporary file is left behind. */
+ * is an error, and no temporary file is left behind. A target that is a FIFO (as
+ * /dev/null is a device) is written in place and stays what it was. */
 #include "atomic_file.h"
 #include "check.h"
 #include "error.h"
@@ -64,17 +65,35 @@ int main(void)
         die("simulated failure");
     }
     int st;
+    struct stat sb;
     waitpid(pid, &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == NMOE_EXIT_FAILURE);
     CHECK_STR(slurp(path), "new 42");
     CHECK_EQ_INT(entries(dir), 1);
+
+    /* A FIFO target: written in place (a reader gets the bytes), not renamed over. */
+    char fifo[600];
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    fflush(stderr);
+    pid = fork();
+    if (pid == 0) {
+        FILE *in = fopen(fifo, "rb");
+        char got[16] = { 0 };
+        size_t n = in ? fread(got, 1, sizeof got - 1, in) : 0;
+        _exit(n == 7 && memcmp(got, "through", 7) == 0 ? 0 : 1);
+    }
+    atomic_write_file(fifo, "through", 7);
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    CHECK_EQ_INT(entries(dir), 2); /* out.bin and the FIFO: no temporary file */
 
     /* make_dirs is mkdir -p. */
     char deep[600];
     snprintf(deep, sizeof deep, "%s/a/b/c", dir);
     make_dirs(deep);
     make_dirs(deep);
-    struct stat sb;
     CHECK(stat(deep, &sb) == 0 && S_ISDIR(sb.st_mode));
 
     char cmd[700];
