@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 typedef enum { SRC_PLAIN, SRC_COMPRESSED, SRC_ARCHIVE } SrcKind;
@@ -29,7 +30,9 @@ struct TextInput {
     uint64_t line;
     char *doc;
     size_t doc_cap;
+    size_t doc_map_len;       /* > 0: doc is a mapping of the whole file, not ours to reuse */
     uint64_t skipped;
+    uint64_t source_serial;   /* counts the streams begun (archive members) */
 };
 
 static bool ends_with(const char *s, const char *suffix)
@@ -61,7 +64,7 @@ static bool name_is_jsonl(const char *p, size_t len)
 }
 
 /* Where we are, for messages: "path", "path:member". */
-static void where(const TextInput *in, char *out, size_t n)
+void text_input_where(const TextInput *in, char *out, size_t n)
 {
     if (in->kind == SRC_ARCHIVE && in->member) snprintf(out, n, "%s:%s", in->path, in->member);
     else snprintf(out, n, "%s", in->path);
@@ -117,20 +120,43 @@ static size_t src_read(TextInput *in, char *dst, size_t n)
     la_ssize_t got = archive_read_data(in->ar, dst, n);
     if (got < 0) {
         char w[4200];
-        where(in, w, sizeof w);
+        text_input_where(in, w, sizeof w);
         die("%s: damaged data: %s", w, archive_error_string(in->ar) ? archive_error_string(in->ar) : "read error");
     }
     return (size_t)got;
+}
+
+static void drop_doc(TextInput *in)
+{
+    TextDocBuf b = { (uint8_t *)in->doc, in->doc_map_len };
+    text_doc_free(&b);
+    in->doc = NULL;
+    in->doc_cap = in->doc_map_len = 0;
 }
 
 /* The whole current stream as one document. */
 static void read_whole(TextInput *in, size_t *len)
 {
     size_t n = 0;
-    /* When the size is known, one allocation instead of repeated doubling and copying. */
+    /* When the size is known, one allocation instead of repeated doubling and
+     * copying; a large plain file is mapped instead (see text_input_take_doc). */
     struct stat st;
     int64_t known = -1;
     if (in->kind == SRC_PLAIN && fstat(fileno(in->fp), &st) == 0 && S_ISREG(st.st_mode)) known = st.st_size;
+    if (in->doc_map_len) drop_doc(in);
+    if (known >= (int64_t)MMAP_MIN_BYTES && ftello(in->fp) == 0) {
+        void *p = mmap(NULL, (size_t)known, PROT_READ, MAP_PRIVATE, fileno(in->fp), 0);
+        if (p != MAP_FAILED) {
+            /* A hint: read ahead now. (A file truncated while mapped would fault
+             * on access; inputs are not expected to change under us.) */
+            madvise(p, (size_t)known, MADV_WILLNEED);
+            drop_doc(in);
+            in->doc = p;
+            in->doc_map_len = (size_t)known;
+            *len = (size_t)known;
+            return;
+        }
+    }
     if (known >= 0 && (size_t)known + 1 > in->doc_cap) {
         free(in->doc);
         in->doc_cap = (size_t)known + 1; /* +1: the read that sees the end */
@@ -167,7 +193,7 @@ static char *next_line(TextInput *in, size_t *len)
             in->start = 0;
         }
         if (in->end == in->cap) {
-            in->cap = in->cap ? 2 * in->cap : 1 << 16;
+            in->cap = in->cap ? 2 * in->cap : 1 << 20; /* large reads: few system calls */
             in->buf = xrealloc(in->buf, in->cap);
         }
         size_t got = src_read(in, in->buf + in->end, in->cap - in->end);
@@ -193,10 +219,11 @@ static int next_json_doc(TextInput *in, const uint8_t **text, size_t *len)
         size_t k = 0;
         while (k < l && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r')) k++;
         if (k == l) continue; /* blank line */
+        if (in->doc_map_len) drop_doc(in); /* not ours to write into */
         long n = jsonl_extract(s, l, in->opt.field, &in->doc, &in->doc_cap, err, sizeof err);
         if (n < 0) {
             char w[4200];
-            where(in, w, sizeof w);
+            text_input_where(in, w, sizeof w);
             if (!in->opt.skip_bad) die("%s:%llu: %s (or use --skip-bad)", w, (unsigned long long)in->line, err);
             info(NMOE_VERBOSE, "%s: %s:%llu: skipped: %s\n", nmoe_prog(), w, (unsigned long long)in->line, err);
             in->skipped++;
@@ -209,12 +236,33 @@ static int next_json_doc(TextInput *in, const uint8_t **text, size_t *len)
     return 0;
 }
 
-int text_input_next(TextInput *in, const uint8_t **text, size_t *len)
+/* The next raw line of a JSONL stream that is not blank (without its '\n'), with
+ * its line number; 0 at the stream's end. */
+static int next_json_line(TextInput *in, const uint8_t **text, size_t *len, uint64_t *line)
 {
+    size_t l;
+    char *s;
+    while ((s = next_line(in, &l))) {
+        size_t k = 0;
+        while (k < l && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r')) k++;
+        if (k == l) continue; /* blank line */
+        *text = (const uint8_t *)s;
+        *len = l;
+        *line = in->line;
+        return 1;
+    }
+    return 0;
+}
+
+/* One step of text_input_next / text_input_next_raw: with raw, a JSONL line comes
+ * as it is (*line its number); else decoded (*line 0 either way). */
+static int next_doc(TextInput *in, const uint8_t **text, size_t *len, uint64_t *line, bool raw)
+{
+    *line = 0;
     if (in->done) return 0;
     if (in->kind != SRC_ARCHIVE) {
         if (in->jsonl) {
-            if (next_json_doc(in, text, len)) return 1;
+            if (raw ? next_json_line(in, text, len, line) : next_json_doc(in, text, len)) return 1;
             in->done = true;
             return 0;
         }
@@ -225,7 +273,7 @@ int text_input_next(TextInput *in, const uint8_t **text, size_t *len)
     }
     for (;;) {
         if (in->in_member) {
-            if (next_json_doc(in, text, len)) return 1;
+            if (raw ? next_json_line(in, text, len, line) : next_json_doc(in, text, len)) return 1;
             in->in_member = false;
         }
         struct archive_entry *e;
@@ -239,6 +287,7 @@ int text_input_next(TextInput *in, const uint8_t **text, size_t *len)
         free(in->member);
         const char *name = archive_entry_pathname(e);
         in->member = xstrdup(name ? name : "?");
+        in->source_serial++;
         if (archive_entry_filetype(e) != AE_IFREG) continue; /* folders, links, devices */
         if (in->opt.force_jsonl || name_is_jsonl(in->member, strlen(in->member))) {
             reset_lines(in);
@@ -251,14 +300,35 @@ int text_input_next(TextInput *in, const uint8_t **text, size_t *len)
     }
 }
 
+int text_input_next(TextInput *in, const uint8_t **text, size_t *len)
+{
+    uint64_t line;
+    return next_doc(in, text, len, &line, false);
+}
+
+int text_input_next_raw(TextInput *in, const uint8_t **text, size_t *len, uint64_t *json_line)
+{
+    return next_doc(in, text, len, json_line, true);
+}
+
+uint64_t text_input_source_serial(const TextInput *in) { return in->source_serial; }
+
 uint64_t text_input_skipped(const TextInput *in) { return in->skipped; }
 
-uint8_t *text_input_take_doc(TextInput *in)
+TextDocBuf text_input_take_doc(TextInput *in)
 {
-    uint8_t *d = (uint8_t *)in->doc;
+    TextDocBuf b = { (uint8_t *)in->doc, in->doc_map_len };
     in->doc = NULL;
-    in->doc_cap = 0;
-    return d;
+    in->doc_cap = in->doc_map_len = 0;
+    return b;
+}
+
+void text_doc_free(TextDocBuf *b)
+{
+    if (b->map_len) munmap(b->p, b->map_len);
+    else free(b->p);
+    b->p = NULL;
+    b->map_len = 0;
 }
 
 void text_input_close(TextInput *in)
@@ -269,6 +339,6 @@ void text_input_close(TextInput *in)
     free(in->path);
     free(in->member);
     free(in->buf);
-    free(in->doc);
+    drop_doc(in);
     free(in);
 }

@@ -40,25 +40,56 @@ TextInput *text_input_open(const char *path, const TextInputOptions *opt);
 /* The next document: returns 1 and its bytes (valid until the next call), or 0 at
  * the end. Dies with "where: reason" on bad input (see above). */
 int text_input_next(TextInput *in, const uint8_t **text, size_t *len);
+/* The same, but a JSON line comes undecoded, *json_line its line number (0 for a
+ * document that is not a JSON line), for decoding elsewhere with jsonl_extract
+ * (text_input_batch.c decodes on the caller's threads). Blank lines are skipped. */
+int text_input_next_raw(TextInput *in, const uint8_t **text, size_t *len, uint64_t *json_line);
+/* Where the last document came from, for messages: "path" or "path:member". */
+void text_input_where(const TextInput *in, char *out, size_t n);
+/* Changes whenever text_input_where would change (a new archive member). */
+uint64_t text_input_source_serial(const TextInput *in);
 /* JSON lines skipped so far under skip_bad. */
 uint64_t text_input_skipped(const TextInput *in);
-/* Hand the buffer of the document text_input_next just returned to the caller
- * (free() it); the reader starts a new one. Saves a copy of a large document. */
-uint8_t *text_input_take_doc(TextInput *in);
+/* Hand the buffer of the document text_input_next just returned to the caller; the
+ * reader starts a new one. Saves a copy of a large document. A whole plain file of
+ * MMAP_MIN_BYTES or more is not read at all but mapped (map_len > 0): no copy, the
+ * kernel reads ahead, and threads that work on different parts of it fault their
+ * pages in in parallel. text_doc_free releases either kind. */
+#define MMAP_MIN_BYTES ((size_t)1 << 20)
+typedef struct {
+    uint8_t *p;
+    size_t map_len;
+} TextDocBuf;
+TextDocBuf text_input_take_doc(TextInput *in);
+void text_doc_free(TextDocBuf *b);
 void text_input_close(TextInput *in);
 
 /* Batches of documents from a list of inputs, read ahead on a thread of its own
- * (text_input_batch.c) so reading and decompressing overlap the caller's work on
- * the previous batch. A batch holds about batch_bytes of text (at most 65536
- * documents); a document of 1 MiB or more comes as a batch of its own. Documents
- * keep their order. */
+ * (text_input_batch.c) so reading and decompressing overlap the caller's work. A
+ * batch holds about batch_bytes of text (at most 65536 documents); a document of
+ * 1 MiB or more comes as a batch of its own. Documents keep their order. The reader
+ * fills up to n_slots batches ahead (at least 2). JSON lines are decoded by the
+ * thread that first asks for a batch's documents, so several threads taking
+ * batches decode in parallel; a bad line stops the run there ("file:line: reason")
+ * or, under skip_bad, is dropped from its batch and counted. */
 typedef struct TextBatches TextBatches;
-TextBatches *text_batches_open(char *const *paths, int n_paths, const TextInputOptions *opt, size_t batch_bytes);
-/* The next batch: 1 and its documents (valid until the next call), or 0 at the end. */
+TextBatches *text_batches_open(char *const *paths, int n_paths, const TextInputOptions *opt, size_t batch_bytes,
+                               int n_slots);
+/* One batch at a time: 1 and the next batch's documents (valid until the next
+ * call), or 0 at the end. */
 int text_batches_next(TextBatches *b, const TextSpan **docs, size_t *n);
-/* Totals, final once text_batches_next returned 0. */
+/* Or several at once: text_batches_get takes the next batch (1 and its slot, 0 at
+ * the end); text_batches_docs_of gives its documents (decoding them the first time,
+ * on the calling thread); text_batches_put gives the slot back once its documents
+ * are no longer needed, in any order. Do not mix with _next. */
+int text_batches_get(TextBatches *b, int *slot);
+void text_batches_docs_of(TextBatches *b, int slot, const TextSpan **docs, size_t *n);
+void text_batches_put(TextBatches *b, int slot);
+/* Totals, final once no batch is left. */
 uint64_t text_batches_docs(const TextBatches *b);
 uint64_t text_batches_skipped(const TextBatches *b);
+/* Seconds the reader thread spent reading and parsing (not waiting for a free slot). */
+double text_batches_busy(const TextBatches *b);
 void text_batches_close(TextBatches *b);
 
 /* The JSON-line parser (text_input_json.c), exposed for tests and fuzzing. Parses
@@ -69,5 +100,8 @@ void text_batches_close(TextBatches *b);
  * ("column N: ..." or "no string field \"text\"") otherwise. Lone surrogate escapes
  * are an error. */
 long jsonl_extract(const char *line, size_t n, const char *field, char **out, size_t *cap, char *err, size_t errlen);
+/* The same, writing the string at (*out)[at ..] and leaving (*out)[0 .. at) as it is. */
+long jsonl_extract_at(const char *line, size_t n, const char *field, char **out, size_t *cap, size_t at, char *err,
+                      size_t errlen);
 
 #endif

@@ -56,7 +56,7 @@ static int hex4(JP *p, unsigned *v)
 
 typedef struct {
     char **buf;
-    size_t *cap, len;
+    size_t *cap, base, len; /* the string goes to (*buf)[base ..]; len is where it ends */
 } Out;
 
 static void out_put(Out *o, const void *b, size_t k)
@@ -72,12 +72,31 @@ static void out_put(Out *o, const void *b, size_t k)
     o->len += k;
 }
 
+/* The lowest byte of an 8-byte little-endian word that is '"', '\\' or below 0x20
+ * (as a bit mask over bit 7 of each byte; 0 when there is none): the has-zero-byte
+ * test of w ^ '"' and w ^ '\\', and the has-less-than test. A borrow can flag a byte
+ * above a true hit, never one below it, so the lowest flag is exact. This is what
+ * makes the scan of a long string run 8 bytes at a time. */
+static inline uint64_t string_stop_bytes(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & highs;
+}
+
 /* A string at p->i (on the opening quote); decoded into o when o is not NULL. */
 static void parse_string(JP *p, Out *o)
 {
     p->i++;
     for (;;) {
         size_t run = p->i;
+        while (p->i + 8 <= p->n) {
+            uint64_t w;
+            memcpy(&w, p->s + p->i, 8);
+            uint64_t m = string_stop_bytes(w);
+            if (m) { p->i += (size_t)__builtin_ctzll(m) / 8; break; }
+            p->i += 8;
+        }
         while (p->i < p->n && p->s[p->i] != '"' && p->s[p->i] != '\\' && p->s[p->i] >= 0x20) p->i++;
         out_put(o, p->s + run, p->i - run);
         if (p->i >= p->n) { jp_fail(p, "unterminated string"); return; }
@@ -170,7 +189,7 @@ static void parse_value(JP *p, int depth, const char *field, Out *o, int *found)
             p->i++;
             skip_ws(p);
             if (is_field && p->i < p->n && p->s[p->i] == '"') {
-                o->len = 0;
+                o->len = o->base;
                 parse_string(p, o);
                 *found = 1;
             } else {
@@ -210,8 +229,14 @@ static void parse_value(JP *p, int depth, const char *field, Out *o, int *found)
 
 long jsonl_extract(const char *line, size_t n, const char *field, char **out, size_t *cap, char *err, size_t errlen)
 {
+    return jsonl_extract_at(line, n, field, out, cap, 0, err, errlen);
+}
+
+long jsonl_extract_at(const char *line, size_t n, const char *field, char **out, size_t *cap, size_t at, char *err,
+                      size_t errlen)
+{
     JP p = { (const unsigned char *)line, n, 0, err, errlen, 0 };
-    Out o = { out, cap, 0 };
+    Out o = { out, cap, at, at };
     int found = 0;
     skip_ws(&p);
     int is_object = p.i < n && line[p.i] == '{';
@@ -224,5 +249,5 @@ long jsonl_extract(const char *line, size_t n, const char *field, char **out, si
     if (!is_object) { snprintf(err, errlen, "not a JSON object"); return -1; }
     if (!found) { snprintf(err, errlen, "no string field \"%s\"", field); return -1; }
     out_put(&o, "", 0); /* make sure the buffer exists for an empty string */
-    return (long)o.len;
+    return (long)(o.len - o.base);
 }

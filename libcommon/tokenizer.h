@@ -87,18 +87,15 @@ void tok_encode(const Tokenizer *t, TokEncoder *e, const uint8_t *text, size_t l
 size_t tok_encode_pieces(const Tokenizer *t, TokEncoder *e, const uint8_t *text, size_t len, size_t pos, size_t stop,
                          IdVec *out);
 
-/* Many documents at once on n_threads threads (OpenMP). The result is the same as
- * tok_encode on each document, whatever the thread count: long documents are cut
- * into parts encoded in parallel and stitched where the piece sequences meet (see
- * tokenizer.c). encs holds n_threads encoders. append_id, when not negative, is
- * added after each document (--eot). */
-void tok_encode_batch(const Tokenizer *t, TokEncoder **encs, int n_threads, const TextSpan *docs, size_t n_docs,
-                      bool allow_special, int64_t append_id, IdVec *outs);
+/* Where the next special token starts at or after pos (len when none), and which
+ * (leftmost, then longest; NULL when none). */
+size_t tok_next_special(const Tokenizer *t, const uint8_t *text, size_t len, size_t pos, const SpecialToken **which);
 
 /* The whole of `nmoe-tok encode` (tokenizer_pipeline.c): documents from the inputs
- * (read ahead on one thread, see text_input.h), encoded in batches on `threads`
- * threads, written in order on another thread, so reading, encoding and writing
- * overlap. Output: a token stream (nmoe-tokens(5)) or, with ids_text, one line of
+ * (read ahead on one thread, see text_input.h), encoded on `threads` threads in
+ * chunks of batches that are cut so the result does not depend on the thread count
+ * (tokenizer_batch.h), written in order on another thread, so reading, encoding and
+ * writing overlap. Output: a token stream (nmoe-tokens(5)) or, with ids_text, one line of
  * space-separated ids per document. Dies on bad input or a write error. */
 typedef struct {
     bool ids_text;
@@ -109,6 +106,10 @@ typedef struct {
 } TokEncodeJob;
 typedef struct {
     uint64_t docs, bytes, tokens, skipped;
+    /* Where the time went: wall clock from the first read to the last write; the
+     * reader's and the writer's busy seconds; the encoding threads' seconds encoding
+     * chunks, joining batches and planning them (summed over threads). */
+    double wall_s, reader_s, writer_s, encode_s, join_s, plan_s;
 } TokEncodeStats;
 void tok_encode_inputs(const Tokenizer *t, char *const *paths, int n_paths, const TokEncodeJob *job, FILE *out,
                        const char *out_name, TokEncodeStats *stats);

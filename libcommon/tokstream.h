@@ -49,6 +49,13 @@ uint32_t token_bytes_for_vocab(uint32_t vocab_size);
 typedef struct TokWriter TokWriter;
 TokWriter *tokw_open(FILE *fp, const char *name, const TokHeader *h);
 void tokw_doc(TokWriter *w, const uint32_t *ids, size_t n);
+/* One document whose ids come in runs (in order): the same frame as tokw_doc on
+ * their concatenation, with no concatenated copy made first. */
+typedef struct {
+    const uint32_t *ids;
+    size_t n;
+} IdRun;
+void tokw_doc_runs(TokWriter *w, const IdRun *runs, size_t n_runs);
 /* Same, from n ids already at the stream's width (little-endian), written straight
  * from `raw` with no conversion; ids are still checked against vocab_size. */
 void tokw_doc_raw(TokWriter *w, const void *raw, size_t n);

@@ -63,7 +63,8 @@ static const char HELP[] =
     "      --special=TEXT   train: another special token besides <|endoftext|>;\n"
     "                       repeat for more [default: none]\n"
     "  -q, --quiet          only errors [default: off]\n"
-    "  -v, --verbose        progress and figures (documents, tokens, MB/s) [default: off]\n"
+    "  -v, --verbose        progress and figures (documents, tokens, MB/s); twice for\n"
+    "                       where the time went [default: off]\n"
     "  -h                   short usage\n"
     "      --help           this help\n"
     "  -V, --version        print the version\n"
@@ -131,7 +132,7 @@ typedef void (*BatchFn)(void *ctx, const TextSpan *docs, size_t n);
 static uint64_t for_each_batch(const Args *a, size_t batch_bytes, BatchFn fn, void *ctx, uint64_t *skipped)
 {
     TextInputOptions topt = { a->field, a->jsonl, a->skip_bad };
-    TextBatches *tb = text_batches_open(a->inputs, a->n_inputs, &topt, batch_bytes);
+    TextBatches *tb = text_batches_open(a->inputs, a->n_inputs, &topt, batch_bytes, 2);
     const TextSpan *docs;
     size_t n;
     while (text_batches_next(tb, &docs, &n)) fn(ctx, docs, n);
@@ -161,6 +162,11 @@ static int cmd_encode(const Args *a)
     info(NMOE_VERBOSE, "%s: %llu documents, %llu bytes, %llu tokens in %.3f s (%.1f MB/s, %d threads)\n", nmoe_prog(),
          (unsigned long long)st.docs, (unsigned long long)st.bytes, (unsigned long long)st.tokens, secs,
          secs > 0 ? (double)st.bytes / 1e6 / secs : 0.0, job.threads);
+    /* Where the time went: a reader or writer near 100% busy is the bottleneck. */
+    double w = st.wall_s > 0 ? st.wall_s : 1e-9;
+    info(NMOE_DEBUG, "%s: stages over %.3f s: reader %.0f%% busy, writer %.0f%% busy; %d encoding threads %.0f%% busy "
+         "(encode %.3f s, join %.3f s, plan %.3f s)\n", nmoe_prog(), st.wall_s, 100 * st.reader_s / w, 100 * st.writer_s / w,
+         job.threads, 100 * (st.encode_s + st.join_s + st.plan_s) / (w * job.threads), st.encode_s, st.join_s, st.plan_s);
     tokenizer_free(tok);
     return 0;
 }

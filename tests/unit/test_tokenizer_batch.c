@@ -1,11 +1,14 @@
-/* test_tokenizer_batch.c: tok_encode_batch gives exactly tok_encode's ids for every
- * document, whatever the thread count, including long documents that are cut into
- * parts at places where pieces do not begin (runs of spaces and newlines across the
- * cut, a single piece longer than a part, special tokens, binary junk). */
+/* test_tokenizer_batch.c: a TokBatch (plan, encode each chunk, join) gives exactly
+ * tok_encode's ids for every document, whatever encoder takes which chunk and in
+ * what order (which is all that the thread count changes), including long documents
+ * cut into parts at places where pieces do not begin (runs of spaces and newlines
+ * across the cut, a single piece longer than a part, special tokens, binary junk).
+ * One TokBatch serves every plan, as in the pipeline, so reused memory is covered. */
 #include "check.h"
 #include "error.h"
 #include "rng.h"
 #include "tokenizer.h"
+#include "tokenizer_batch.h"
 
 #include <stdlib.h>
 
@@ -22,7 +25,19 @@ static uint8_t *read_file(const char *path, size_t *n)
     return b;
 }
 
-static void check_batch(const Tokenizer *t, const TextSpan *docs, size_t n_docs, bool special, int64_t eot)
+/* The order chunks are encoded in for `way`: forward, backward, even ones first,
+ * or shuffled. */
+static size_t chunk_order(int way, size_t i, size_t n, const size_t *perm)
+{
+    switch (way) {
+    case 0: return i;
+    case 1: return n - 1 - i;
+    case 2: return i < (n + 1) / 2 ? 2 * i : 2 * (i - (n + 1) / 2) + 1;
+    default: return perm[i];
+    }
+}
+
+static void check_batch(TokBatch *b, const Tokenizer *t, const TextSpan *docs, size_t n_docs, bool special, int64_t eot)
 {
     TokEncoder *one = tok_encoder_new(t);
     IdVec *want = xcalloc(n_docs, sizeof *want);
@@ -30,23 +45,45 @@ static void check_batch(const Tokenizer *t, const TextSpan *docs, size_t n_docs,
         tok_encode(t, one, docs[d].text, docs[d].len, special, &want[d]);
         if (eot >= 0) idvec_push(&want[d], (uint32_t)eot);
     }
-    for (int threads = 1; threads <= 4; threads++) {
+    for (int way = 0; way < 4; way++) {
+        int k = way + 1; /* encoders: chunk c goes to encoder c % k */
         TokEncoder *encs[4];
-        for (int i = 0; i < threads; i++) encs[i] = tok_encoder_new(t);
-        IdVec *got = xcalloc(n_docs, sizeof *got);
-        tok_encode_batch(t, encs, threads, docs, n_docs, special, eot, got);
+        for (int i = 0; i < k; i++) encs[i] = tok_encoder_new(t);
+        size_t nc = tok_batch_plan(b, t, docs, n_docs, special, eot);
+        CHECK(nc > (size_t)n_docs / 2); /* the long documents are cut */
+        size_t *perm = xmalloc((nc ? nc : 1) * sizeof *perm);
+        Rng rng = rng_make(77, (uint64_t)way);
+        for (size_t i = 0; i < nc; i++) perm[i] = i;
+        for (size_t i = nc; i > 1; i--) {
+            size_t j = rng_u32(&rng) % i, tmp = perm[i - 1];
+            perm[i - 1] = perm[j];
+            perm[j] = tmp;
+        }
+        for (size_t i = 0; i < nc; i++) {
+            size_t c = chunk_order(way, i, nc, perm);
+            tok_batch_encode(b, t, encs[c % (size_t)k], c);
+        }
+        tok_batch_join(b, t, encs[k - 1]);
+        CHECK_EQ_INT(tok_batch_docs(b), n_docs);
         int same = 1;
         for (size_t d = 0; d < n_docs; d++) {
-            if (got[d].n != want[d].n || (got[d].n && memcmp(got[d].v, want[d].v, got[d].n * sizeof *got[d].v) != 0)) {
-                fprintf(stderr, "threads %d, document %zu (%zu bytes): %zu ids, want %zu\n", threads, d, docs[d].len,
-                        got[d].n, want[d].n);
+            const IdRun *runs;
+            size_t n_runs, at = 0;
+            size_t n = tok_batch_doc(b, d, &runs, &n_runs);
+            int ok = n == want[d].n;
+            for (size_t r = 0; r < n_runs && ok; r++) {
+                ok = at + runs[r].n <= want[d].n && memcmp(runs[r].ids, want[d].v + at, runs[r].n * sizeof *runs[r].ids) == 0;
+                at += runs[r].n;
+            }
+            if (!ok || at != want[d].n) {
+                fprintf(stderr, "order %d, %d encoders, document %zu (%zu bytes): %zu ids, want %zu\n", way, k, d,
+                        docs[d].len, n, want[d].n);
                 same = 0;
             }
-            idvec_free(&got[d]);
         }
         CHECK(same);
-        free(got);
-        for (int i = 0; i < threads; i++) tok_encoder_free(encs[i]);
+        free(perm);
+        for (int i = 0; i < k; i++) tok_encoder_free(encs[i]);
     }
     for (size_t d = 0; d < n_docs; d++) idvec_free(&want[d]);
     free(want);
@@ -62,17 +99,19 @@ int main(void)
     snprintf(path, sizeof path, "%s/data/tinyshakespeare.txt", top);
     uint8_t *ts = read_file(path, &ts_n);
     const char *toks[] = { "data/tokenizers/gpt2", "data/tokenizers/cl100k_base.tiktoken" };
+    TokBatch *b = tok_batch_new();
     for (int k = 0; k < 2; k++) {
         snprintf(path, sizeof path, "%s/%s", top, toks[k]);
         Tokenizer *t = tokenizer_load(path, err, sizeof err);
         if (!t) { fprintf(stderr, "%s\n", err); return 1; }
 
         /* A long document whose parts start inside runs of spaces and newlines (the
-         * text is rewritten so every 64 KiB holds such a run). */
+         * text is rewritten so that each nominal part start, every 64 KiB, falls in
+         * 200 spaces followed by 50 newlines). */
         size_t n = ts_n;
         uint8_t *doc = xmalloc(n);
         memcpy(doc, ts, n);
-        for (size_t at = 1000; at + 300 < n; at += 65536) {
+        for (size_t at = 65536 - 100; at + 300 < n; at += 65536) {
             memset(doc + at, ' ', 200);
             memset(doc + at + 200, '\n', 50);
         }
@@ -104,8 +143,8 @@ int main(void)
             { (const uint8_t *)"\n\n\n", 3 }, { ts + 100, 777 },
         };
         size_t nd = sizeof docs / sizeof docs[0];
-        check_batch(t, docs, nd, false, -1);
-        check_batch(t, docs, nd, true, t->eot_id);
+        check_batch(b, t, docs, nd, false, -1);
+        check_batch(b, t, docs, nd, true, t->eot_id);
         free(doc);
         free(big);
         free(junk);
@@ -113,6 +152,7 @@ int main(void)
         free(sp);
         tokenizer_free(t);
     }
+    tok_batch_free(b);
     free(ts);
     return check_report("test_tokenizer_batch");
 }
