@@ -11,6 +11,7 @@
 #include "shard.h"
 #include "shard_ext.h"
 #include "shard_import.h"
+#include "shard_stream.h"
 #include "shard_write.h"
 #include "tokstream.h"
 
@@ -515,56 +516,42 @@ static void emit_text_doc(Emitter *e, const uint32_t *ids, size_t n)
  * once. A binary stream is checked as it goes out: every id as its document is
  * written (emit_doc), the token checksum when the shard's last document is out
  * (cat_close); the trailer comes only after all of that, so a stream cut short by a
- * bad shard is rejected by any reader as truncated. The --ids view has no trailer,
- * so its shards are checked first. Uncompressed tokens come through a window of
- * whole documents copied by pread (shard_copy_raw), faster for one pass than
- * touching a fresh mapping; a document larger than the window is read mapped. */
-#define CAT_WINDOW_BYTES ((size_t)1 << 20)
-
+ * bad shard is rejected by any reader as truncated. The tokens are read ahead, and
+ * the checksum computed, on a thread of its own (shard_stream.h). The --ids view
+ * has no trailer, so its shards are verified first and read mapped. */
 typedef struct {
-    Shard *s;
-    Hash64 *check;
-    unsigned char *win;
-    uint64_t win_first, win_end; /* documents [win_first, win_end) are in win */
+    Shard *s;          /* --ids: the verified shard */
+    ShardStream *ss;   /* else: the stream */
 } CatShard;
 
 static void cat_open(const Emitter *e, const char *path, CatShard *c)
 {
     char err[1024];
     *c = (CatShard){ 0 };
-    c->s = shard_try_open_ex(path, SHARD_OPEN_STREAM, err, sizeof err);
-    if (!c->s) die("%s", err);
     if (e->text) {
-        if (!shard_verify(c->s, err, sizeof err)) die("%s", err);
-    } else c->check = shard_check_begin(c->s);
+        c->s = shard_try_open(path, err, sizeof err);
+        if (!c->s || !shard_verify(c->s, err, sizeof err)) die("%s", err);
+    } else {
+        c->ss = shard_stream_open(path, err, sizeof err);
+        if (!c->ss) die("%s", err);
+        c->s = (Shard *)shard_stream_shard(c->ss);
+    }
 }
 
 static void cat_close(CatShard *c)
 {
     char err[1024];
-    if (!shard_check_end(c->s, c->check, err, sizeof err)) die("%s; the stream on stdout stops before its trailer", err);
-    shard_close(c->s);
-    free(c->win);
+    if (c->ss) {
+        if (!shard_stream_close(c->ss, err, sizeof err)) die("%s; the stream on stdout stops before its trailer", err);
+    } else shard_close(c->s);
     *c = (CatShard){ 0 };
 }
 
 /* The raw ids of document d; documents are asked for in order. */
 static const unsigned char *cat_doc_bytes(CatShard *c, uint64_t d)
 {
-    const ShardInfo *in = shard_info(c->s);
-    uint64_t width = in->token_bytes, a = shard_doc_start(c->s, d);
-    if (in->compressed || (shard_doc_start(c->s, d + 1) - a) * width > CAT_WINDOW_BYTES)
-        return (const unsigned char *)shard_tokens_raw(c->s) + a * width;
-    if (d < c->win_first || d >= c->win_end) {
-        uint64_t end = d + 1;
-        while (end < in->n_docs && (shard_doc_start(c->s, end + 1) - a) * width <= CAT_WINDOW_BYTES) end++;
-        if (!c->win) c->win = xmalloc(CAT_WINDOW_BYTES);
-        char err[1024];
-        if (!shard_copy_raw(c->s, a, (size_t)(shard_doc_start(c->s, end) - a), c->win, err, sizeof err)) die("%s", err);
-        c->win_first = d;
-        c->win_end = end;
-    }
-    return c->win + (a - shard_doc_start(c->s, c->win_first)) * width;
+    if (c->ss) return shard_stream_doc(c->ss, d);
+    return (const unsigned char *)shard_tokens_raw(c->s) + shard_doc_start(c->s, d) * shard_info(c->s)->token_bytes;
 }
 
 static uint32_t raw_id(const unsigned char *raw, size_t i, uint32_t width)
@@ -573,14 +560,14 @@ static uint32_t raw_id(const unsigned char *raw, size_t i, uint32_t width)
 }
 
 /* Document d of c. Its ids are checked against the vocabulary in the same pass that
- * computes the frame check and feeds the shard's checksum, so a bad id is reported
- * with the shard and document that hold it. */
+ * computes the frame check, so a bad id is reported with the shard and document
+ * that hold it. */
 static void emit_doc(Emitter *e, CatShard *c, uint64_t d)
 {
     size_t n = (size_t)(shard_doc_start(c->s, d + 1) - shard_doc_start(c->s, d));
     uint32_t width = shard_info(c->s)->token_bytes;
     const unsigned char *raw = cat_doc_bytes(c, d);
-    TokFrameScan sc = tok_frame_scan(raw, n, width, c->check);
+    TokFrameScan sc = tok_frame_scan(raw, n, width, NULL);
     if (n && sc.max_id >= e->vocab_size) {
         size_t i = 0;
         uint32_t id;
