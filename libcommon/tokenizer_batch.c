@@ -29,7 +29,6 @@ typedef struct {
     IdVec ids;
     size_t n_marks;
     size_t *mark_pos, *mark_ids; /* allocated once a slot is used for a later part */
-    bool marks_truncated;
     /* Set by the join: the true ids from the end of the previous part up to where
      * this one is taken over (bridge), and the first of this part's ids kept. */
     IdVec bridge;
@@ -125,7 +124,6 @@ static void add_text_segment(TokBatch *b, size_t d, size_t start, size_t len)
         p->first = j == 0;
         p->from = from;
         p->n_marks = 0;
-        p->marks_truncated = false;
         if (!p->first && !p->mark_pos) {
             p->mark_pos = xmalloc(PART_MARKS * sizeof *p->mark_pos);
             p->mark_ids = xmalloc(PART_MARKS * sizeof *p->mark_ids);
@@ -179,18 +177,24 @@ size_t tok_batch_plan(TokBatch *b, const Tokenizer *t, const TextSpan *docs, siz
 
 static void encode_part(const Tokenizer *t, TokEncoder *e, const uint8_t *seg, size_t seg_len, Part *p)
 {
-    p->ids.n = 0;
+    /* Work on copies and store them once: neighbouring Parts in the array belong to
+     * other threads, and a push into p->ids on every id would bounce the cache line
+     * they share between cores. */
+    IdVec ids = p->ids;
+    size_t n_marks = 0;
+    ids.n = 0;
     size_t pos = p->from;
-    while (pos < seg_len && pos < p->to) {
-        if (!p->first) {
-            if (p->n_marks < PART_MARKS) {
-                p->mark_pos[p->n_marks] = pos;
-                p->mark_ids[p->n_marks] = p->ids.n;
-                p->n_marks++;
-            } else p->marks_truncated = true;
-        }
-        pos = tok_encode_pieces(t, e, seg, seg_len, pos, pos + 1, &p->ids);
+    /* A later part records where its first PART_MARKS pieces start (for the join),
+     * one piece at a time; the rest goes in one call. */
+    while (!p->first && n_marks < PART_MARKS && pos < seg_len && pos < p->to) {
+        p->mark_pos[n_marks] = pos;
+        p->mark_ids[n_marks] = ids.n;
+        n_marks++;
+        pos = tok_encode_pieces(t, e, seg, seg_len, pos, pos + 1, &ids);
     }
+    if (pos < seg_len && pos < p->to) pos = tok_encode_pieces(t, e, seg, seg_len, pos, p->to, &ids);
+    p->ids = ids;
+    p->n_marks = n_marks;
     p->end = pos;
 }
 
