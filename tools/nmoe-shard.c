@@ -517,8 +517,8 @@ static void emit_text_doc(Emitter *e, const uint32_t *ids, size_t n)
  * written (emit_doc), the token checksum when the shard's last document is out
  * (cat_close); the trailer comes only after all of that, so a stream cut short by a
  * bad shard is rejected by any reader as truncated. The tokens are read ahead, and
- * the checksum computed, on a thread of its own (shard_stream.h). The --ids view
- * has no trailer, so its shards are verified first and read mapped. */
+ * the checksum and frame checks computed, on threads of their own (shard_stream.h).
+ * The --ids view has no trailer, so its shards are verified first and read mapped. */
 typedef struct {
     Shard *s;          /* --ids: the verified shard */
     ShardStream *ss;   /* else: the stream */
@@ -547,11 +547,16 @@ static void cat_close(CatShard *c)
     *c = (CatShard){ 0 };
 }
 
-/* The raw ids of document d; documents are asked for in order. */
-static const unsigned char *cat_doc_bytes(CatShard *c, uint64_t d)
+/* The raw ids of document d (documents are asked for in order), with their frame
+ * check and largest id. */
+static const unsigned char *cat_doc_bytes(CatShard *c, uint64_t d, TokFrameScan *scan)
 {
-    if (c->ss) return shard_stream_doc(c->ss, d);
-    return (const unsigned char *)shard_tokens_raw(c->s) + shard_doc_start(c->s, d) * shard_info(c->s)->token_bytes;
+    if (c->ss) return shard_stream_doc(c->ss, d, scan);
+    const unsigned char *raw =
+        (const unsigned char *)shard_tokens_raw(c->s) + shard_doc_start(c->s, d) * shard_info(c->s)->token_bytes;
+    *scan = tok_frame_scan(raw, (size_t)(shard_doc_start(c->s, d + 1) - shard_doc_start(c->s, d)),
+                           shard_info(c->s)->token_bytes, NULL);
+    return raw;
 }
 
 static uint32_t raw_id(const unsigned char *raw, size_t i, uint32_t width)
@@ -559,15 +564,14 @@ static uint32_t raw_id(const unsigned char *raw, size_t i, uint32_t width)
     return width == 2 ? (uint32_t)(raw[2 * i] | raw[2 * i + 1] << 8) : get_u32le(raw + 4 * i);
 }
 
-/* Document d of c. Its ids are checked against the vocabulary in the same pass that
- * computes the frame check, so a bad id is reported with the shard and document
- * that hold it. */
+/* Document d of c. Its ids are checked against the vocabulary here, so a bad id is
+ * reported with the shard and document that hold it. */
 static void emit_doc(Emitter *e, CatShard *c, uint64_t d)
 {
     size_t n = (size_t)(shard_doc_start(c->s, d + 1) - shard_doc_start(c->s, d));
     uint32_t width = shard_info(c->s)->token_bytes;
-    const unsigned char *raw = cat_doc_bytes(c, d);
-    TokFrameScan sc = tok_frame_scan(raw, n, width, NULL);
+    TokFrameScan sc;
+    const unsigned char *raw = cat_doc_bytes(c, d, &sc);
     if (n && sc.max_id >= e->vocab_size) {
         size_t i = 0;
         uint32_t id;

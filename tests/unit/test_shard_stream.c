@@ -3,7 +3,9 @@
  * several windows' worth, and one larger than a window, read mapped), and the
  * checksum verdict: good for an intact shard, "token checksum mismatch" for a
  * flipped token byte, "closed before every document was read" for an early close;
- * a zstd shard (checked on open, no thread) reads the same. */
+ * a zstd shard (checked on open, no thread) reads the same. Each document's frame
+ * check and largest id equal tok_frame_scan's. All of it with the hasher and
+ * scanner threads and without (as on fewer than four cores). */
 #include "check.h"
 #include "error.h"
 #include "shard_ext.h"
@@ -30,10 +32,12 @@ static void make_shard(const char *path, bool zstd)
     shardw_commit(w, NULL);
 }
 
+static int g_helpers; /* read_through opens streams with helper threads on or off */
+
 /* Read documents [0, stop) through the stream; compare each with the mapping. */
 static bool read_through(const char *path, uint64_t stop, char *err, size_t cap)
 {
-    ShardStream *ss = shard_stream_open(path, err, cap);
+    ShardStream *ss = shard_stream_open_ex(path, g_helpers, err, cap);
     CHECK(ss != NULL);
     if (!ss) return false;
     const Shard *s = shard_stream_shard(ss);
@@ -41,10 +45,13 @@ static bool read_through(const char *path, uint64_t stop, char *err, size_t cap)
     CHECK_EQ_INT(n_docs, 60);
     int same = 1;
     for (uint64_t d = 0; d < n_docs && d < stop; d++) {
-        const unsigned char *got = shard_stream_doc(ss, d);
-        size_t bytes = (size_t)(shard_doc_start(s, d + 1) - shard_doc_start(s, d)) * 2;
+        TokFrameScan sc;
+        const unsigned char *got = shard_stream_doc(ss, d, &sc);
+        size_t n = (size_t)(shard_doc_start(s, d + 1) - shard_doc_start(s, d));
         const unsigned char *want = (const unsigned char *)shard_tokens_raw(s) + shard_doc_start(s, d) * 2;
-        if (bytes && memcmp(got, want, bytes) != 0) same = 0;
+        TokFrameScan ref = tok_frame_scan(want, n, 2, NULL);
+        if (n && memcmp(got, want, 2 * n) != 0) same = 0;
+        if (sc.check != ref.check || sc.max_id != ref.max_id) same = 0;
     }
     CHECK(same);
     return shard_stream_close(ss, err, cap);
@@ -58,30 +65,32 @@ int main(void)
     char path[600], zpath[600], err[1024];
     snprintf(path, sizeof path, "%s/a.shard", dir);
     snprintf(zpath, sizeof zpath, "%s/z.shard", dir);
-    make_shard(path, false);
     make_shard(zpath, true);
 
-    CHECK(read_through(path, UINT64_MAX, err, sizeof err));
-    CHECK(read_through(zpath, UINT64_MAX, err, sizeof err));
+    for (g_helpers = 0; g_helpers <= 1; g_helpers++) {
+        make_shard(path, false);
+        CHECK(read_through(path, UINT64_MAX, err, sizeof err));
+        CHECK(read_through(zpath, UINT64_MAX, err, sizeof err));
 
-    err[0] = 0;
-    CHECK(!read_through(path, 30, err, sizeof err));
-    CHECK(strstr(err, "a.shard: closed before every document was read") != NULL);
+        err[0] = 0;
+        CHECK(!read_through(path, 30, err, sizeof err));
+        CHECK(strstr(err, "a.shard: closed before every document was read") != NULL);
 
-    /* Flip a byte in the middle of the tokens: the mapping and the stream agree on
-     * the (damaged) bytes, and the checksum says so. */
-    Shard *s = shard_open(path);
-    uint64_t at = shard_header(s)->tokens_offset + shard_header(s)->tokens_size / 2;
-    shard_close(s);
-    FILE *fp = fopen(path, "r+b");
-    fseek(fp, (long)at, SEEK_SET);
-    int c = fgetc(fp);
-    fseek(fp, (long)at, SEEK_SET);
-    fputc(c ^ 0x01, fp);
-    fclose(fp);
-    err[0] = 0;
-    CHECK(!read_through(path, UINT64_MAX, err, sizeof err));
-    CHECK(strstr(err, "a.shard: token checksum mismatch (corrupted tokens)") != NULL);
+        /* Flip a byte in the middle of the tokens: the mapping and the stream agree
+         * on the (damaged) bytes, and the checksum says so. */
+        Shard *s = shard_open(path);
+        uint64_t at = shard_header(s)->tokens_offset + shard_header(s)->tokens_size / 2;
+        shard_close(s);
+        FILE *fp = fopen(path, "r+b");
+        fseek(fp, (long)at, SEEK_SET);
+        int c = fgetc(fp);
+        fseek(fp, (long)at, SEEK_SET);
+        fputc(c ^ 0x01, fp);
+        fclose(fp);
+        err[0] = 0;
+        CHECK(!read_through(path, UINT64_MAX, err, sizeof err));
+        CHECK(strstr(err, "a.shard: token checksum mismatch (corrupted tokens)") != NULL);
+    }
 
     unlink(path);
     unlink(zpath);
