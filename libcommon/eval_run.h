@@ -11,6 +11,7 @@
 #define NMOE_EVAL_RUN_H
 
 #include "atomic_file.h"
+#include "clock.h"
 #include "config.h"
 #include "model.h"
 #include "tokenizer.h"
@@ -112,7 +113,5 @@ void eval_write_router_line(FILE *fp, const char *what, const char *run, int64_t
                             int top_k, const uint64_t *loads, const float *bias, uint64_t tokens, uint64_t dropped,
                             double top1_affinity_sum);
 
-/* Seconds on a monotonic clock. */
-double eval_now_s(void);
 
 #endif

@@ -125,7 +125,7 @@ static void write_table(FILE *fp, const EvalModel *em, const BpbData *d, const E
 
 int eval_run_bpb(const EvalOptions *o)
 {
-    const double t0 = eval_now_s();
+    const double t0 = monotonic_s();
     if (!o->data) die_usage("bpb: --data SHARDS is required");
     EvalModel em;
     eval_model_open(&em, o, true);
@@ -150,7 +150,7 @@ int eval_run_bpb(const EvalOptions *o)
     EvalBpb acc = { 0 };
     double loss_sum = 0.0;
     uint64_t n_counted = 0;
-    const double t_score = eval_now_s();
+    const double t_score = monotonic_s();
     double t_said = t_score;
     for (uint64_t s0 = 0; s0 < vs.n_sequences; s0 += (uint64_t)B) {
         const int nb = (int)(vs.n_sequences - s0 < (uint64_t)B ? vs.n_sequences - s0 : (uint64_t)B);
@@ -170,14 +170,14 @@ int eval_run_bpb(const EvalOptions *o)
                               em.tok->vocab_size))
                 die("%s: sequence %" PRIu64 " holds a token id the tokenizer %s does not have", o->data, s0 + (uint64_t)b,
                     o->tokenizer);
-        const double now = eval_now_s();
+        const double now = monotonic_s();
         if (now - t_said > 2.0) {
             info(NMOE_VERBOSE, "bpb: %" PRIu64 "/%" PRIu64 " sequences, loss %.4f\n", s0 + (uint64_t)nb, vs.n_sequences,
                  n_counted ? loss_sum / (double)n_counted : NAN);
             t_said = now;
         }
     }
-    const double score_s = eval_now_s() - t_score;
+    const double score_s = monotonic_s() - t_score;
     const double mean_loss = n_counted ? loss_sum / (double)n_counted : NAN;
 
     EvalOut out;
@@ -203,7 +203,7 @@ int eval_run_bpb(const EvalOptions *o)
         nd_str(&l, "ckpt", em.ckpt_arg);
         nd_str(&l, "fingerprint", em.run);
         nd_obj_begin(&l, "time");
-        nd_f64(&l, "elapsed_s", eval_now_s() - t0);
+        nd_f64(&l, "elapsed_s", monotonic_s() - t0);
         nd_f64(&l, "tok_per_s", score_s > 0 ? (double)acc.tokens / score_s : 0.0);
         nd_obj_end(&l);
         nd_emit(&l, out.fp, out.name);

@@ -8,7 +8,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 void eval_options_defaults(EvalOptions *o)
 {
@@ -18,13 +17,6 @@ void eval_options_defaults(EvalOptions *o)
     o->split = "val";
     o->temperature = EVAL_RUN_DEFAULT_TEMPERATURE;
     o->max_tokens = EVAL_RUN_DEFAULT_MAX_TOKENS;
-}
-
-double eval_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 void eval_model_open(EvalModel *em, const EvalOptions *o, bool load_tokenizer)

@@ -261,7 +261,7 @@ static void encode_joined(const Tokenizer *t, TokEncoder *enc, const char *a, co
 static void run_task(EvalModel *em, const EvalOptions *o, uint64_t seed, const EvalTaskSpec *spec,
                      const EvalTaskData *task_data, EvalOut *out, EvalTaskResult *res)
 {
-    const double t0 = eval_now_s();
+    const double t0 = monotonic_s();
     const EvalTaskData data = *task_data;
     size_t n_sel;
     size_t *items = select_items(data.n_items, o->limit, seed, &n_sel);
@@ -303,7 +303,7 @@ static void run_task(EvalModel *em, const EvalOptions *o, uint64_t seed, const E
         eval_prompts_free(&pr);
         add_pending(&r, i, &ex);
         if (r.pending_seqs >= (size_t)o->batch) flush_pending(&r);
-        const double now = eval_now_s();
+        const double now = monotonic_s();
         if (now - t_said > 5.0) {
             info(NMOE_VERBOSE, "%s: %" PRIu64 "/%zu examples, accuracy so far %.4f\n", spec->label,
                  r.tally.examples + r.n_pending, n_sel, eval_accuracy(&r.tally));
@@ -319,7 +319,7 @@ static void run_task(EvalModel *em, const EvalOptions *o, uint64_t seed, const E
     res->seq_len = (int64_t)em->seq_len;
     res->ckpt = xstrdup(em->ckpt_arg);
     res->fingerprint = xstrdup(em->run);
-    res->elapsed_s = eval_now_s() - t0;
+    res->elapsed_s = monotonic_s() - t0;
     if (out->fp) eval_write_task_line(out->fp, out->name, res);
     info(NMOE_NORMAL, "%s: accuracy %.4f (%" PRIu64 "/%" PRIu64 "), centered %.4f, %.1f s%s\n", spec->label,
          res->accuracy, res->correct, res->examples, res->centered, res->elapsed_s,

@@ -81,7 +81,7 @@ static uint64_t router_pass(const EvalModel *em, const EvalOptions *o, TokenSour
 
 int eval_run_router(const EvalOptions *o)
 {
-    const double t0 = eval_now_s();
+    const double t0 = monotonic_s();
     if (!o->ckpt) die_usage("--ckpt DIR is required");
     if (!o->data) die_usage("router: --data SHARDS is required");
     char *dir = checkpoint_find(o->ckpt);
@@ -149,7 +149,7 @@ int eval_run_router(const EvalOptions *o)
             eval_write_router_line(out.fp, out.name, em.run, em.step, layer, E, K, w->loads, bias, (uint64_t)w->tokens,
                                    (uint64_t)w->dropped, w->top1_affinity_sum);
     }
-    info(NMOE_VERBOSE, "router: %.1fs\n", eval_now_s() - t0);
+    info(NMOE_VERBOSE, "router: %.1fs\n", monotonic_s() - t0);
     eval_out_close(&out);
     for (int l = 0; l < L; l++) moe_stats_free(sink[l]);
     free(sink);

@@ -7,12 +7,12 @@
  * in parallel rather than on the one reader thread. A fatal input error ends the
  * process through die() on whichever thread finds it, naming file and line. */
 #include "text_input.h"
+#include "clock.h"
 #include "error.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define BIG_DOC (1u << 20)
 #define MAX_DOCS 65536
@@ -53,13 +53,6 @@ struct TextBatches {
     pthread_cond_t cv;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void slot_add(Slot *s, const uint8_t *text, size_t len, uint64_t json_line, int src)
 {
     if (s->arena_len + len > s->arena_cap) {
@@ -98,11 +91,11 @@ static int slot_source(Slot *s, const char *where)
  * not work: it is taken off the reader's busy time (*waited). */
 static Slot *reader_slot(TextBatches *b, double *waited)
 {
-    double t0 = now_s();
+    double t0 = monotonic_s();
     pthread_mutex_lock(&b->mu);
     while (b->slot[b->fill].state != SLOT_FREE) pthread_cond_wait(&b->cv, &b->mu);
     pthread_mutex_unlock(&b->mu);
-    *waited += now_s() - t0;
+    *waited += monotonic_s() - t0;
     Slot *s = &b->slot[b->fill];
     text_doc_free(&s->big);
     s->n = s->arena_len = 0;
@@ -130,7 +123,7 @@ static void *reader_main(void *arg)
     static char *const stdin_only[] = { "-" };
     char *const *paths = b->n_paths ? b->paths : stdin_only;
     int n_paths = b->n_paths ? b->n_paths : 1;
-    double t0 = now_s(), waited = 0;
+    double t0 = monotonic_s(), waited = 0;
     Slot *s = reader_slot(b, &waited);
     for (int i = 0; i < n_paths; i++) {
         TextInput *in = text_input_open(paths[i], &b->opt);
@@ -168,7 +161,7 @@ static void *reader_main(void *arg)
     }
     if (s->n) publish(b, s);
     pthread_mutex_lock(&b->mu);
-    b->busy = now_s() - t0 - waited;
+    b->busy = monotonic_s() - t0 - waited;
     b->done = 1;
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);

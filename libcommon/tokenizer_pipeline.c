@@ -14,14 +14,14 @@
  * that would take a core from the reader or the writer). The output does not depend
  * on the number of workers: every chunk is encoded alone and joined exactly. */
 #include "tokenizer.h"
-#include "tokenizer_batch.h"
+#include "clock.h"
 #include "error.h"
+#include "tokenizer_batch.h"
 #include "tokstream.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Text per batch: small enough that several are in flight (reading, encoding and
  * writing overlap), large enough to hold many chunks. */
@@ -62,13 +62,6 @@ typedef struct {
     double encode_s, join_s, plan_s, writer_s;
 } Pipe;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Worker ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -96,9 +89,9 @@ static Job *open_job(Pipe *p)
 static void finish_job(Worker *wk, Job *j)
 {
     Pipe *p = wk->p;
-    double t0 = now_s();
+    double t0 = monotonic_s();
     tok_batch_join(j->batch, p->t, wk->enc);
-    wk->join_s += now_s() - t0;
+    wk->join_s += monotonic_s() - t0;
     text_batches_put(p->tb, j->text_slot); /* the text is no longer needed */
     pthread_mutex_lock(&p->mu);
     p->text_held--;
@@ -117,9 +110,9 @@ static void *worker_main(void *arg)
         if (j) { /* 1. a chunk to encode */
             size_t c = j->next_chunk++;
             pthread_mutex_unlock(&p->mu);
-            double t0 = now_s();
+            double t0 = monotonic_s();
             tok_batch_encode(j->batch, p->t, wk->enc, c);
-            wk->encode_s += now_s() - t0;
+            wk->encode_s += monotonic_s() - t0;
             pthread_mutex_lock(&p->mu);
             if (++j->chunks_done == j->n_chunks) {
                 pthread_mutex_unlock(&p->mu);
@@ -151,13 +144,13 @@ static void *worker_main(void *arg)
             p->planning++;
             pthread_cond_broadcast(&p->cv); /* another worker may take the next batch */
             pthread_mutex_unlock(&p->mu);
-            double t0 = now_s();
+            double t0 = monotonic_s();
             const TextSpan *docs;
             size_t n;
             text_batches_docs_of(p->tb, slot, &docs, &n);
             next->n_chunks = tok_batch_plan(next->batch, p->t, docs, n, p->opt->allow_special,
                                             p->opt->eot ? p->t->eot_id : -1);
-            wk->plan_s += now_s() - t0;
+            wk->plan_s += monotonic_s() - t0;
             next->bytes = 0;
             for (size_t d = 0; d < n; d++) next->bytes += docs[d].len;
             next->text_slot = slot;
@@ -216,7 +209,7 @@ static void *writer_main(void *arg)
         Job *j = &p->jobs[p->n_written % (uint64_t)p->n_jobs];
         if (p->n_written < p->n_got && j->state == JOB_READY) {
             pthread_mutex_unlock(&p->mu);
-            double t0 = now_s();
+            double t0 = monotonic_s();
             size_t n_docs = tok_batch_docs(j->batch);
             for (size_t d = 0; d < n_docs; d++) {
                 const IdRun *runs;
@@ -228,7 +221,7 @@ static void *writer_main(void *arg)
             }
             p->docs += n_docs;
             p->bytes += j->bytes;
-            p->writer_s += now_s() - t0;
+            p->writer_s += monotonic_s() - t0;
             pthread_mutex_lock(&p->mu);
             j->state = JOB_FREE;
             p->n_written++;
@@ -263,7 +256,7 @@ void tok_encode_inputs(const Tokenizer *t, char *const *paths, int n_paths, cons
         TokHeader h = { token_bytes_for_vocab(t->vocab_size), t->vocab_size, t->vocab_id };
         p.w = tokw_open(out, out_name, &h);
     }
-    double t0 = now_s();
+    double t0 = monotonic_s();
     p.tb = text_batches_open(paths, n_paths, &job->input, BATCH_BYTES, p.text_slots);
     pthread_t writer;
     int rc = pthread_create(&writer, NULL, writer_main, &p);
@@ -278,7 +271,7 @@ void tok_encode_inputs(const Tokenizer *t, char *const *paths, int n_paths, cons
     worker_main(&wk[0]); /* this thread is worker 0 */
     for (int i = 1; i < threads; i++) pthread_join(tid[i], NULL);
     pthread_join(writer, NULL);
-    stats->wall_s = now_s() - t0;
+    stats->wall_s = monotonic_s() - t0;
     stats->docs = text_batches_docs(p.tb);
     stats->skipped = text_batches_skipped(p.tb);
     stats->reader_s = text_batches_busy(p.tb);

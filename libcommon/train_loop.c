@@ -1,6 +1,7 @@
 /* train_loop.c: see train_loop.h. */
 #include "train_loop.h"
 #include "checkpoint.h"
+#include "clock.h"
 #include "cpu/matmul.h"
 #include "dataloader.h"
 #include "error.h"
@@ -27,13 +28,6 @@
  * only records it; the loop checks it between steps, so a step is never cut in half. */
 static volatile sig_atomic_t stop_signal;
 static void on_stop_signal(int sig) { stop_signal = sig; }
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static double max_rss_mb(void)
 {
@@ -146,7 +140,7 @@ static void save_checkpoint(Run *r)
 
 static double run_validation(Run *r, const ValidationSet *v)
 {
-    double t0 = now_s();
+    double t0 = monotonic_s();
     int64_t counted = 0;
     double loss = trainer_validate(r->trainer, v, &counted);
     line_begin(&r->mx, "val", r->progress.step);
@@ -154,8 +148,8 @@ static double run_validation(Run *r, const ValidationSet *v)
     nd_int(&r->mx.l, "tokens", counted);
     nd_int(&r->mx.l, "sequences", (int64_t)v->n_sequences);
     nd_obj_begin(&r->mx.l, "time");
-    nd_f64(&r->mx.l, "elapsed_s", now_s() - r->t_start);
-    nd_f64(&r->mx.l, "val_s", now_s() - t0);
+    nd_f64(&r->mx.l, "elapsed_s", monotonic_s() - r->t_start);
+    nd_f64(&r->mx.l, "val_s", monotonic_s() - t0);
     nd_obj_end(&r->mx.l);
     line_emit(&r->mx);
     say(&r->pg, NMOE_NORMAL, "step %" PRId64 ": val loss %.4f (%" PRId64 " tokens)", r->progress.step, loss, counted);
@@ -232,7 +226,7 @@ static int finish(Run *r, const char *reason, int status, double loss)
     if (r->last_checkpoint) nd_str(&r->mx.l, "checkpoint", r->last_checkpoint);
     else nd_null(&r->mx.l, "checkpoint");
     nd_obj_begin(&r->mx.l, "time");
-    nd_f64(&r->mx.l, "elapsed_s", now_s() - r->t_start);
+    nd_f64(&r->mx.l, "elapsed_s", monotonic_s() - r->t_start);
     nd_f64(&r->mx.l, "max_rss_mb", max_rss_mb());
     nd_obj_end(&r->mx.l);
     line_emit(&r->mx);
@@ -245,7 +239,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     const char *origin = opt->config_origin ? opt->config_origin : "config";
     char err[1024];
     if (!config_check(cfg, origin, err, sizeof err)) die_usage("%s", err);
-    Run r = { .cfg = cfg, .last_checkpoint_step = -1, .t_start = now_s() };
+    Run r = { .cfg = cfg, .last_checkpoint_step = -1, .t_start = monotonic_s() };
     r.pg.tty = isatty(STDERR_FILENO);
     config_fingerprint_hex(cfg, r.progress.fingerprint);
     memcpy(r.mx.run, r.progress.fingerprint, sizeof r.mx.run);
@@ -372,7 +366,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     double last_val = NAN, last_loss = NAN;
     const int64_t first_step = r.progress.step;
     if (do_val && !ckpt && r.progress.step == 0) last_val = run_validation(&r, &val);
-    double t_log = now_s();
+    double t_log = monotonic_s();
     int64_t step_log = r.progress.step;
     bool done = false;
     char line_reason[256];
@@ -392,7 +386,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
             status = finish(&r, "finished", NMOE_EXIT_OK, last_loss);
             break;
         }
-        double t_step = now_s();
+        double t_step = monotonic_s();
         sampler_next(&sampler, B, batch);
         StepResult res = trainer_step(r.trainer, batch, r.progress.tokens);
         if (!res.opt.applied) {
@@ -408,7 +402,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
         r.progress.tokens += tokens_per_step;
         r.progress.sampler = sampler.state;
         last_loss = res.loss;
-        double t_now = now_s();
+        double t_now = monotonic_s();
 
         if (r.progress.step % cfg->log_every == 0 || r.progress.step == cfg->steps) {
             double interval = t_now - t_log;
@@ -468,7 +462,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     }
     progress_break(&r.pg);
     if (status == NMOE_EXIT_OK) {
-        double el = now_s() - r.t_start;
+        double el = monotonic_s() - r.t_start;
         char dur[32];
         format_duration(el, dur, sizeof dur);
         double tok_s = el > 0 ? (double)(r.progress.step - first_step) * (double)tokens_per_step / el : 0;

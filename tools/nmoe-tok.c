@@ -4,6 +4,7 @@
 #include "atomic_file.h"
 #include "bpe_train.h"
 #include "cli.h"
+#include "clock.h"
 #include "error.h"
 #include "hash.h"
 #include "text_input.h"
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char SHORT_USAGE[] =
@@ -91,13 +91,6 @@ typedef struct {
     int n_used;
 } Args;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Output: stdout, or an atomically written file. */
 typedef struct {
     FILE *fp;
@@ -154,9 +147,9 @@ static int cmd_encode(const Args *a)
     if (!a->ids) refuse_binary_to_tty(out.fp, a->force);
     TokEncodeJob job = { a->ids, a->allow_special, a->eot, threads_of(a), { a->field, a->jsonl, a->skip_bad } };
     TokEncodeStats st;
-    double t0 = now_s();
+    double t0 = monotonic_s();
     tok_encode_inputs(tok, a->inputs, a->n_inputs, &job, out.fp, out.name, &st);
-    double secs = now_s() - t0;
+    double secs = monotonic_s() - t0;
     output_close(&out);
     if (st.skipped) warnx("skipped %llu bad JSON line(s)", (unsigned long long)st.skipped);
     info(NMOE_VERBOSE, "%s: %llu documents, %llu bytes, %llu tokens in %.3f s (%.1f MB/s, %d threads)\n", nmoe_prog(),
@@ -270,14 +263,14 @@ static int cmd_train(const Args *a)
     if (kind < 0) die_usage("--pattern: '%s' is not gpt2, cl100k or o200k", a->pattern);
     BpeTrainOptions opt = { a->vocab_size, (PretokKind)kind, a->special, a->n_special };
     TrainCtx c = { bpe_train_new(&opt), threads_of(a) };
-    double t0 = now_s();
+    double t0 = monotonic_s();
     uint64_t skipped;
     uint64_t docs = for_each_batch(a, (size_t)c.threads * (8u << 20), train_batch, &c, &skipped);
-    double t_count = now_s() - t0;
+    double t_count = monotonic_s() - t0;
     uint64_t bytes = bpe_train_bytes(c.tr), pieces = bpe_train_distinct_pieces(c.tr);
     uint32_t merges;
     Tokenizer *tok = bpe_train_finish(c.tr, &merges);
-    double secs = now_s() - t0;
+    double secs = monotonic_s() - t0;
     tokenizer_write_file(tok, a->output);
     if (skipped) warnx("skipped %llu bad JSON line(s)", (unsigned long long)skipped);
     if (tok->vocab_size < a->vocab_size)

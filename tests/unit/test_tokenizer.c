@@ -3,6 +3,7 @@
  * tricky strings under gpt2, cl100k_base and o200k_base), decode round trips on
  * binary junk and invalid UTF-8, special tokens, and the identity hash. */
 #include "check.h"
+#include "test_files.h"
 #include "error.h"
 #include "rng.h"
 #include "text_input.h"
@@ -20,20 +21,6 @@ static char *path_of(const char *rel)
     char *p = buf[k++ % 8];
     snprintf(p, 4096, "%s/%s", top(), rel);
     return p;
-}
-
-static uint8_t *read_file(const char *path, size_t *n)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) { fprintf(stderr, "cannot open %s\n", path); exit(1); }
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *b = xmalloc((size_t)sz + 1);
-    *n = fread(b, 1, (size_t)sz, fp);
-    b[*n] = 0;
-    fclose(fp);
-    return b;
 }
 
 static Tokenizer *load(const char *rel)
@@ -68,8 +55,8 @@ static int round_trips(const Tokenizer *t, const uint8_t *s, size_t n, const IdV
 static void check_tinyshakespeare(const Tokenizer *t)
 {
     size_t n, m;
-    uint8_t *text = read_file(path_of("data/tinyshakespeare.txt"), &n);
-    char *ref = (char *)read_file(path_of("tests/data/tokenizers/gpt2_reference_tinyshakespeare_200k.txt"), &m);
+    uint8_t *text = test_read_file(path_of("data/tinyshakespeare.txt"), &n);
+    char *ref = (char *)test_read_file(path_of("tests/data/tokenizers/gpt2_reference_tinyshakespeare_200k.txt"), &m);
     IdVec ids = { 0 };
     encode(t, text, 200000, false, &ids);
     size_t k = 0, mismatches = 0;
@@ -94,7 +81,7 @@ static void check_tinyshakespeare(const Tokenizer *t)
 static void check_cases(const Tokenizer *t, const char *rel, const char *ids_field, int expect_cases)
 {
     size_t n;
-    char *all = (char *)read_file(path_of(rel), &n);
+    char *all = (char *)test_read_file(path_of(rel), &n);
     int cases = 0, exact = 0;
     char *doc = NULL, err[256];
     size_t cap = 0;

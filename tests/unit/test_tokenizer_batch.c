@@ -5,25 +5,13 @@
  * across the cut, a single piece longer than a part, special tokens, binary junk).
  * One TokBatch serves every plan, as in the pipeline, so reused memory is covered. */
 #include "check.h"
+#include "test_files.h"
 #include "error.h"
 #include "rng.h"
 #include "tokenizer.h"
 #include "tokenizer_batch.h"
 
 #include <stdlib.h>
-
-static uint8_t *read_file(const char *path, size_t *n)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) { fprintf(stderr, "cannot open %s\n", path); exit(1); }
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *b = xmalloc((size_t)sz);
-    *n = fread(b, 1, (size_t)sz, fp);
-    fclose(fp);
-    return b;
-}
 
 /* The order chunks are encoded in for `way`: forward, backward, even ones first,
  * or shuffled. */
@@ -97,7 +85,7 @@ int main(void)
     char path[4096], err[512];
     size_t ts_n;
     snprintf(path, sizeof path, "%s/data/tinyshakespeare.txt", top);
-    uint8_t *ts = read_file(path, &ts_n);
+    uint8_t *ts = test_read_file(path, &ts_n);
     const char *toks[] = { "data/tokenizers/gpt2", "data/tokenizers/cl100k_base.tiktoken" };
     TokBatch *b = tok_batch_new();
     for (int k = 0; k < 2; k++) {

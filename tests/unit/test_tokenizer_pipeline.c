@@ -5,6 +5,7 @@
  * cut into many parts), and JSONL of several batches with blank lines and bad lines
  * (skipped under skip_bad and counted). */
 #include "check.h"
+#include "test_files.h"
 #include "error.h"
 #include "text_input.h"
 #include "tokenizer.h"
@@ -12,25 +13,6 @@
 
 #include <stdlib.h>
 #include <unistd.h>
-
-static uint8_t *read_file(const char *path, size_t *n)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) { fprintf(stderr, "cannot open %s\n", path); exit(1); }
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *b = xmalloc((size_t)sz + 1);
-    *n = fread(b, 1, (size_t)sz, fp);
-    fclose(fp);
-    return b;
-}
-
-static void write_file(const char *path, const void *b, size_t n)
-{
-    FILE *fp = fopen(path, "wb");
-    if (!fp || fwrite(b, 1, n, fp) != n || fclose(fp) != 0) { fprintf(stderr, "cannot write %s\n", path); exit(1); }
-}
 
 /* The stream for `threads` threads, in memory. */
 static char *encode(const Tokenizer *t, char **paths, int n, int threads, size_t *len, TokEncodeStats *st)
@@ -53,7 +35,7 @@ int main(void)
     if (!t) { fprintf(stderr, "%s\n", err); return 1; }
     size_t ts_n;
     snprintf(path, sizeof path, "%s/data/tinyshakespeare.txt", top);
-    uint8_t *ts = read_file(path, &ts_n);
+    uint8_t *ts = test_read_file(path, &ts_n);
     CHECK(ts_n > MMAP_MIN_BYTES);
 
     char dir[] = "/tmp/nmoe-test-pipeline-XXXXXX";
@@ -63,9 +45,9 @@ int main(void)
     snprintf(empty, sizeof empty, "%s/empty.txt", dir);
     snprintf(big, sizeof big, "%s/big.txt", dir);
     snprintf(jsonl, sizeof jsonl, "%s/d.jsonl", dir);
-    write_file(small, ts, 5000);
-    write_file(empty, "", 0);
-    write_file(big, ts, ts_n);
+    test_write_file(small, ts, 5000);
+    test_write_file(empty, "", 0);
+    test_write_file(big, ts, ts_n);
     /* JSONL: Tiny Shakespeare twice, in documents of 300 bytes (escaped), with a
      * blank line and a bad line every so often: about 2.5 MB, several batches. */
     size_t cap = 3 * ts_n + 100000, jn = 0, docs_want = 0, bad_want = 0;
@@ -82,7 +64,7 @@ int main(void)
             }
             jn += (size_t)snprintf(j + jn, cap - jn, "\"}\n");
         }
-    write_file(jsonl, j, jn);
+    test_write_file(jsonl, j, jn);
     free(j);
 
     char *paths[] = { small, empty, big, jsonl, small };
