@@ -2,7 +2,8 @@
 #
 #   make                 CPU build of every program into bin/
 #   make CUDA=1          also the CUDA backend (nvcc, sm_90, cuBLASLt, NCCL)
-#   make check           build and run every test (unit tests also under ASan+UBSan)
+#   make check           build and run every test (unit tests also under ASan+UBSan,
+#                        the threaded pipelines' tests under ThreadSanitizer)
 #   make fuzz            run each libFuzzer target for FUZZ_SECONDS
 #   make bench           run the benchmarks in bench/
 #   make demo            the README's main job on the bundled data
@@ -24,6 +25,7 @@ CPPFLAGS := -D_GNU_SOURCE -DNMOE_VERSION='"$(VERSION)"' -Ilibcommon -Ikernels
 CFLAGS := -std=c11 -O2 -g $(WARN) -fopenmp -MMD -MP
 LDLIBS := -lzstd -larchive -lopenblas -lpcre2-8 -lcjson -lxxhash -lm -fopenmp
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TSAN := -fsanitize=thread
 
 ifeq ($(CUDA),1)
   BUILD := build/cuda
@@ -50,6 +52,10 @@ ASAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
 ASAN_UNIT := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 REPLAY := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=build/asan/fuzz/replay_%)
 GPU_TESTS := $(GPU_SRC:tests/gpu/%.c=$(BUILD)/gpu/%)
+# The tests of the code that runs its own threads (encode's pipeline, cat's read-
+# ahead), also built under ThreadSanitizer; tests/tsan/threads.sh runs them.
+TSAN_LIB_OBJ := $(LIB_SRC:%.c=build/tsan/%.o)
+TSAN_UNIT := build/tsan/tests/test_tokenizer_pipeline build/tsan/tests/test_shard_stream
 # Small helper programs the shell tests use (generators, corrupters), in build/testtools/.
 TESTTOOLS := $(TESTTOOL_SRC:tests/tools/%.c=build/testtools/%)
 
@@ -104,16 +110,30 @@ build/asan/fuzz/replay_%: build/asan/tests/fuzz/fuzz_%.o build/asan/tests/fuzz/r
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
-unit: $(UNIT) $(ASAN_UNIT) $(REPLAY) $(TESTTOOLS)
+# ThreadSanitizer build of the library and the threaded pipelines' tests.
+build/tsan/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(TSAN) -c $< -o $@
+
+build/tsan/libnmoe.a: $(TSAN_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/tsan/tests/%: build/tsan/tests/unit/%.o build/tsan/libnmoe.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(TSAN) -o $@ $^ $(LDLIBS)
+
+unit: $(UNIT) $(ASAN_UNIT) $(REPLAY) $(TESTTOOLS) $(TSAN_UNIT)
 
 build/testtools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# The whole suite: unit tests (plain and sanitized), fuzz regressions, CLI tests,
-# oracle tests. tests/run prints the closing "N passed, N failed" line.
+# The whole suite: unit tests (plain and sanitized), fuzz regressions, CLI tests
+# (tests/tsan/threads.sh among them runs the ThreadSanitizer tests), oracle tests. tests/run prints the closing "N passed, N failed" line.
 check: all unit
-	@tests/run $(UNIT) $(ASAN_UNIT) $(REPLAY) $(sort $(wildcard tests/cli/*.sh)) $(sort $(wildcard tests/oracle/*.sh))
+	@tests/run $(UNIT) $(ASAN_UNIT) $(REPLAY) $(sort $(wildcard tests/cli/*.sh)) tests/tsan/threads.sh \
+	  $(sort $(wildcard tests/oracle/*.sh))
 
 # GPU checks (run on a machine with a GPU): make CUDA=1 check-gpu
 check-gpu: all
