@@ -136,7 +136,7 @@ static void *scan_ahead(void *arg)
         uint64_t base = shard_doc_start(s, win->first);
         for (size_t i = 0; i < n; i++) {
             uint64_t a = shard_doc_start(s, win->first + i), b = shard_doc_start(s, win->first + i + 1);
-            win->scan[i] = tok_frame_scan(win->p + (a - base) * ss->width, (size_t)(b - a), ss->width, NULL);
+            win->scan[i] = tok_frame_scan(win->p + (a - base) * ss->width, (size_t)(b - a), ss->width);
         }
         d = win->end;
         set_state(ss, k, WIN_SCANNED);
@@ -183,7 +183,7 @@ const void *shard_stream_doc(ShardStream *ss, uint64_t d, TokFrameScan *scan)
     size_t n = (size_t)(shard_doc_start(s, d + 1) - shard_doc_start(s, d));
     if (!ss->check) {
         const unsigned char *p = (const unsigned char *)shard_tokens_raw(s) + shard_doc_start(s, d) * ss->width;
-        *scan = tok_frame_scan(p, n, ss->width, NULL);
+        *scan = tok_frame_scan(p, n, ss->width);
         return p;
     }
     if (ss->cur < 0 || d >= ss->win[ss->cur].end) {
@@ -198,7 +198,7 @@ const void *shard_stream_doc(ShardStream *ss, uint64_t d, TokFrameScan *scan)
     const unsigned char *p = w->p + (shard_doc_start(s, d) - shard_doc_start(s, w->first)) * ss->width;
     /* Without a scanner, scan the document now, just before it is written: it is
      * then in cache for both. */
-    *scan = ss->helpers ? w->scan[d - w->first] : tok_frame_scan(p, n, ss->width, NULL);
+    *scan = ss->helpers ? w->scan[d - w->first] : tok_frame_scan(p, n, ss->width);
     return p;
 }
 

@@ -31,7 +31,6 @@ struct TextInput {
     char *doc;
     size_t doc_cap;
     size_t doc_map_len;       /* > 0: doc is a mapping of the whole file, not ours to reuse */
-    uint64_t skipped;
     uint64_t source_serial;   /* counts the streams begun (archive members) */
 };
 
@@ -74,7 +73,6 @@ TextInput *text_input_open(const char *path, const TextInputOptions *opt)
 {
     TextInput *in = xcalloc(1, sizeof *in);
     in->opt = *opt;
-    if (!in->opt.field) in->opt.field = "text";
     in->path = xstrdup(path);
     bool is_stdin = strcmp(path, "-") == 0;
     if (!is_stdin && is_archive_name(path)) in->kind = SRC_ARCHIVE;
@@ -209,33 +207,6 @@ static void reset_lines(TextInput *in)
     in->line = 0;
 }
 
-/* The next document of a JSONL stream; 0 at its end. */
-static int next_json_doc(TextInput *in, const uint8_t **text, size_t *len)
-{
-    size_t l;
-    char *s;
-    char err[256];
-    while ((s = next_line(in, &l))) {
-        size_t k = 0;
-        while (k < l && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r')) k++;
-        if (k == l) continue; /* blank line */
-        if (in->doc_map_len) drop_doc(in); /* not ours to write into */
-        long n = jsonl_extract(s, l, in->opt.field, &in->doc, &in->doc_cap, err, sizeof err);
-        if (n < 0) {
-            char w[4200];
-            text_input_where(in, w, sizeof w);
-            if (!in->opt.skip_bad) die("%s:%llu: %s (or use --skip-bad)", w, (unsigned long long)in->line, err);
-            info(NMOE_VERBOSE, "%s: %s:%llu: skipped: %s\n", nmoe_prog(), w, (unsigned long long)in->line, err);
-            in->skipped++;
-            continue;
-        }
-        *text = (const uint8_t *)in->doc;
-        *len = (size_t)n;
-        return 1;
-    }
-    return 0;
-}
-
 /* The next raw line of a JSONL stream that is not blank (without its '\n'), with
  * its line number; 0 at the stream's end. */
 static int next_json_line(TextInput *in, const uint8_t **text, size_t *len, uint64_t *line)
@@ -254,15 +225,13 @@ static int next_json_line(TextInput *in, const uint8_t **text, size_t *len, uint
     return 0;
 }
 
-/* One step of text_input_next / text_input_next_raw: with raw, a JSONL line comes
- * as it is (*line its number); else decoded (*line 0 either way). */
-static int next_doc(TextInput *in, const uint8_t **text, size_t *len, uint64_t *line, bool raw)
+int text_input_next(TextInput *in, const uint8_t **text, size_t *len, uint64_t *line)
 {
     *line = 0;
     if (in->done) return 0;
     if (in->kind != SRC_ARCHIVE) {
         if (in->jsonl) {
-            if (raw ? next_json_line(in, text, len, line) : next_json_doc(in, text, len)) return 1;
+            if (next_json_line(in, text, len, line)) return 1;
             in->done = true;
             return 0;
         }
@@ -273,7 +242,7 @@ static int next_doc(TextInput *in, const uint8_t **text, size_t *len, uint64_t *
     }
     for (;;) {
         if (in->in_member) {
-            if (raw ? next_json_line(in, text, len, line) : next_json_doc(in, text, len)) return 1;
+            if (next_json_line(in, text, len, line)) return 1;
             in->in_member = false;
         }
         struct archive_entry *e;
@@ -300,20 +269,7 @@ static int next_doc(TextInput *in, const uint8_t **text, size_t *len, uint64_t *
     }
 }
 
-int text_input_next(TextInput *in, const uint8_t **text, size_t *len)
-{
-    uint64_t line;
-    return next_doc(in, text, len, &line, false);
-}
-
-int text_input_next_raw(TextInput *in, const uint8_t **text, size_t *len, uint64_t *json_line)
-{
-    return next_doc(in, text, len, json_line, true);
-}
-
 uint64_t text_input_source_serial(const TextInput *in) { return in->source_serial; }
-
-uint64_t text_input_skipped(const TextInput *in) { return in->skipped; }
 
 TextDocBuf text_input_take_doc(TextInput *in)
 {

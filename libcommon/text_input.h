@@ -11,10 +11,11 @@
  *   anything else    the whole file is one document, byte for byte
  *   "-"              standard input, read as plain text (or JSONL with force_jsonl)
  *
- * A JSON line that does not parse, is not an object, or has no string under the
- * field stops the run with "file:line: reason" ("archive:member:line: reason" in an
- * archive), or with skip_bad is counted and skipped. A damaged archive or member is
- * always fatal and names the member. */
+ * A TextInput hands out JSON lines undecoded, with their line numbers; TextBatches
+ * (below) decodes them with jsonl_extract_at. A JSON line that does not parse, is
+ * not an object, or has no string under the field stops the run with "file:line:
+ * reason" ("archive:member:line: reason" in an archive), or with skip_bad is counted
+ * and skipped. A damaged archive or member is always fatal and names the member. */
 #ifndef NMOE_TEXT_INPUT_H
 #define NMOE_TEXT_INPUT_H
 
@@ -38,18 +39,14 @@ typedef struct TextInput TextInput;
 /* Opens the path (dies naming it on failure). */
 TextInput *text_input_open(const char *path, const TextInputOptions *opt);
 /* The next document: returns 1 and its bytes (valid until the next call), or 0 at
- * the end. Dies with "where: reason" on bad input (see above). */
-int text_input_next(TextInput *in, const uint8_t **text, size_t *len);
-/* The same, but a JSON line comes undecoded, *json_line its line number (0 for a
- * document that is not a JSON line), for decoding elsewhere with jsonl_extract
- * (text_input_batch.c decodes on the caller's threads). Blank lines are skipped. */
-int text_input_next_raw(TextInput *in, const uint8_t **text, size_t *len, uint64_t *json_line);
+ * the end; a JSON line comes undecoded, *json_line its line number (0 for a document
+ * that is not a JSON line). Blank lines are skipped. Dies with "where: reason" on a
+ * damaged archive or a read error. */
+int text_input_next(TextInput *in, const uint8_t **text, size_t *len, uint64_t *json_line);
 /* Where the last document came from, for messages: "path" or "path:member". */
 void text_input_where(const TextInput *in, char *out, size_t n);
 /* Changes whenever text_input_where would change (a new archive member). */
 uint64_t text_input_source_serial(const TextInput *in);
-/* JSON lines skipped so far under skip_bad. */
-uint64_t text_input_skipped(const TextInput *in);
 /* Hand the buffer of the document text_input_next just returned to the caller; the
  * reader starts a new one. Saves a copy of a large document. A whole plain file of
  * MMAP_MIN_BYTES or more is not read at all but mapped (map_len > 0): no copy, the

@@ -133,7 +133,7 @@ static void *reader_main(void *arg)
         uint64_t serial = UINT64_MAX;
         char where[4200];
         int src = -1;
-        while (text_input_next_raw(in, &text, &len, &line)) {
+        while (text_input_next(in, &text, &len, &line)) {
             if (text_input_source_serial(in) != serial || src < 0) { /* a new file or member */
                 serial = text_input_source_serial(in);
                 text_input_where(in, where, sizeof where);

@@ -59,7 +59,7 @@ typedef struct {
     size_t line_cap;
     /* Figures */
     uint64_t docs, bytes, tokens;
-    double encode_s, join_s, plan_s, writer_s;
+    double writer_s;
 } Pipe;
 
 /* Worker ------------------------------------------------------------------------ */
@@ -181,22 +181,12 @@ static void *worker_main(void *arg)
 
 static void write_ids_line(Pipe *p, const IdRun *runs, size_t n_runs, size_t n)
 {
-    if (p->line_cap < n * 11 + 2) {
-        p->line_cap = n * 11 + 2;
+    if (p->line_cap < n * IDS_TEXT_MAX_BYTES + 1) {
+        p->line_cap = n * IDS_TEXT_MAX_BYTES + 1;
         p->line = xrealloc(p->line, p->line_cap);
     }
     char *q = p->line;
-    bool first = true;
-    for (size_t r = 0; r < n_runs; r++)
-        for (size_t i = 0; i < runs[r].n; i++) {
-            char tmp[12];
-            int k = 0;
-            uint32_t v = runs[r].ids[i];
-            do { tmp[k++] = (char)('0' + v % 10); v /= 10; } while (v);
-            if (!first) *q++ = ' ';
-            first = false;
-            while (k) *q++ = tmp[--k];
-        }
+    for (size_t r = 0; r < n_runs; r++) q = ids_text_put(q, runs[r].ids, runs[r].n, q == p->line);
     *q++ = '\n';
     if (fwrite(p->line, 1, (size_t)(q - p->line), p->fp) != (size_t)(q - p->line)) die("write failed");
 }

@@ -126,17 +126,16 @@ uint32_t max_token_id(const void *raw, size_t n, uint32_t width)
 }
 
 /* Bytes per block of tok_frame_scan: small enough to stay in cache between the
- * block's reads (largest id, the caller's checksum, the frame check). */
+ * block's two reads (largest id, frame check). */
 #define SCAN_BLOCK_BYTES ((size_t)32 << 10)
 
-TokFrameScan tok_frame_scan(const void *raw, size_t n, uint32_t width, Hash64 *also)
+TokFrameScan tok_frame_scan(const void *raw, size_t n, uint32_t width)
 {
     const unsigned char *p = raw;
     size_t nb = n * width;
     TokFrameScan r = { 0, 0 };
     if (nb <= SCAN_BLOCK_BYTES) {
         r.max_id = max_token_id(p, n, width);
-        if (also) hash64_update(also, p, nb);
         r.check = frame_check(p, nb, (uint32_t)n);
         return r;
     }
@@ -146,7 +145,6 @@ TokFrameScan tok_frame_scan(const void *raw, size_t n, uint32_t width, Hash64 *a
         size_t len = nb - off < SCAN_BLOCK_BYTES ? nb - off : SCAN_BLOCK_BYTES;
         uint32_t m = max_token_id(p + off, len / width, width);
         if (m > r.max_id) r.max_id = m;
-        if (also) hash64_update(also, p + off, len);
         hash64_update(frame, p + off, len);
     }
     r.check = (uint32_t)hash64_digest(frame);
@@ -167,16 +165,6 @@ void tokw_frame(TokWriter *w, const void *raw, size_t n, uint32_t check)
     w->n_tokens += n;
 }
 
-void tokw_doc_raw(TokWriter *w, const void *raw, size_t n)
-{
-    if (n >= TOKSTREAM_END) die("%s: document of %zu tokens is too long for one frame", w->name, n);
-    TokFrameScan sc = tok_frame_scan(raw, n, w->h.token_bytes, NULL);
-    if (n && sc.max_id >= w->h.vocab_size)
-        die("%s: token id %u in document %llu is beyond the vocabulary size %u", w->name, sc.max_id,
-            (unsigned long long)w->n_docs, w->h.vocab_size);
-    tokw_frame(w, raw, n, sc.check);
-}
-
 void tokw_finish(TokWriter *w)
 {
     unsigned char t[20];
@@ -188,6 +176,19 @@ void tokw_finish(TokWriter *w)
     free(w->name);
     free(w->buf);
     free(w);
+}
+
+char *ids_text_put(char *p, const uint32_t *ids, size_t n, bool first)
+{
+    for (size_t i = 0; i < n; i++) {
+        char digits[10];
+        int k = 0;
+        uint32_t v = ids[i];
+        do { digits[k++] = (char)('0' + v % 10); v /= 10; } while (v);
+        if (!first || i) *p++ = ' ';
+        while (k) *p++ = digits[--k];
+    }
+    return p;
 }
 
 /* Reader ------------------------------------------------------------------- */

@@ -24,11 +24,10 @@
 #ifndef NMOE_TOKSTREAM_H
 #define NMOE_TOKSTREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-
-#include "hash.h"
 
 #define TOKSTREAM_MAGIC "NMOETOKS"
 #define TOKSTREAM_VERSION 1u
@@ -56,23 +55,27 @@ typedef struct {
     size_t n;
 } IdRun;
 void tokw_doc_runs(TokWriter *w, const IdRun *runs, size_t n_runs);
-/* Same, from n ids already at the stream's width (little-endian), written straight
- * from `raw` with no conversion; ids are still checked against vocab_size. */
-void tokw_doc_raw(TokWriter *w, const void *raw, size_t n);
-/* The two steps of tokw_doc_raw, for a caller that checks ids against something of
- * its own (nmoe-shard cat names the shard and the document): tok_frame_scan reads
- * n ids once, block by block so each block is hashed while in cache, and returns
- * their frame check and largest id, also feeding the bytes to `also` when not NULL
- * (the caller's running checksum of a larger whole). tokw_frame then writes the
- * frame with that check; the caller has made sure every id is < vocab_size. */
+/* A frame from n ids already at the stream's width (little-endian), in two steps,
+ * for a caller that checks ids against something of its own (nmoe-shard cat names
+ * the shard and the document): tok_frame_scan reads the ids once, block by block so
+ * each block is hashed while in cache, and returns their frame check and largest
+ * id; tokw_frame then writes the frame with that check, straight from `raw`, once
+ * the caller has made sure every id is < vocab_size. */
 typedef struct {
     uint32_t check;
     uint32_t max_id;
 } TokFrameScan;
-TokFrameScan tok_frame_scan(const void *raw, size_t n, uint32_t width, Hash64 *also);
+TokFrameScan tok_frame_scan(const void *raw, size_t n, uint32_t width);
 void tokw_frame(TokWriter *w, const void *raw, size_t n, uint32_t check);
 /* Writes the trailer and flushes; does not close fp. Frees w. */
 void tokw_finish(TokWriter *w);
+
+/* The --ids text view of a document (nmoe-tok encode --ids, nmoe-shard cat --ids):
+ * ids in decimal separated by single spaces, one document per line. This writes n
+ * ids at p, with a space before the first unless `first`; p must have room for
+ * IDS_TEXT_MAX_BYTES per id. Returns where it stopped. */
+#define IDS_TEXT_MAX_BYTES 11
+char *ids_text_put(char *p, const uint32_t *ids, size_t n, bool first);
 
 /* Reader: dies with `name: offset N: reason` on any malformed input. */
 typedef struct TokReader TokReader;

@@ -487,29 +487,17 @@ static void text_flush(Emitter *e)
 
 static void emit_text_doc(Emitter *e, const uint32_t *ids, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (e->text_len + 16 > e->text_cap) {
-            text_flush(e);
-            if (e->text_cap < 16) {
-                e->text_cap = 1 << 16;
-                e->text_buf = xmalloc(e->text_cap);
-            }
-        }
-        char digits[12];
-        int nd = 0;
-        uint32_t v = ids[i];
-        do { digits[nd++] = (char)('0' + v % 10); v /= 10; } while (v);
-        if (i) e->text_buf[e->text_len++] = ' ';
-        while (nd) e->text_buf[e->text_len++] = digits[--nd];
-    }
-    if (e->text_len + 1 > e->text_cap) {
+    size_t need = n * IDS_TEXT_MAX_BYTES + 1;
+    if (e->text_len + need > e->text_cap) {
         text_flush(e);
-        if (e->text_cap < 16) {
-            e->text_cap = 1 << 16;
-            e->text_buf = xmalloc(e->text_cap);
+        if (need > e->text_cap) {
+            e->text_cap = need > ((size_t)1 << 16) ? need : (size_t)1 << 16;
+            e->text_buf = xrealloc(e->text_buf, e->text_cap);
         }
     }
-    e->text_buf[e->text_len++] = '\n';
+    char *end = ids_text_put(e->text_buf + e->text_len, ids, n, true);
+    *end++ = '\n';
+    e->text_len = (size_t)(end - e->text_buf);
 }
 
 /* A shard cat is writing out. cat never passes garbage on, yet reads each token
@@ -547,31 +535,29 @@ static void cat_close(CatShard *c)
     *c = (CatShard){ 0 };
 }
 
-/* The raw ids of document d (documents are asked for in order), with their frame
- * check and largest id. */
-static const unsigned char *cat_doc_bytes(CatShard *c, uint64_t d, TokFrameScan *scan)
-{
-    if (c->ss) return shard_stream_doc(c->ss, d, scan);
-    const unsigned char *raw =
-        (const unsigned char *)shard_tokens_raw(c->s) + shard_doc_start(c->s, d) * shard_info(c->s)->token_bytes;
-    *scan = tok_frame_scan(raw, (size_t)(shard_doc_start(c->s, d + 1) - shard_doc_start(c->s, d)),
-                           shard_info(c->s)->token_bytes, NULL);
-    return raw;
-}
-
 static uint32_t raw_id(const unsigned char *raw, size_t i, uint32_t width)
 {
     return width == 2 ? (uint32_t)(raw[2 * i] | raw[2 * i + 1] << 8) : get_u32le(raw + 4 * i);
 }
 
-/* Document d of c. Its ids are checked against the vocabulary here, so a bad id is
- * reported with the shard and document that hold it. */
+/* Document d of c (documents go out in order). */
 static void emit_doc(Emitter *e, CatShard *c, uint64_t d)
 {
     size_t n = (size_t)(shard_doc_start(c->s, d + 1) - shard_doc_start(c->s, d));
+    if (n > e->cap) {
+        e->cap = n + n / 2 + 1024;
+        e->ids = xrealloc(e->ids, e->cap * sizeof *e->ids);
+    }
+    if (e->text) { /* verified whole when opened */
+        shard_read(c->s, shard_doc_start(c->s, d), n, e->ids);
+        emit_text_doc(e, e->ids, n);
+        return;
+    }
+    /* The ids are checked against the vocabulary here, so a bad id is reported with
+     * the shard and document that hold it. */
     uint32_t width = shard_info(c->s)->token_bytes;
     TokFrameScan sc;
-    const unsigned char *raw = cat_doc_bytes(c, d, &sc);
+    const unsigned char *raw = shard_stream_doc(c->ss, d, &sc);
     if (n && sc.max_id >= e->vocab_size) {
         size_t i = 0;
         uint32_t id;
@@ -579,17 +565,12 @@ static void emit_doc(Emitter *e, CatShard *c, uint64_t d)
         die("%s: token %llu (document %llu): id %u is beyond the vocabulary size %u", shard_path(c->s),
             (unsigned long long)(shard_doc_start(c->s, d) + i), (unsigned long long)d, id, e->vocab_size);
     }
-    if (!e->text && width == e->stream_width) { /* same width on both sides: the bytes as they are */
+    if (width == e->stream_width) { /* same width on both sides: the bytes as they are */
         tokw_frame(e->w, raw, n, sc.check);
         return;
     }
-    if (n > e->cap) {
-        e->cap = n + n / 2 + 1024;
-        e->ids = xrealloc(e->ids, e->cap * sizeof *e->ids);
-    }
     for (size_t i = 0; i < n; i++) e->ids[i] = raw_id(raw, i, width);
-    if (e->text) emit_text_doc(e, e->ids, n);
-    else tokw_doc(e->w, e->ids, n);
+    tokw_doc(e->w, e->ids, n);
 }
 
 static void emit_finish(Emitter *e)

@@ -49,7 +49,7 @@ static bool read_through(const char *path, uint64_t stop, char *err, size_t cap)
         const unsigned char *got = shard_stream_doc(ss, d, &sc);
         size_t n = (size_t)(shard_doc_start(s, d + 1) - shard_doc_start(s, d));
         const unsigned char *want = (const unsigned char *)shard_tokens_raw(s) + shard_doc_start(s, d) * 2;
-        TokFrameScan ref = tok_frame_scan(want, n, 2, NULL);
+        TokFrameScan ref = tok_frame_scan(want, n, 2);
         if (n && memcmp(got, want, 2 * n) != 0) same = 0;
         if (sc.check != ref.check || sc.max_id != ref.max_id) same = 0;
     }

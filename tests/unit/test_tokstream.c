@@ -57,8 +57,8 @@ static int rejects(const unsigned char *b, size_t n, uint32_t vocab)
 }
 
 /* tok_frame_scan on documents around and beyond its 32 KiB block: the frames it
- * checks are accepted by the reader (whose frame check is the one-shot hash), the
- * largest id is found wherever it sits, and `also` sees exactly the bytes. */
+ * checks are accepted by the reader (whose frame check is the one-shot hash), and
+ * the largest id is found wherever it sits. */
 static void test_frame_scan(uint32_t width)
 {
     uint32_t vocab = width == 2 ? 50257 : 100277;
@@ -79,10 +79,7 @@ static void test_frame_scan(uint32_t width)
             if (width == 2) { raw[2 * i] = (unsigned char)id; raw[2 * i + 1] = (unsigned char)(id >> 8); }
             else put_u32le(raw + 4 * i, id);
         }
-        Hash64 *also = hash64_new(5);
-        TokFrameScan sc = tok_frame_scan(raw, n, width, also);
-        CHECK(hash64_digest(also) == hash64(raw, n * width, 5));
-        hash64_free(also);
+        TokFrameScan sc = tok_frame_scan(raw, n, width);
         CHECK_EQ_INT(sc.max_id, n ? vocab - 1 - (uint32_t)k : 0);
         tokw_frame(w, raw, n, sc.check);
     }
