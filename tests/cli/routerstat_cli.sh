@@ -1,13 +1,7 @@
 #!/usr/bin/env bash
 # nmoe-routerstat's command line: -h, --help (every option with a [default: ...]),
 # -V/--version, and usage errors with exit 2 and a hint.
-set -u
-cd "$NMOE_TOP"
-D=tests/data/metrics
-R=bin/nmoe-routerstat
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
+source "$NMOE_TOP/tests/cli/routerstat_common.bash"
 
 "$R" -h >"$tmp/out" 2>&1; rc=$?
 [ $rc -eq 0 ] && head -n 1 "$tmp/out" | grep -qx 'Usage: nmoe-routerstat \[OPTIONS\] \[FILE\]' && grep -q -- "--help" "$tmp/out" \

@@ -2,13 +2,7 @@
 # --detect-collapse finds layer 2 of the collapsing fixture and the step its decline
 # began (160: the first router line after the shock at step 150), exits 3, and flags
 # nothing in the healthy fixture (exit 0, empty stdout); the rule's options work.
-set -u
-cd "$NMOE_TOP"
-D=tests/data/metrics
-R=bin/nmoe-routerstat
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
+source "$NMOE_TOP/tests/cli/routerstat_common.bash"
 check() { # NAME WANT_RC WANT_STDOUT ARGS...
     local name=$1 want_rc=$2 want_out=$3; shift 3
     "$R" "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?

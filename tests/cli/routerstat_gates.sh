@@ -2,13 +2,7 @@
 # --require: gates pass on the healthy fixture (exit 0), fail on the collapsed one with
 # exit 3 and one message per failing layer and metric naming value and bound, and bad
 # gate syntax is a usage error (exit 2).
-set -u
-cd "$NMOE_TOP"
-D=tests/data/metrics
-R=bin/nmoe-routerstat
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
+source "$NMOE_TOP/tests/cli/routerstat_common.bash"
 # run WANT_RC ARGS...: output in $tmp/out and $tmp/err
 run() {
     local want=$1; shift

@@ -2,13 +2,7 @@
 # Malformed metric lines are reported as file:line: reason and skipped (exit 0), or,
 # with --strict, rejected with exit 1; each kind of damage is checked, and binary
 # garbage never crashes the reader.
-set -u
-cd "$NMOE_TOP"
-D=tests/data/metrics
-R=bin/nmoe-routerstat
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
+source "$NMOE_TOP/tests/cli/routerstat_common.bash"
 
 # The whole fixture: every bad line warned about by number, the good ones used.
 "$R" $D/malformed.ndjson >"$tmp/out" 2>"$tmp/err"; rc=$?

@@ -1,13 +1,7 @@
 #!/usr/bin/env bash
 # nmoe-routerstat's table, NDJSON and TSV for the fixture streams match the golden files
 # exactly; stdin works as '-' and as no FILE; a step without router lines is an error.
-set -u
-cd "$NMOE_TOP"
-D=tests/data/metrics
-R=bin/nmoe-routerstat
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
+source "$NMOE_TOP/tests/cli/routerstat_common.bash"
 # golden NAME EXPECTED_FILE ARGS...: stdout must equal the file and the exit status 0.
 golden() {
     local name=$1 want=$2; shift 2
