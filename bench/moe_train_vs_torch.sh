@@ -18,16 +18,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$top/bin:$PATH"
 config=${1:-$top/configs/tiny_moe.toml}
 threads=${THREADS:-2} steps=${STEPS:-20} warmup=${WARMUP:-4} rounds=${ROUNDS:-2}
-py=/usr/bin/python3
-"$py" -c 'import torch' 2>/dev/null || { echo "bench needs /usr/bin/python3 with torch (python3-torch)"; exit 1; }
-for p in nmoe-train nmoe-tok nmoe-shard; do command -v $p >/dev/null || { echo "missing $p: run make"; exit 1; }; done
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-nmoe-tok encode -t gpt2 --eot "$top/data/tinyshakespeare.txt" | nmoe-shard pack -q -o "$tmp/data"
-sets=(--set data_path="$tmp/data" --set out_dir="$tmp/out" --set steps="$steps" --set log_every=1
-      --set validation_every=0 --set checkpoint_every=1000000000)
-nmoe-train "$config" "${sets[@]}" --print-config >"$tmp/config.json"
+source "$top/bench/train_common.bash"
 grep -q '"n_routed_experts":[1-9]' "$tmp/config.json" || { echo "$config: not an MoE config"; exit 1; }
 
 # nmoe_rate VARIANT_SETS...: tokens per second from the train lines' clocks, step WARMUP
@@ -35,14 +26,8 @@ grep -q '"n_routed_experts":[1-9]' "$tmp/config.json" || { echo "$config: not an
 nmoe_rate() {
     rm -rf "$tmp/out"
     nmoe-train -q -T "$threads" "$config" "${sets[@]}" "$@" >"$tmp/m.ndjson"
-    awk -v w="$warmup" -F'"elapsed_s":' '/"kind":"train"/ {
-            split($0, a, "\"step\":"); split(a[2], b, ","); s = b[1] + 0
-            split($2, c, ","); t = c[1] + 0
-            split($0, d, "\"tokens\":"); split(d[2], e, ","); k = e[1] + 0
-            if (s == w) { t0 = t; k0 = k } last_t = t; last_k = k }
-          END { printf "%.1f", (last_k - k0) / (last_t - t0) }' "$tmp/m.ndjson"
+    train_rate "$tmp/m.ndjson"
 }
-best() { awk -v r="$1" -v b="$2" 'BEGIN { print (r > b ? r : b) }'; }
 
 b_on=0 b_off=0 b_grad=0 b_torch=0
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -54,7 +39,7 @@ for round in $(seq 1 "$rounds"); do
     echo "round $round: nmoe-train, router lines off ($(grep -c '"kind":"router"' "$tmp/m.ndjson") lines): $r tok/s"
     r=$(nmoe_rate --set router_telemetry=true --set log_router_grad_norm=true); b_grad=$(best "$r" "$b_grad")
     echo "round $round: nmoe-train, router lines + router_grad_norm: $r tok/s"
-    line=$("$py" "$top/bench/moe_train_vs_torch.py" "$tmp/config.json" "$threads" "$steps" "$warmup")
+    line=$("$py" "$top/bench/torch_train.py" "$tmp/config.json" "$threads" "$steps" "$warmup")
     r=$(awk '{ print $3 }' <<<"$line"); b_torch=$(best "$r" "$b_torch")
     echo "round $round: torch (loop over experts): $r tok/s, max RSS $(awk '{ print $5 }' <<<"$line") MB"
 done

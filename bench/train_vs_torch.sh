@@ -15,37 +15,22 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$top/bin:$PATH"
 config=${1:-$top/configs/tiny.toml}
 threads=${THREADS:-2} steps=${STEPS:-25} warmup=${WARMUP:-5} rounds=${ROUNDS:-2}
-py=/usr/bin/python3
-"$py" -c 'import torch' 2>/dev/null || { echo "bench needs /usr/bin/python3 with torch (python3-torch)"; exit 1; }
-for p in nmoe-train nmoe-tok nmoe-shard; do command -v $p >/dev/null || { echo "missing $p: run make"; exit 1; }; done
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-nmoe-tok encode -t gpt2 --eot "$top/data/tinyshakespeare.txt" | nmoe-shard pack -q -o "$tmp/data"
-sets=(--set data_path="$tmp/data" --set out_dir="$tmp/out" --set steps="$steps" --set log_every=1
-      --set validation_every=0 --set checkpoint_every=1000000000)
-nmoe-train "$config" "${sets[@]}" --print-config >"$tmp/config.json"
+source "$top/bench/train_common.bash"
 
 best_nmoe=0 best_torch=0 rss_nmoe=0 rss_torch=0
 for round in $(seq 1 "$rounds"); do
     rm -rf "$tmp/out"
     /usr/bin/time -f '%M' -o "$tmp/time.txt" nmoe-train -q -T "$threads" "$config" "${sets[@]}" >"$tmp/m.ndjson"
-    # Tokens per second from the train lines' clocks, from step WARMUP to the last.
-    rate=$(awk -v w="$warmup" -F'"elapsed_s":' '/"kind":"train"/ {
-            split($0, a, "\"step\":"); split(a[2], b, ","); s = b[1] + 0
-            split($2, c, ","); t = c[1] + 0
-            split($0, d, "\"tokens\":"); split(d[2], e, ","); k = e[1] + 0
-            if (s == w) { t0 = t; k0 = k } last_t = t; last_k = k }
-          END { printf "%.1f", (last_k - k0) / (last_t - t0) }' "$tmp/m.ndjson")
+    rate=$(train_rate "$tmp/m.ndjson")
     rss=$(awk '{ printf "%.1f", $1 / 1024 }' "$tmp/time.txt")
     echo "round $round: nmoe-train $rate tok/s, max RSS $rss MB"
-    awk -v r="$rate" -v b="$best_nmoe" 'BEGIN { exit !(r > b) }' && best_nmoe=$rate
+    best_nmoe=$(best "$rate" "$best_nmoe")
     rss_nmoe=$rss
-    line=$("$py" "$top/bench/train_vs_torch.py" "$tmp/config.json" "$threads" "$steps" "$warmup")
+    line=$("$py" "$top/bench/torch_train.py" "$tmp/config.json" "$threads" "$steps" "$warmup")
     trate=$(awk '{ print $3 }' <<<"$line")
     trss=$(awk '{ print $5 }' <<<"$line")
     echo "round $round: torch      $trate tok/s, max RSS $trss MB"
-    awk -v r="$trate" -v b="$best_torch" 'BEGIN { exit !(r > b) }' && best_torch=$trate
+    best_torch=$(best "$trate" "$best_torch")
     rss_torch=$trss
 done
 ratio=$(awk -v a="$best_nmoe" -v b="$best_torch" 'BEGIN { printf "%.2f", a / b }')

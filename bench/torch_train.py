@@ -1,15 +1,16 @@
 #!/usr/bin/python3
-"""moe_train_vs_torch.py: the PyTorch side of bench/moe_train_vs_torch.sh.
+"""torch_train.py: the PyTorch side of bench/train_vs_torch.sh and bench/moe_train_vs_torch.sh.
 
-    moe_train_vs_torch.py CONFIG_JSON THREADS STEPS WARMUP
+    torch_train.py CONFIG_JSON THREADS STEPS WARMUP
 
-Trains the same MoE model as nmoe-train, written the way most PyTorch MoE code is: the
-module of tests/oracle/torch_reference.py (its routed layer is tests/oracle/
-moe_reference.py: a router Linear, top-K, then a Python loop over the experts with index
-masks and index_add_), built from the resolved config that `nmoe-train --print-config`
-prints. Same batch and micro-batch, AdamW with nmoe's parameter groups (dense, experts,
-routers without weight decay), gradient clipping, and the aux-loss-free bias update
-after every step from the step's loads. Prints one line:
+Trains the same model as nmoe-train (the module of tests/oracle/torch_reference.py,
+built from the resolved config that `nmoe-train --print-config` prints) on the CPU with
+the same batch and micro-batch, torch.optim.AdamW with nmoe's parameter groups (dense,
+experts, routers without weight decay) and gradient clipping. MoE blocks are written
+the way most PyTorch MoE code is (tests/oracle/moe_reference.py: a router Linear, top-K,
+then a Python loop over the experts with index masks and index_add_), with the aux
+loss and the aux-loss-free bias update after every step from the step's loads; a dense
+config has none of these, and its expert and router groups are empty. Prints one line:
 "torch tok_per_s X max_rss_mb Y", the rate over the steps after WARMUP.
 """
 import json
