@@ -1,5 +1,6 @@
 /* shard_import.c: llm.c .bin and .npy token files into a pack (see shard_import.h). */
 #include "shard_import.h"
+#include "bpe.h" /* IdVec */
 #include "error.h"
 #include "tokstream.h" /* get_u32le */
 
@@ -209,20 +210,6 @@ bool npy_parse_header(const unsigned char *b, size_t avail, uint64_t file_bytes,
 
 /* Import ---------------------------------------------------------------------- */
 
-typedef struct {
-    uint32_t *ids;
-    size_t n, cap;
-} Doc;
-
-static void doc_push(Doc *d, uint32_t id)
-{
-    if (d->n == d->cap) {
-        d->cap = d->cap ? d->cap * 2 : 65536;
-        d->ids = xrealloc(d->ids, d->cap * sizeof *d->ids);
-    }
-    d->ids[d->n++] = id;
-}
-
 static int64_t load_item(const unsigned char *p, const TokenArray *a)
 {
     switch (a->item_bytes) {
@@ -236,7 +223,7 @@ static int64_t load_item(const unsigned char *p, const TokenArray *a)
 
 void import_files(ImportFormat fmt, char *const *files, int n_files, int64_t eot, uint32_t vocab_size, Pack *pack)
 {
-    Doc doc = { 0 };
+    IdVec doc = { 0 };
     bool doc_open = false; /* a document is being gathered (it may be empty only at the start) */
     for (int f = 0; f < n_files; f++) {
         const char *path = files[f];
@@ -268,20 +255,20 @@ void import_files(ImportFormat fmt, char *const *files, int n_files, int64_t eot
                 die("%s: element %llu: token id %lld is beyond the vocabulary size %u (see --vocab-size)", path,
                     (unsigned long long)i, (long long)v, vocab_size);
             if (v == eot && doc_open && doc.n > 0) {
-                pack_doc(pack, doc.ids, doc.n);
+                pack_doc(pack, doc.v, doc.n);
                 doc.n = 0;
             }
-            doc_push(&doc, (uint32_t)v);
+            idvec_push(&doc, (uint32_t)v);
             doc_open = true;
         }
         if (eot == IMPORT_NO_EOT) {
-            pack_doc(pack, doc.ids, doc.n);
+            pack_doc(pack, doc.v, doc.n);
             doc.n = 0;
             doc_open = false;
         }
         info(NMOE_VERBOSE, "%s: %llu tokens (%s)\n", path, (unsigned long long)a.n_tokens, a.descr);
         if (map) munmap((void *)map, len);
     }
-    if (doc_open && doc.n > 0) pack_doc(pack, doc.ids, doc.n);
-    free(doc.ids);
+    if (doc_open && doc.n > 0) pack_doc(pack, doc.v, doc.n);
+    idvec_free(&doc);
 }
