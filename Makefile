@@ -36,7 +36,7 @@ else
   BUILD := build/cpu
 endif
 
-LIB_SRC := $(wildcard libcommon/*.c) $(wildcard kernels/cpu/*.c)
+LIB_SRC := $(wildcard libcommon/*/*.c) $(wildcard kernels/cpu/*.c)
 CU_SRC := $(if $(filter 1,$(CUDA)),$(wildcard kernels/cuda/*.cu))
 TOOL_SRC := $(wildcard tools/nmoe-*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

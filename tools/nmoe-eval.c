@@ -1,11 +1,11 @@
 /* nmoe-eval: evaluate an nmoe checkpoint: bits per byte, CORE-style tasks, router health,
  * samples; and the CORE summary (nmoe-eval(1)). main parses the command line and sets
  * policy; the work is in libcommon/eval_run_*.c and eval_summary.c. */
-#include "atomic_file.h"
-#include "cli.h"
-#include "error.h"
-#include "eval_run.h"
-#include "eval_summary.h"
+#include "base/atomic_file.h"
+#include "base/cli.h"
+#include "base/error.h"
+#include "eval/eval_run.h"
+#include "eval/eval_summary.h"
 
 #include <getopt.h>
 #include <omp.h>

@@ -2,9 +2,9 @@
  * the table for one step, NDJSON, an over-time series, gates, collapse detection and
  * a plot. main parses the command line and sets policy; the work is in
  * libcommon/routerstat_*.c. */
-#include "cli.h"
-#include "error.h"
-#include "routerstat.h"
+#include "base/cli.h"
+#include "base/error.h"
+#include "routerstat/routerstat.h"
 
 #include <getopt.h>
 #include <inttypes.h>

@@ -3,17 +3,17 @@
  *
  * main parses the command line and sets policy; the formats live in libcommon
  * (tokstream.h, shard.h, shard_write.h, shard_import.h, shard_manifest.h). */
-#include "atomic_file.h"
-#include "cli.h"
-#include "error.h"
-#include "hash.h"
-#include "ndjson.h"
-#include "shard.h"
-#include "shard_ext.h"
-#include "shard_import.h"
-#include "shard_stream.h"
-#include "shard_write.h"
-#include "tokstream.h"
+#include "base/atomic_file.h"
+#include "base/cli.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "formats/ndjson.h"
+#include "shard/shard.h"
+#include "shard/shard_ext.h"
+#include "shard/shard_import.h"
+#include "shard/shard_stream.h"
+#include "shard/shard_write.h"
+#include "formats/tokstream.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -1,15 +1,15 @@
 /* nmoe-tok: byte-level BPE tokenizer (GPT-2 and tiktoken compatible): encode text
  * into a token stream, decode it back, train a vocabulary. main parses the command
  * line; the work is in libcommon (tokenizer, text_input, bpe_train, tokstream). */
-#include "atomic_file.h"
-#include "bpe_train.h"
-#include "cli.h"
-#include "clock.h"
-#include "error.h"
-#include "hash.h"
-#include "text_input.h"
-#include "tokenizer.h"
-#include "tokstream.h"
+#include "base/atomic_file.h"
+#include "tok/bpe_train.h"
+#include "base/cli.h"
+#include "base/clock.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "tok/text_input.h"
+#include "tok/tokenizer.h"
+#include "formats/tokstream.h"
 
 #include <getopt.h>
 #include <omp.h>

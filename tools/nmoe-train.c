@@ -1,9 +1,9 @@
 /* nmoe-train: train a transformer from a TOML config on the CPU (nmoe-train(1)).
  * Parses the command line and the config, then hands the run to train_loop.c. */
-#include "cli.h"
-#include "config.h"
-#include "error.h"
-#include "train_loop.h"
+#include "base/cli.h"
+#include "train/config.h"
+#include "base/error.h"
+#include "train/train_loop.h"
 
 #include <getopt.h>
 #include <omp.h>

@@ -1,6 +1,6 @@
 /* matmul.c: see matmul.h. */
 #include "cpu/matmul.h"
-#include "error.h"
+#include "base/error.h"
 
 #include <cblas.h>
 #include <stdio.h>

@@ -19,7 +19,7 @@
  * a call never depends on the thread count, so neither do the results. */
 #include "moe.h"
 
-#include "error.h"
+#include "base/error.h"
 #include "moe_route.h"
 
 #include <cblas.h>

@@ -2,7 +2,7 @@
  * router gradient norm and the router telemetry counters (see moe.h). */
 #include "moe.h"
 
-#include "error.h"
+#include "base/error.h"
 
 #include <math.h>
 #include <stdlib.h>

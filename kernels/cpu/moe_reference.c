@@ -5,7 +5,7 @@
  * no code with moe.c or moe_route.c. */
 #include "moe.h"
 
-#include "error.h"
+#include "base/error.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * back into an identical config: same JSON, same fingerprint), or the JSON reader of
  * checkpoints (config_from_json). Errors are fine; crashes, leaks and a round trip that
  * changes anything abort. */
-#include "config.h"
+#include "train/config.h"
 
 #include <stdlib.h>
 #include <string.h>

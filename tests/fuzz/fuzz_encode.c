@@ -2,9 +2,9 @@
  * tokenizer (gpt2, cl100k_base, o200k_base), whether special tokens are allowed,
  * and whether the rest is first read as a JSON line (text_input's parser). Every
  * encoding must decode to exactly the input; anything else aborts. */
-#include "error.h"
-#include "text_input.h"
-#include "tokenizer.h"
+#include "base/error.h"
+#include "tok/text_input.h"
+#include "tok/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,8 +3,8 @@
  * the file. Besides "no crash, no leak": a rejected file has a `fuzz.jsonl:LINE: reason`
  * message with LINE inside the input, and an accepted one gives prompts whose context +
  * continuation hold the item's own text. */
-#include "eval_prompts.h"
-#include "eval_tasks.h"
+#include "eval/eval_prompts.h"
+#include "eval/eval_tasks.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * through cJSON and router_record_parse; the records that pass are then summarised as
  * the tool would (table, gates, collapse detection). Invariants checked: parsed
  * statistics are in range (entropy in [0,1], active <= experts, CV >= 0). */
-#include "routerstat.h"
+#include "routerstat/routerstat.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -8,10 +8,10 @@
  * second time "re-sealed": a copy whose section checksums (where the header's
  * offsets point inside the input) and header checksum are recomputed. That lets the
  * fuzzer reach the structural checks behind the checksums. */
-#include "hash.h"
-#include "shard.h"
-#include "shard_ext.h"
-#include "tokstream.h"
+#include "base/hash.h"
+#include "shard/shard.h"
+#include "shard/shard_ext.h"
+#include "formats/tokstream.h"
 
 #include <stdint.h>
 #include <stdlib.h>

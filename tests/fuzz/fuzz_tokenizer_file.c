@@ -3,10 +3,10 @@
  * mutation at the door, so when the first byte is odd the harness first makes both
  * checksums right, letting the fuzzer reach the body parser and tokenizer_build; the
  * rest of the input is the file. A file that loads must encode and decode. */
-#include "error.h"
-#include "hash.h"
-#include "tokenizer.h"
-#include "tokstream.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "tok/tokenizer.h"
+#include "formats/tokstream.h"
 
 #include <stdlib.h>
 #include <string.h>

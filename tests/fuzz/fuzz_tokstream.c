@@ -7,8 +7,8 @@
  * memory is freed after the jump. tokr_open allocates its reader before checking the
  * header, so a header it rejects leaves that allocation unreachable: leak detection
  * is paused around tokr_open only (every allocation after it is still checked). */
-#include "error.h"
-#include "tokstream.h"
+#include "base/error.h"
+#include "formats/tokstream.h"
 
 #include <setjmp.h>
 #include <stdint.h>

@@ -2,7 +2,7 @@
  * checks invariants on every input: a parsed document's keys all resolve through
  * toml_get to their own values, and a rejected one has a `file:line:col: reason`
  * message whose position lies inside the input. */
-#include "toml.h"
+#include "formats/toml.h"
 
 #include <stdint.h>
 #include <stdio.h>

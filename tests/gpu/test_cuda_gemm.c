@@ -4,8 +4,8 @@
  * inputs carry 8 mantissa bits, so 2e-2. Exits 77 (skip) without a GPU. */
 #include "../unit/check.h"
 #include "cuda/cuda_backend.h"
-#include "error.h"
-#include "rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 
 #include <cblas.h>
 #include <stdlib.h>

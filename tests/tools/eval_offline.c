@@ -9,11 +9,11 @@
  *       A STAND-IN FOR THE MODEL, for testing pipelines/core_eval.mk only: "predicts"
  *       choice 0 of every multiple_choice/schema item and gets every language_modeling
  *       item wrong, and writes the task's eval line to OUT atomically. */
-#include "atomic_file.h"
-#include "error.h"
-#include "eval_prompts.h"
-#include "eval_suite.h"
-#include "eval_summary.h"
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "eval/eval_prompts.h"
+#include "eval/eval_suite.h"
+#include "eval/eval_summary.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -15,10 +15,10 @@
  *       [--top-k K] [--n-layers N] [--n-dense N] [--tokens-per-step N] [--seed S]
  *       [--collapse-layer L] [--collapse-step S] [--delay-ms D] [--no-stop] [--run NAME]
  * Deterministic for a given set of options (counter-based RNG, no clock). */
-#include "error.h"
-#include "ndjson.h"
-#include "rng.h"
-#include "router_stats.h"
+#include "base/error.h"
+#include "formats/ndjson.h"
+#include "base/rng.h"
+#include "model/router_stats.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -8,10 +8,10 @@
  * [0, V), or Zipf-distributed (s = 1.1, closer to real text) with --zipf. It stops
  * after N documents or once N tokens are out, whichever comes first. Everything
  * comes from Philox streams of the seed, so the bytes depend only on the options. */
-#include "cli.h"
-#include "error.h"
-#include "rng.h"
-#include "tokstream.h"
+#include "base/cli.h"
+#include "base/error.h"
+#include "base/rng.h"
+#include "formats/tokstream.h"
 
 #include <math.h>
 #include <stdlib.h>

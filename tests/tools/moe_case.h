@@ -4,10 +4,10 @@
 #ifndef NMOE_TESTS_MOE_CASE_H
 #define NMOE_TESTS_MOE_CASE_H
 
-#include "cli.h"
+#include "base/cli.h"
 #include "cpu/moe.h"
-#include "error.h"
-#include "rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 
 #include <math.h>
 #include <stdlib.h>

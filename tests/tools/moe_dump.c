@@ -13,7 +13,7 @@
  *            steps_loads [N,E] uint64 steps_bias [N,E] (bias after each step)
  *
  * usage: moe_dump OUTDIR [key=value]...   (keys: see moe_case.h) */
-#include "atomic_file.h"
+#include "base/atomic_file.h"
 #include "moe_case.h"
 
 #include <stdio.h>

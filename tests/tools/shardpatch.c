@@ -8,9 +8,9 @@
  *                                           checksums and the header checksum, so a
  *                                           hand-made change passes every checksum
  */
-#include "hash.h"
-#include "shard_format.h"
-#include "tokstream.h"
+#include "base/hash.h"
+#include "shard/shard_format.h"
+#include "formats/tokstream.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -5,8 +5,8 @@
  *   tokpatch FILE OFFSET VALUE     (OFFSET of a u32 field: 8 version, 12 width,
  *                                   16 vocab_size, 20 flags)
  */
-#include "hash.h"
-#include "tokstream.h"
+#include "base/hash.h"
+#include "formats/tokstream.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -18,15 +18,15 @@
  *   final.bin    the weights (and routing biases) after `steps` optimizer steps
  * using the trainer's own step (train_step.c) with micro-batches, clipping and the
  * schedule, exactly as nmoe-train runs it. */
-#include "checkpoint.h"
-#include "config.h"
-#include "error.h"
-#include "model.h"
-#include "ndjson.h"
-#include "optimizer.h"
-#include "rng.h"
-#include "tensor_file.h"
-#include "train_step.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
+#include "base/error.h"
+#include "model/model.h"
+#include "formats/ndjson.h"
+#include "train/optimizer.h"
+#include "base/rng.h"
+#include "formats/tensor_file.h"
+#include "train/train_step.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,9 +6,9 @@
  *
  * Reads the same training tokens nmoe-train trains on (data_open: the train split, less
  * any holdout) and prints one line: "unigram_entropy_nats X tokens N distinct D". */
-#include "config.h"
-#include "dataloader.h"
-#include "error.h"
+#include "train/config.h"
+#include "train/dataloader.h"
+#include "base/error.h"
 
 #include <math.h>
 #include <stdio.h>

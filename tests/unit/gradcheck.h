@@ -9,7 +9,7 @@
 #define NMOE_TEST_GRADCHECK_H
 
 #include "check.h"
-#include "rng.h"
+#include "base/rng.h"
 
 #include <math.h>
 #include <omp.h>

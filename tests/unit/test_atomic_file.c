@@ -2,9 +2,9 @@
  * a full disk (/dev/full is not a directory, so use a tiny file system if present)
  * is an error, and no temporary file is left behind. A target that is a FIFO (as
  * /dev/null is a device) is written in place and stays what it was. */
-#include "atomic_file.h"
+#include "base/atomic_file.h"
 #include "check.h"
-#include "error.h"
+#include "base/error.h"
 
 #include <dirent.h>
 #include <stdlib.h>

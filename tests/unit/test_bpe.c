@@ -2,10 +2,10 @@
  * loop, on a hand-made vocabulary with known answers and on GPT-2's vocabulary with
  * random and pathological pieces. */
 #include "check.h"
-#include "bpe.h"
-#include "error.h"
-#include "rng.h"
-#include "tokenizer.h"
+#include "tok/bpe.h"
+#include "base/error.h"
+#include "base/rng.h"
+#include "tok/tokenizer.h"
 
 #include <stdlib.h>
 

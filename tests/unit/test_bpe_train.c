@@ -2,9 +2,9 @@
  * recount-everything trainer (same tie rule), is deterministic across thread
  * counts, places the special tokens as documented, and its tokenizer round trips. */
 #include "check.h"
-#include "bpe_train.h"
-#include "error.h"
-#include "rng.h"
+#include "tok/bpe_train.h"
+#include "base/error.h"
+#include "base/rng.h"
 
 #include <stdlib.h>
 

@@ -3,8 +3,8 @@
  * overrides, the relations config_check enforces (MoE ones included), the canonical
  * JSON form and which keys the fingerprint covers. */
 #include "check.h"
-#include "config.h"
-#include "error.h"
+#include "train/config.h"
+#include "base/error.h"
 
 #include <stdio.h>
 #include <stdlib.h>

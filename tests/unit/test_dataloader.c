@@ -4,11 +4,11 @@
  * from (val split, validation_data_path, holdout of a pack without a val split, a single
  * shard file); bad data dies with a message naming the file. */
 #include "check.h"
-#include "config.h"
-#include "dataloader.h"
-#include "error.h"
-#include "shard.h"
-#include "shard_write.h"
+#include "train/config.h"
+#include "train/dataloader.h"
+#include "base/error.h"
+#include "shard/shard.h"
+#include "shard/shard_write.h"
 
 #include <stdlib.h>
 #include <sys/wait.h>

@@ -2,7 +2,7 @@
  * tokens), special (0-byte) targets left out of bpb but kept in the loss per token, on
  * hand-computed numbers. */
 #include "check.h"
-#include "eval_bpb.h"
+#include "eval/eval_bpb.h"
 
 #include <math.h>
 

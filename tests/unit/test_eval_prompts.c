@@ -3,7 +3,7 @@
  * written out by hand from those templates); few-shot sampling is deterministic, never
  * picks the item itself, and is uniform. */
 #include "check.h"
-#include "eval_prompts.h"
+#include "eval/eval_prompts.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>

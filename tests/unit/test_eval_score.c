@@ -2,7 +2,7 @@
  * token spans (common prefix / suffix / context prefix), left truncation, and the
  * accuracy, centered and CORE arithmetic, on hand-computed numbers. */
 #include "check.h"
-#include "eval_score.h"
+#include "eval/eval_score.h"
 
 #include <math.h>
 #include <stdlib.h>

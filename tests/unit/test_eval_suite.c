@@ -3,8 +3,8 @@
  * table and every task file it names loads, with the example counts of
  * data/eval/README.md, and yields prompts. */
 #include "check.h"
-#include "eval_prompts.h"
-#include "eval_suite.h"
+#include "eval/eval_prompts.h"
+#include "eval/eval_suite.h"
 
 #include <math.h>
 #include <stdlib.h>

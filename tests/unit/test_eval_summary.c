@@ -3,7 +3,7 @@
  * other kinds, and refuses duplicate tasks, mixed checkpoints and inconsistent numbers
  * with file:line. */
 #include "check.h"
-#include "eval_summary.h"
+#include "eval/eval_summary.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

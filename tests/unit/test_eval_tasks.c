@@ -1,7 +1,7 @@
 /* test_eval_tasks.c: task files load into the right fields (plain and zstd), and every
  * kind of malformed line is refused with `file:line: reason`. */
 #include "check.h"
-#include "eval_tasks.h"
+#include "eval/eval_tasks.h"
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -3,7 +3,7 @@
 #ifndef NMOE_TEST_FILES_H
 #define NMOE_TEST_FILES_H
 
-#include "error.h"
+#include "base/error.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
  * differences with the top-K choice held fixed, the fast grouped path against the
  * per-token reference, 1 vs 2 threads, and the router telemetry a step leaves. */
 #include "gradcheck.h"
-#include "model.h"
+#include "model/model.h"
 
 typedef struct {
     Model *m;

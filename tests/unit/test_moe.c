@@ -4,8 +4,8 @@
  * with the top-K choice held fixed; bit-identical results for 1 and 2 threads. */
 #include "check.h"
 #include "cpu/moe.h"
-#include "error.h"
-#include "rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 
 #include <cblas.h>
 #include <omp.h>

@@ -4,7 +4,7 @@
  * bias update and its variants, and config validation. */
 #include "check.h"
 #include "cpu/moe.h"
-#include "error.h"
+#include "base/error.h"
 
 #include <math.h>
 #include <stdlib.h>

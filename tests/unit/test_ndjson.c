@@ -1,7 +1,7 @@
 /* test_ndjson.c: the writer produces valid JSON for every input (escapes, invalid
  * UTF-8, non-finite numbers) and the reader reports bad lines with file:line. */
 #include "check.h"
-#include "ndjson.h"
+#include "formats/ndjson.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

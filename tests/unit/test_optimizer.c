@@ -6,8 +6,8 @@
 #include "cpu/adamw.h"
 #include "cpu/grad_norm.h"
 #include "gradcheck.h"
-#include "model.h"
-#include "optimizer.h"
+#include "model/model.h"
+#include "train/optimizer.h"
 
 static void schedule(void)
 {

@@ -3,9 +3,9 @@
  * Unicode White_Space set), invalid UTF-8 becomes pieces of its own, and pieces
  * always tile the text. */
 #include "check.h"
-#include "error.h"
-#include "pretokenize.h"
-#include "rng.h"
+#include "base/error.h"
+#include "tok/pretokenize.h"
+#include "base/rng.h"
 
 #include <stdlib.h>
 

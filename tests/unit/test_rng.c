@@ -1,7 +1,7 @@
 /* test_rng.c: Philox4x32-10 against the Random123 known-answer vectors, and the
  * properties the trainer relies on (streams independent, state = three integers). */
 #include "check.h"
-#include "rng.h"
+#include "base/rng.h"
 
 #include <stdint.h>
 

@@ -2,7 +2,7 @@
  * are worked out by hand here, the extreme cases (uniform, one expert takes all), and
  * the trainer's collapse rule. */
 #include "check.h"
-#include "router_stats.h"
+#include "model/router_stats.h"
 
 #include <math.h>
 

@@ -2,8 +2,8 @@
  * a stream (step completion, replaced lines, unknown kinds), gate parsing and
  * evaluation with their messages, and the collapse rule on made-up series. */
 #include "check.h"
-#include "error.h"
-#include "routerstat.h"
+#include "base/error.h"
+#include "routerstat/routerstat.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>

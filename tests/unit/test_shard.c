@@ -3,12 +3,12 @@
  * caught by open or verify with a message naming the file, and the header checks
  * give the reason that applies (magic, version, checksum, sizes). */
 #include "check.h"
-#include "error.h"
-#include "hash.h"
-#include "shard.h"
-#include "shard_ext.h"
-#include "shard_write.h"
-#include "tokstream.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "shard/shard.h"
+#include "shard/shard_ext.h"
+#include "shard/shard_write.h"
+#include "formats/tokstream.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>

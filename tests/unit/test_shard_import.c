@@ -2,9 +2,9 @@
  * NumPy write and refuse everything else with the reason named. (The CLI tests import
  * real files written by NumPy; these cover the corners one at a time.) */
 #include "check.h"
-#include "error.h"
-#include "shard_import.h"
-#include "tokstream.h"
+#include "base/error.h"
+#include "shard/shard_import.h"
+#include "formats/tokstream.h"
 
 #include <stdlib.h>
 

@@ -4,12 +4,12 @@
  * back equal, and a ShardSet reads each split as one sequence across shard
  * boundaries. Damaged manifests are refused with the key or reason named. */
 #include "check.h"
-#include "atomic_file.h"
-#include "error.h"
-#include "shard.h"
-#include "shard_ext.h"
-#include "shard_write.h"
-#include "tokstream.h"
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "shard/shard.h"
+#include "shard/shard_ext.h"
+#include "shard/shard_write.h"
+#include "formats/tokstream.h"
 
 #include <stdlib.h>
 #include <sys/wait.h>

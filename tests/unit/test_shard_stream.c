@@ -7,10 +7,10 @@
  * check and largest id equal tok_frame_scan's. All of it with the hasher and
  * scanner threads and without (as on fewer than four cores). */
 #include "check.h"
-#include "error.h"
-#include "shard_ext.h"
-#include "shard_stream.h"
-#include "shard_write.h"
+#include "base/error.h"
+#include "shard/shard_ext.h"
+#include "shard/shard_stream.h"
+#include "shard/shard_write.h"
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -4,10 +4,10 @@
  * binary junk and invalid UTF-8, special tokens, and the identity hash. */
 #include "check.h"
 #include "test_files.h"
-#include "error.h"
-#include "rng.h"
-#include "text_input.h"
-#include "tokenizer.h"
+#include "base/error.h"
+#include "base/rng.h"
+#include "tok/text_input.h"
+#include "tok/tokenizer.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>

@@ -6,10 +6,10 @@
  * One TokBatch serves every plan, as in the pipeline, so reused memory is covered. */
 #include "check.h"
 #include "test_files.h"
-#include "error.h"
-#include "rng.h"
-#include "tokenizer.h"
-#include "tokenizer_batch.h"
+#include "base/error.h"
+#include "base/rng.h"
+#include "tok/tokenizer.h"
+#include "tok/tokenizer_batch.h"
 
 #include <stdlib.h>
 

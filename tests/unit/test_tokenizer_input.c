@@ -2,8 +2,8 @@
  * every escape decoded exactly (\u0000 and surrogate pairs included), the field
  * found only at the top level, and each kind of bad line reported with a reason. */
 #include "check.h"
-#include "error.h"
-#include "text_input.h"
+#include "base/error.h"
+#include "tok/text_input.h"
 
 #include <stdlib.h>
 

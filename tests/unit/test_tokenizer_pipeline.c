@@ -6,10 +6,10 @@
  * (skipped under skip_bad and counted). */
 #include "check.h"
 #include "test_files.h"
-#include "error.h"
-#include "text_input.h"
-#include "tokenizer.h"
-#include "tokstream.h"
+#include "base/error.h"
+#include "tok/text_input.h"
+#include "tok/tokenizer.h"
+#include "formats/tokstream.h"
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -1,8 +1,8 @@
 /* test_tokstream.c: round trip for both widths, concatenated streams, and that every
  * kind of damage is a fatal error (run in a child, which must exit non-zero). */
 #include "check.h"
-#include "error.h"
-#include "tokstream.h"
+#include "base/error.h"
+#include "formats/tokstream.h"
 
 #include <stdlib.h>
 #include <sys/wait.h>

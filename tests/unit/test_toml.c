@@ -1,7 +1,7 @@
 /* test_toml.c: every feature of the TOML subset parses to the right flattened keys
  * and values, and every error names the right line:col and reason, exactly. */
 #include "check.h"
-#include "toml.h"
+#include "formats/toml.h"
 
 #include <fcntl.h>
 #include <math.h>

@@ -1,0 +1,205 @@
+/* model.h: the decoder-only transformer of nmoe (DESIGN.md "The model"), fp32 on the CPU.
+ *
+ *   x = tok_embeddings[tokens]
+ *   per block l:  x = x + Wo attn(rope(Wq n1(x)), rope(Wk n1(x)), Wv n1(x))   n1 = RMSNorm
+ *                 x = x + ffn_l(n2(x))      ffn: dense SwiGLU  W2 (silu(W1 h) * (W3 h))
+ *                                          or, from n_dense_layers on, MoE: shared
+ *                                          experts + routed experts (kernels/cpu/moe.h)
+ *   logits = output(RMSNorm(x));  loss = cross-entropy (masked positions left out)
+ *
+ * Parameters live in ONE contiguous float buffer (and the gradients in a second one of
+ * the same layout), described by a table of named tensors (nmoe-checkpoint(5) lists the
+ * names and shapes). Linear weights are [out, in] like torch.nn.Linear. Activations are
+ * allocated once for up to max_batch sequences of max_seq tokens; forward and backward
+ * allocate nothing.
+ *
+ * Rows are positions: row r = b * T + t. Every result for a sequence is bit-identical
+ * whatever else is in the batch (see matmul.h) and whatever the thread count.
+ *
+ * MoE blocks (n_routed_experts > 0, blocks l >= n_dense_layers), DeepSeek-V3 style:
+ *     ffn_l(h) = shared(h) + moe(h)
+ * shared: one dense SwiGLU of hidden n_shared_experts * moe_inter_dim (the sum of the
+ * n_shared_experts experts of hidden moe_inter_dim, written as one as DeepSeek-V3 does;
+ * absent when n_shared_experts = 0); moe: the routed op of kernels/cpu/moe.h (router,
+ * top-K on s + bias, grouped experts). Tensors of an MoE block, after its attention:
+ *   layers.L.ffn_norm.weight                      [C]
+ *   layers.L.ffn.shared_experts.w1/w3.weight      [S, C], w2 [C, S]   dense group, decay
+ *   layers.L.ffn.router.weight                    [E, C]   router group, NO weight decay
+ *   layers.L.ffn.experts.w1/w3.weight             [E*F, C] (expert e: rows e*F..), w2 [E*C, F]
+ *                                                 expert group, decay
+ * The routing bias of each block (layers.L.ffn.router.bias [E]) is model STATE, not a
+ * parameter: no gradient, no optimizer moments; it lives in a separate buffer
+ * (model_state), is changed only by model_router_after_step, and is saved with the
+ * weights (model.bin) so that a checkpoint routes exactly as the run did.
+ *
+ * Router telemetry: model_train_micro adds each MoE block's loads (and drops, top-1
+ * affinity) to the block's per-step counters; model_router_after_step applies the bias
+ * update from them and moves them into the block's window (the log interval's)
+ * counters, which the train loop writes as `router` lines and resets. Forward-only
+ * calls (validation, scoring) count nothing unless a sink is set (nmoe-eval router).
+ *
+ * With MoE the grouping of sequences into a call can change the last bits of a result
+ * (the experts' products run over the tokens of the whole call, and a capacity factor
+ * drops by call); everything stays bit-identical for a given grouping and any thread
+ * count. */
+#ifndef NMOE_MODEL_H
+#define NMOE_MODEL_H
+
+#include "train/config.h"
+#include "cpu/moe.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int vocab_size, dim, n_layers, n_heads, n_kv_heads, head_dim, inter_dim, seq_len, attn_window;
+    double rope_theta;
+    float norm_eps, init_std;
+    /* MoE: blocks l >= n_dense_layers are MoE when n_routed_experts > 0. */
+    int n_dense_layers, n_routed_experts, n_shared_experts, n_activated_experts;
+    int moe_inter_dim;            /* resolved: > 0 */
+    int router_softmax;           /* 0: sigmoid affinities, 1: softmax */
+    float route_scale, expert_output_gain, capacity_factor, aux_loss_alpha;
+} ModelShape;
+
+ModelShape model_shape_from_config(const Config *c);
+
+/* Optimizer parameter groups, each with its own learning rate: dense (everything but
+ * the following), expert (routed experts), router (router weights). Weight decay is per
+ * tensor (never on norms, embeddings, head, routers). */
+typedef enum { PARAM_GROUP_DENSE, PARAM_GROUP_EXPERT, PARAM_GROUP_ROUTER, PARAM_GROUP_COUNT } ParamGroup;
+
+typedef struct {
+    char name[64];       /* "layers.0.attn.wq.weight" */
+    size_t offset;       /* in floats, into the parameter (and gradient) buffer */
+    size_t numel;
+    int rows, cols;      /* cols == 0: a vector of `rows` */
+    ParamGroup group;
+    bool weight_decay;
+    float init_std;      /* 0: initialized to ones (norm gains) */
+} ParamTensor;
+
+typedef enum { FFN_DENSE, FFN_MOE } FfnKind;
+
+/* Pointers into a parameter-shaped buffer: the weights, or the gradients. */
+typedef struct {
+    float *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm;
+    FfnKind ffn_kind;
+    float *w1, *w3, *w2;  /* FFN_DENSE: gate [I, C], up [I, C], down [C, I];
+                           * FFN_MOE: the shared experts [S, C], [S, C], [C, S]; NULL if S = 0 */
+    float *router;        /* FFN_MOE: [E, C] */
+    float *ew1, *ew3, *ew2; /* FFN_MOE: routed experts [E, F, C], [E, F, C], [E, C, F] */
+} LayerView;
+
+typedef struct {
+    float *tok_embeddings; /* [V, C] */
+    LayerView *layers;     /* n_layers */
+    float *norm;           /* [C] */
+    float *output;         /* [V, C] */
+} ParamView;
+
+typedef struct Model Model;
+
+/* training = false: no gradients, no backward buffers (scoring, sampling); the aux loss
+ * is not computed then. Dies on a shape it cannot build. Sets OpenBLAS to one thread. */
+Model *model_create(const ModelShape *shape, int max_batch, int max_seq, bool training);
+void model_free(Model *m);
+
+const ModelShape *model_shape(const Model *m);
+size_t model_n_params(const Model *m);
+int model_n_tensors(const Model *m);
+const ParamTensor *model_tensor(const Model *m, int i);
+const ParamTensor *model_tensor_find(const Model *m, const char *name);
+float *model_params(Model *m);
+float *model_grads(Model *m);        /* NULL unless training */
+const ParamView *model_weights(const Model *m);
+const ParamView *model_gradients(const Model *m);
+int model_max_batch(const Model *m);
+/* Bytes held by the model (parameters, gradients, activations, scratch). */
+size_t model_bytes(const Model *m);
+
+/* Use the plain reference loops instead of the fast kernels (tests, debugging). */
+void model_use_reference_kernels(Model *m, bool on);
+
+/* Each tensor from its own Philox stream (seed, MODEL_INIT_STREAM + tensor index), so a
+ * tensor's values do not depend on the others or on threads. Normal(0, init_std); the
+ * residual output projections (wo, w2) use init_std / sqrt(2 n_layers); norms are ones. */
+enum { MODEL_INIT_STREAM = 1000 };
+void model_init_weights(Model *m, uint64_t seed);
+
+/* ---- training ---- */
+
+void model_zero_grads(Model *m);
+/* Forward and backward of one micro-batch of B sequences of T tokens; gradients
+ * ACCUMULATE. loss_weight[r] is d objective / d loss_r (0 for masked positions). Returns
+ * the sum, in row order and in double, of the losses of rows with loss_weight != 0. */
+double model_train_micro(Model *m, const uint32_t *tokens, const uint32_t *targets,
+                         const float *loss_weight, int B, int T);
+
+/* d objective / d (a block's aux loss value) in the next model_train_micro calls (the
+ * sequence-wise balance loss, aux_loss_alpha > 0): 1 / (micro-batches per step), so
+ * the step's objective has the mean aux loss over its sequences. Default 1. */
+void model_set_aux_weight(Model *m, float w);
+/* Sum over MoE blocks of the aux loss values of the last model_train_micro. */
+double model_last_aux_loss(const Model *m);
+
+/* ---- MoE blocks: routing state and telemetry ---- */
+
+int model_n_moe_layers(const Model *m);
+int model_moe_layer(const Model *m, int i);   /* block index of the i-th MoE block */
+/* For block l (NULL for a dense block): its routing bias [E], its per-step counters,
+ * its window counters. */
+float *model_router_bias(Model *m, int l);
+MoeStats *model_router_step_stats(Model *m, int l);
+MoeStats *model_router_window_stats(Model *m, int l);
+/* After each optimizer step: every MoE block's bias += update from the step's loads
+ * (moe_bias_update with u and rate_multiplier), then window += step and step = 0. */
+void model_router_after_step(Model *m, const MoeBiasUpdate *u, float rate_multiplier);
+/* L2 norm of block l's router weight gradient (the gradient buffer as it is now). */
+double model_router_grad_norm(const Model *m, int l);
+/* The expert choice [rows, K] of block l's last forward (valid until the next one). */
+const int32_t *model_router_choice(const Model *m, int l);
+/* Forward-only calls add their loads into sink[l] (per block, NULL entries for dense
+ * blocks) while a sink is set; NULL ends it. Nothing else changes: nmoe-eval router. */
+void model_set_router_sink(Model *m, MoeStats *const *sink);
+/* Hold the top-K choice of each block's previous forward (same rows) instead of
+ * choosing again: finite-difference checks. */
+void model_hold_routing(Model *m, bool on);
+
+/* State tensors (the routing biases), saved with the weights; same fields as the
+ * parameters, offsets into model_state(). */
+int model_n_state_tensors(const Model *m);
+const ParamTensor *model_state_tensor(const Model *m, int i);
+float *model_state(Model *m);
+
+/* ---- forward only ---- */
+
+/* Per-row loss -log p(targets[r] | tokens[..r]) (loss_out, N floats) and greedy argmax
+ * (argmax_out, may be NULL). Returns the sum of loss_out over rows with mask[r] != 0
+ * (mask NULL: all rows), in row order, in double. */
+double model_eval_loss(Model *m, const uint32_t *tokens, const uint32_t *targets, const uint8_t *mask,
+                       int B, int T, float *loss_out, uint32_t *argmax_out);
+/* The logits of every row (N x V floats): for tests and the oracle. */
+void model_logits(Model *m, const uint32_t *tokens, int B, int T, float *logits_out);
+
+/* nmoe-eval's interface (see eval_score.h): for each sequence s and t in [0, lens[s]-1):
+ *   logprob[s][t] = log softmax(logits(s, t))[ids[s][t+1]],  argmax[s][t] = greedy token
+ * (argmax may be NULL). Sequences are independent (positions from 0); the result does
+ * not depend on how sequences are grouped into calls. 1 <= lens[s] <= max_seq + 1: the
+ * last token is only a target, so a validation window of seq_len + 1 tokens fits, and
+ * its logprobs are bit-identical to minus the trainer's validation losses of it. */
+void model_score(Model *m, size_t n_seqs, const uint32_t *const *ids, const size_t *lens,
+                 float *const *logprob, uint32_t *const *argmax);
+/* Logits (V floats) at the last of n tokens, for sampling. n <= max_seq. */
+void model_next_logits(Model *m, const uint32_t *ids, size_t n, float *logits);
+
+/* ---- provenance (set by checkpoint loading; used by nmoe-eval) ---- */
+size_t model_seq_len(const Model *m);
+uint32_t model_vocab_size(const Model *m);
+uint64_t model_vocab_id(const Model *m);
+const char *model_fingerprint(const Model *m);
+int64_t model_step(const Model *m);
+void model_set_provenance(Model *m, uint64_t vocab_id, const char *fingerprint, int64_t step);
+
+#endif

@@ -1,0 +1,447 @@
+/* checkpoint.c: see checkpoint.h. */
+#include "train/checkpoint.h"
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "formats/ndjson.h"
+#include "formats/tensor_file.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char *join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static bool is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Read a whole small text file; NULL if absent. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) buf = xrealloc(buf, cap *= 2);
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+        if (n > (64u << 20)) die("%s: too large for a checkpoint state file", path);
+    }
+    if (ferror(f)) die("%s: read failed", path);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* ---- weights and optimizer moments as tensor files ---------------------------------- */
+
+static char *weights_meta(const Config *cfg, uint64_t vocab_id, int64_t step)
+{
+    char *config = config_to_json(cfg, false);
+    char fp[17], vid[17];
+    config_fingerprint_hex(cfg, fp);
+    hash64_hex(vocab_id, vid);
+    NdLine l = { 0 };
+    nd_begin(&l);
+    nd_int(&l, "step", step);
+    nd_str(&l, "vocab_id", vid);
+    nd_str(&l, "fingerprint", fp);
+    nd_raw(&l, "config", config);
+    nd_end(&l);
+    l.buf[l.len - 1] = '\0';
+    free(config);
+    return l.buf;
+}
+
+static uint64_t write_weights(const char *path, const Config *cfg, const Model *m, uint64_t vocab_id, int64_t step)
+{
+    /* The parameters, then the state tensors (MoE routing biases). */
+    int n = model_n_tensors(m), ns = model_n_state_tensors(m);
+    TensorOut *t = xcalloc((size_t)(n + ns) + 1, sizeof *t);
+    const float *params = model_params((Model *)m);
+    for (int i = 0; i < n; i++) {
+        const ParamTensor *pt = model_tensor(m, i);
+        t[i] = (TensorOut){ pt->name, params + pt->offset, pt->rows, pt->cols };
+    }
+    for (int i = 0; i < ns; i++) {
+        const ParamTensor *st = model_state_tensor(m, i);
+        t[n + i] = (TensorOut){ st->name, model_state((Model *)m) + st->offset, st->rows, st->cols };
+    }
+    char *meta = weights_meta(cfg, vocab_id, step);
+    uint64_t sum = tensor_file_write(path, "weights", meta, t, n + ns);
+    free(meta);
+    free(t);
+    return sum;
+}
+
+void weights_save(const char *path, const Config *cfg, const Model *m, uint64_t vocab_id, int64_t step)
+{
+    write_weights(path, cfg, m, vocab_id, step);
+}
+
+static void read_weights(const TensorFile *f, Model *m)
+{
+    if (strcmp(tensor_file_kind(f), "weights") != 0) die("%s: a %s file, not weights", "model.bin", tensor_file_kind(f));
+    const int n = model_n_tensors(m), ns = model_n_state_tensors(m);
+    if (tensor_file_count(f) != n + ns)
+        die("weights: %d tensors in the file, the model has %d", tensor_file_count(f), n + ns);
+    for (int i = 0; i < n; i++) {
+        const ParamTensor *pt = model_tensor(m, i);
+        tensor_file_read(f, pt->name, pt->rows, pt->cols, model_params(m) + pt->offset);
+    }
+    for (int i = 0; i < ns; i++) {
+        const ParamTensor *st = model_state_tensor(m, i);
+        tensor_file_read(f, st->name, st->rows, st->cols, model_state(m) + st->offset);
+    }
+}
+
+void weights_load(const char *path, Config *cfg, Model *m)
+{
+    TensorFile *f = tensor_file_open(path);
+    if (cfg) {
+        char *meta = tensor_file_meta_json(f);
+        cJSON *obj = cJSON_Parse(meta);
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(obj, "config");
+        if (!cJSON_IsObject(c)) die("%s: no config in the header's meta", path);
+        char *text = cJSON_PrintUnformatted(c);
+        char err[512];
+        config_defaults(cfg);
+        if (!config_from_json(cfg, text, path, err, sizeof err)) die("%s", err);
+        cJSON_free(text);
+        cJSON_Delete(obj);
+        free(meta);
+    }
+    if (m) read_weights(f, m);
+    tensor_file_close(f);
+}
+
+/* ---- save ---------------------------------------------------------------------------- */
+
+char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Optimizer *o, const TrainProgress *p)
+{
+    char name[32];
+    snprintf(name, sizeof name, "step-%08" PRId64, p->step);
+    char *dir = join(out_dir, name);
+    make_dirs(dir);
+
+    char *model_path = join(dir, "model.bin");
+    uint64_t model_sum = write_weights(model_path, cfg, m, p->vocab_id, p->step);
+
+    /* AdamW moments, one pair of tensors per parameter tensor, same names. */
+    int n = model_n_tensors(m);
+    TensorOut *t = xcalloc((size_t)2 * n, sizeof *t);
+    char (*names)[80] = xcalloc((size_t)2 * n, sizeof *names);
+    for (int i = 0; i < n; i++) {
+        const ParamTensor *pt = model_tensor(m, i);
+        snprintf(names[2 * i], sizeof names[0], "exp_avg.%s", pt->name);
+        snprintf(names[2 * i + 1], sizeof names[0], "exp_avg_sq.%s", pt->name);
+        t[2 * i] = (TensorOut){ names[2 * i], o->m + pt->offset, pt->rows, pt->cols };
+        t[2 * i + 1] = (TensorOut){ names[2 * i + 1], o->v + pt->offset, pt->rows, pt->cols };
+    }
+    char meta[64];
+    snprintf(meta, sizeof meta, "{\"step\":%" PRId64 "}", o->step);
+    char *opt_path = join(dir, "optimizer.bin");
+    uint64_t opt_sum = tensor_file_write(opt_path, "optimizer", meta, t, 2 * n);
+    free(t);
+    free(names);
+
+    char hex[17], *config = config_to_json(cfg, false);
+    NdLine l = { 0 };
+    nd_begin(&l);
+    nd_str(&l, "format", "nmoe-checkpoint");
+    nd_int(&l, "version", CHECKPOINT_VERSION);
+    nd_int(&l, "step", p->step);
+    nd_int(&l, "tokens", p->tokens);
+    nd_int(&l, "optimizer_step", o->step);
+    nd_str(&l, "fingerprint", p->fingerprint);
+    hash64_hex(p->vocab_id, hex);
+    nd_str(&l, "vocab_id", hex);
+    /* 64-bit integers as decimal strings: JSON readers hold doubles. */
+    char num[32];
+    nd_obj_begin(&l, "data");
+    snprintf(num, sizeof num, "%" PRIu64, p->sampler.rng.seed);
+    nd_str(&l, "rng_seed", num);
+    snprintf(num, sizeof num, "%" PRIu64, p->sampler.rng.stream);
+    nd_str(&l, "rng_stream", num);
+    snprintf(num, sizeof num, "%" PRIu64, p->sampler.rng.counter);
+    nd_str(&l, "rng_counter", num);
+    snprintf(num, sizeof num, "%" PRIu64, p->sampler.sequences);
+    nd_str(&l, "sequences", num);
+    snprintf(num, sizeof num, "%" PRIu64, p->train_tokens);
+    nd_str(&l, "train_tokens", num);
+    nd_obj_end(&l);
+    nd_obj_begin(&l, "files");
+    hash64_hex(model_sum, hex);
+    nd_str(&l, "model.bin", hex);
+    hash64_hex(opt_sum, hex);
+    nd_str(&l, "optimizer.bin", hex);
+    nd_obj_end(&l);
+    nd_raw(&l, "config", config);
+    if (model_n_moe_layers(m) > 0) {
+        /* The open router window, so that a resumed run writes the same router lines. */
+        nd_obj_begin(&l, "router");
+        nd_int(&l, "from_step", p->router_from_step);
+        nd_arr_begin(&l, "layers");
+        for (int i = 0; i < model_n_moe_layers(m); i++) {
+            const int layer = model_moe_layer(m, i);
+            const MoeStats *w = model_router_window_stats(m, layer);
+            nd_obj_begin(&l, NULL);
+            nd_int(&l, "layer", layer);
+            nd_arr_begin(&l, "loads");
+            for (int e = 0; e < w->n_experts; e++) nd_elem_int(&l, (int64_t)w->loads[e]);
+            nd_arr_end(&l);
+            nd_int(&l, "tokens", w->tokens);
+            nd_int(&l, "assignments", w->assignments);
+            nd_int(&l, "dropped", w->dropped);
+            nd_f64(&l, "top1_affinity_sum", w->top1_affinity_sum);
+            nd_f64(&l, "aux_loss_sum", w->aux_loss_sum);
+            nd_obj_end(&l);
+        }
+        nd_arr_end(&l);
+        nd_obj_end(&l);
+    }
+    nd_end(&l);
+    char *state_path = join(dir, "state.json");
+    atomic_write_file(state_path, l.buf, l.len);
+    nd_free(&l);
+    free(config);
+
+    char *latest = join(out_dir, "latest");
+    char line[48];
+    int len = snprintf(line, sizeof line, "%s\n", name);
+    atomic_write_file(latest, line, (size_t)len);
+    free(latest);
+    free(state_path);
+    free(opt_path);
+    free(model_path);
+    return dir;
+}
+
+/* ---- find and read ------------------------------------------------------------------- */
+
+char *checkpoint_find(const char *dir)
+{
+    char *state = join(dir, "state.json");
+    if (is_file(state)) {
+        free(state);
+        return xstrdup(dir);
+    }
+    free(state);
+    char *latest_path = join(dir, "latest");
+    char *latest = slurp(latest_path);
+    if (!latest) {
+        free(latest_path);
+        return NULL;
+    }
+    size_t n = strlen(latest);
+    while (n && (latest[n - 1] == '\n' || latest[n - 1] == '\r')) latest[--n] = '\0';
+    if (n == 0 || strchr(latest, '/') || strcmp(latest, "..") == 0 || strcmp(latest, ".") == 0)
+        die("%s: does not name a checkpoint directory", latest_path);
+    char *ckpt = join(dir, latest);
+    char *state2 = join(ckpt, "state.json");
+    if (!is_file(state2)) die("%s: names %s, which has no state.json", latest_path, latest);
+    free(state2);
+    free(latest);
+    free(latest_path);
+    return ckpt;
+}
+
+static uint64_t parse_u64(const cJSON *obj, const char *key, const char *path)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsString(v)) die("%s: %s: missing or not a string", path, key);
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v->valuestring, &end, 10);
+    if (!*v->valuestring || *end || errno) die("%s: %s: '%s' is not a 64-bit integer", path, key, v->valuestring);
+    return x;
+}
+
+static uint64_t parse_hex(const cJSON *obj, const char *key, const char *path)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsString(v) || strlen(v->valuestring) != 16) die("%s: %s: missing or not 16 hex digits", path, key);
+    char *end;
+    unsigned long long x = strtoull(v->valuestring, &end, 16);
+    if (*end) die("%s: %s: '%s' is not 16 hex digits", path, key, v->valuestring);
+    return x;
+}
+
+static int64_t json_nonneg_int(const cJSON *obj, const char *key, const char *path)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != (double)(int64_t)v->valuedouble)
+        die("%s: %s: missing or not a non-negative integer", path, key);
+    return (int64_t)v->valuedouble;
+}
+
+void checkpoint_read_state(const char *ckpt_dir, CheckpointState *st)
+{
+    char *path = join(ckpt_dir, "state.json");
+    char *text = slurp(path);
+    if (!text) die("%s: %s", path, strerror(errno));
+    cJSON *obj = cJSON_Parse(text);
+    if (!cJSON_IsObject(obj)) die("%s: not a JSON object (corrupt checkpoint)", path);
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(obj, "format");
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "nmoe-checkpoint") != 0) die("%s: format is not nmoe-checkpoint", path);
+    int64_t version = json_nonneg_int(obj, "version", path);
+    if (version != CHECKPOINT_VERSION) die("%s: checkpoint version %" PRId64 " (this build reads %d)", path, version, CHECKPOINT_VERSION);
+    memset(st, 0, sizeof *st);
+    st->progress.step = json_nonneg_int(obj, "step", path);
+    st->progress.tokens = json_nonneg_int(obj, "tokens", path);
+    st->optimizer_step = json_nonneg_int(obj, "optimizer_step", path);
+    const cJSON *fp = cJSON_GetObjectItemCaseSensitive(obj, "fingerprint");
+    if (!cJSON_IsString(fp) || strlen(fp->valuestring) != 16) die("%s: fingerprint: missing or not 16 hex digits", path);
+    memcpy(st->progress.fingerprint, fp->valuestring, 17);
+    st->progress.vocab_id = parse_hex(obj, "vocab_id", path);
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
+    if (!cJSON_IsObject(data)) die("%s: data: missing", path);
+    st->progress.sampler.rng.seed = parse_u64(data, "rng_seed", path);
+    st->progress.sampler.rng.stream = parse_u64(data, "rng_stream", path);
+    st->progress.sampler.rng.counter = parse_u64(data, "rng_counter", path);
+    st->progress.sampler.sequences = parse_u64(data, "sequences", path);
+    st->progress.train_tokens = parse_u64(data, "train_tokens", path);
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(obj, "files");
+    if (!cJSON_IsObject(files)) die("%s: files: missing", path);
+    st->model_xxh3 = parse_hex(files, "model.bin", path);
+    st->optimizer_xxh3 = parse_hex(files, "optimizer.bin", path);
+    const cJSON *config = cJSON_GetObjectItemCaseSensitive(obj, "config");
+    if (!cJSON_IsObject(config)) die("%s: config: missing", path);
+    char *ctext = cJSON_PrintUnformatted(config);
+    char err[512];
+    config_defaults(&st->config);
+    if (!config_from_json(&st->config, ctext, path, err, sizeof err)) die("%s", err);
+    char check[17];
+    config_fingerprint_hex(&st->config, check);
+    if (strcmp(check, st->progress.fingerprint) != 0)
+        die("%s: the stored config's fingerprint is %s, not the recorded %s (corrupt checkpoint)", path, check,
+            st->progress.fingerprint);
+    cJSON_free(ctext);
+    cJSON_Delete(obj);
+    free(text);
+    free(path);
+}
+
+static TensorFile *open_checked(const char *ckpt_dir, const char *name, uint64_t want)
+{
+    char *path = join(ckpt_dir, name);
+    TensorFile *f = tensor_file_open(path);
+    if (tensor_file_checksum(f) != want) {
+        char got[17], exp[17];
+        hash64_hex(tensor_file_checksum(f), got);
+        hash64_hex(want, exp);
+        die("%s: checksum %s, but state.json records %s (files from different checkpoints)", path, got, exp);
+    }
+    free(path);
+    return f;
+}
+
+void checkpoint_load_weights(const char *ckpt_dir, const CheckpointState *st, Model *m)
+{
+    TensorFile *f = open_checked(ckpt_dir, "model.bin", st->model_xxh3);
+    read_weights(f, m);
+    tensor_file_close(f);
+}
+
+void checkpoint_load_optimizer(const char *ckpt_dir, const CheckpointState *st, Optimizer *o, const Model *m)
+{
+    TensorFile *f = open_checked(ckpt_dir, "optimizer.bin", st->optimizer_xxh3);
+    if (strcmp(tensor_file_kind(f), "optimizer") != 0) die("%s/optimizer.bin: a %s file", ckpt_dir, tensor_file_kind(f));
+    if (tensor_file_count(f) != 2 * model_n_tensors(m))
+        die("%s/optimizer.bin: %d tensors, expected %d", ckpt_dir, tensor_file_count(f), 2 * model_n_tensors(m));
+    for (int i = 0; i < model_n_tensors(m); i++) {
+        const ParamTensor *pt = model_tensor(m, i);
+        char name[80];
+        snprintf(name, sizeof name, "exp_avg.%s", pt->name);
+        tensor_file_read(f, name, pt->rows, pt->cols, o->m + pt->offset);
+        snprintf(name, sizeof name, "exp_avg_sq.%s", pt->name);
+        tensor_file_read(f, name, pt->rows, pt->cols, o->v + pt->offset);
+    }
+    o->step = st->optimizer_step;
+    tensor_file_close(f);
+}
+
+static double json_number(const cJSON *obj, const char *key, const char *path)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsNumber(v)) die("%s: router: %s: missing or not a number", path, key);
+    return v->valuedouble;
+}
+
+void checkpoint_load_router(const char *ckpt_dir, Model *m, int64_t *from_step)
+{
+    char *path = join(ckpt_dir, "state.json");
+    char *text = slurp(path);
+    if (!text) die("%s: %s", path, strerror(errno));
+    cJSON *obj = cJSON_Parse(text);
+    if (!cJSON_IsObject(obj)) die("%s: not a JSON object (corrupt checkpoint)", path);
+    const cJSON *router = cJSON_GetObjectItemCaseSensitive(obj, "router");
+    const int n = model_n_moe_layers(m);
+    if (n == 0) {
+        if (router) die("%s: router state, but the model has no MoE blocks", path);
+    } else {
+        if (!cJSON_IsObject(router)) die("%s: router: missing (a checkpoint of an MoE model has one)", path);
+        *from_step = json_nonneg_int(router, "from_step", path);
+        const cJSON *layers = cJSON_GetObjectItemCaseSensitive(router, "layers");
+        if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) != n)
+            die("%s: router: layers: expected an array of %d MoE blocks", path, n);
+        for (int i = 0; i < n; i++) {
+            const cJSON *o = cJSON_GetArrayItem(layers, i);
+            const int layer = model_moe_layer(m, i);
+            if (!cJSON_IsObject(o) || json_nonneg_int(o, "layer", path) != layer)
+                die("%s: router: layers[%d]: expected block %d", path, i, layer);
+            MoeStats *w = model_router_window_stats(m, layer);
+            const cJSON *loads = cJSON_GetObjectItemCaseSensitive(o, "loads");
+            if (!cJSON_IsArray(loads) || cJSON_GetArraySize(loads) != w->n_experts)
+                die("%s: router: block %d: loads: expected %d counts", path, layer, w->n_experts);
+            for (int e = 0; e < w->n_experts; e++) {
+                const cJSON *v = cJSON_GetArrayItem(loads, e);
+                if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
+                    v->valuedouble != (double)(uint64_t)v->valuedouble)
+                    die("%s: router: block %d: loads[%d]: not a count", path, layer, e);
+                w->loads[e] = (uint64_t)v->valuedouble;
+            }
+            w->tokens = json_nonneg_int(o, "tokens", path);
+            w->assignments = json_nonneg_int(o, "assignments", path);
+            w->dropped = json_nonneg_int(o, "dropped", path);
+            w->top1_affinity_sum = json_number(o, "top1_affinity_sum", path);
+            w->aux_loss_sum = json_number(o, "aux_loss_sum", path);
+        }
+    }
+    cJSON_Delete(obj);
+    free(text);
+    free(path);
+}
+
+Model *model_load_ex(const char *dir, int max_batch)
+{
+    char *ckpt = checkpoint_find(dir);
+    if (!ckpt) die("%s: not a checkpoint (no state.json) nor a run directory (no latest)", dir);
+    CheckpointState st;
+    checkpoint_read_state(ckpt, &st);
+    char err[512];
+    if (!config_check(&st.config, ckpt, err, sizeof err)) die("%s", err);
+    ModelShape shape = model_shape_from_config(&st.config);
+    Model *m = model_create(&shape, max_batch, shape.seq_len, false);
+    checkpoint_load_weights(ckpt, &st, m);
+    model_set_provenance(m, st.progress.vocab_id, st.progress.fingerprint, st.progress.step);
+    free(ckpt);
+    return m;
+}
+
+Model *model_load(const char *dir) { return model_load_ex(dir, 8); }

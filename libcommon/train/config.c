@@ -1,0 +1,571 @@
+/* config.c: see config.h. The key table below is the single source of truth: defaults
+ * live in config_defaults(), names, types, ranges and help text here. */
+#include "train/config.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "formats/ndjson.h"
+#include "formats/toml.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OFF(field) offsetof(Config, field)
+/* Integers go through JSON (meta line, checkpoints), whose readers hold doubles: keep
+ * them exact by staying within 2^53. */
+#define I64MAX 9007199254740992LL
+
+static const char *const router_scores[] = { "sigmoid", "softmax", NULL };
+
+/* name, section, type, offset, imin, imax, fmin, fmax, fmin_open, fmax_open, fingerprinted, choices, help */
+static const ConfigKey keys[] = {
+    /* model */
+    { "vocab_size", "model", CONFIG_INT, OFF(vocab_size), 2, 1 << 24, 0, 0, false, false, true, NULL,
+      "vocabulary size (embedding and LM head rows); the data's must not exceed it" },
+    { "dim", "model", CONFIG_INT, OFF(dim), 1, 65536, 0, 0, false, false, true, NULL, "model width" },
+    { "n_layers", "model", CONFIG_INT, OFF(n_layers), 1, 1024, 0, 0, false, false, true, NULL, "transformer blocks" },
+    { "n_heads", "model", CONFIG_INT, OFF(n_heads), 1, 4096, 0, 0, false, false, true, NULL, "attention (query) heads; dim / n_heads is the head size" },
+    { "n_kv_heads", "model", CONFIG_INT, OFF(n_kv_heads), 0, 4096, 0, 0, false, false, true, NULL,
+      "key/value heads for grouped-query attention; 0 = n_heads" },
+    { "inter_dim", "model", CONFIG_INT, OFF(inter_dim), 1, 1 << 20, 0, 0, false, false, true, NULL, "hidden size of the dense SwiGLU FFN" },
+    { "seq_len", "model", CONFIG_INT, OFF(seq_len), 1, 1 << 20, 0, 0, false, false, true, NULL, "tokens per training sequence (context length)" },
+    { "attn_window", "model", CONFIG_INT, OFF(attn_window), 0, 1 << 20, 0, 0, false, false, true, NULL,
+      "sliding attention window in tokens (the query's own position included); 0 = full causal" },
+    { "rope_theta", "model", CONFIG_FLOAT, OFF(rope_theta), 0, 0, 0, 1e12, true, false, true, NULL, "RoPE base" },
+    { "norm_eps", "model", CONFIG_FLOAT, OFF(norm_eps), 0, 0, 0, 1, true, false, true, NULL, "RMSNorm epsilon" },
+    { "init_std", "model", CONFIG_FLOAT, OFF(init_std), 0, 0, 0, 10, true, false, true, NULL,
+      "standard deviation of the initial weights (output projections: / sqrt(2 n_layers))" },
+    /* MoE */
+    { "n_dense_layers", "model", CONFIG_INT, OFF(n_dense_layers), 0, 1024, 0, 0, false, false, true, NULL,
+      "MoE: the first n_dense_layers blocks keep a dense FFN; the rest are MoE blocks" },
+    { "n_routed_experts", "model", CONFIG_INT, OFF(n_routed_experts), 0, 65536, 0, 0, false, false, true, NULL,
+      "MoE: routed experts per MoE block; 0 = dense model" },
+    { "n_shared_experts", "model", CONFIG_INT, OFF(n_shared_experts), 0, 1024, 0, 0, false, false, true, NULL,
+      "MoE: shared experts (SwiGLU of hidden moe_inter_dim each) that every token passes through" },
+    { "n_activated_experts", "model", CONFIG_INT, OFF(n_activated_experts), 1, 1024, 0, 0, false, false, true, NULL,
+      "MoE: routed experts per token (top-K), at most n_routed_experts" },
+    { "moe_inter_dim", "model", CONFIG_INT, OFF(moe_inter_dim), 0, 1 << 20, 0, 0, false, false, true, NULL,
+      "MoE: expert hidden size; 0 = inter_dim" },
+    { "route_scale", "model", CONFIG_FLOAT, OFF(route_scale), 0, 0, 0, 1e6, true, false, true, NULL, "MoE: factor on the normalized gates" },
+    { "router_score", "model", CONFIG_STRING, OFF(router_score), 0, 0, 0, 0, false, false, true, router_scores,
+      "MoE: affinity function, sigmoid or softmax" },
+    { "expert_output_gain", "model", CONFIG_FLOAT, OFF(expert_output_gain), 0, 0, 0, 1e6, false, false, true, NULL,
+      "MoE: scalar on the routed experts' output" },
+    { "capacity_factor", "model", CONFIG_FLOAT, OFF(capacity_factor), 0, 0, 0, 1e6, false, false, true, NULL,
+      "MoE: capacity ceil(f * tokens * K / E) assignments per expert and forward, the overflow dropped and counted; 0 = dropless" },
+    { "router_bias_update_rate", "train", CONFIG_FLOAT, OFF(router_bias_update_rate), 0, 0, 0, 1, false, false, true, NULL,
+      "MoE: aux-loss-free balancing step, b_i += rate * sign(mean load - load_i) after each optimizer step; 0 = off" },
+    { "router_bias_center", "train", CONFIG_BOOL, OFF(router_bias_center), 0, 0, 0, 0, false, false, true, NULL,
+      "MoE: subtract the mean of the signs in the bias update, so the biases stay centred" },
+    { "router_bias_schedule", "train", CONFIG_BOOL, OFF(router_bias_schedule), 0, 0, 0, 0, false, false, true, NULL,
+      "MoE: scale the bias update rate by the router learning rate over its peak (warmup and decay with it)" },
+    { "router_bias_clamp", "train", CONFIG_FLOAT, OFF(router_bias_clamp), 0, 0, 0, 1e6, false, false, true, NULL,
+      "MoE: clamp every bias to [-c, c] after each update; 0 = off" },
+    { "aux_loss_alpha", "train", CONFIG_FLOAT, OFF(aux_loss_alpha), 0, 0, 0, 1e6, false, false, true, NULL,
+      "MoE: sequence-wise auxiliary balance loss weight; 0 = off" },
+    { "router_telemetry", "train", CONFIG_BOOL, OFF(router_telemetry), 0, 0, 0, 0, false, false, false, NULL,
+      "MoE: a router line per MoE block every log_every steps" },
+    { "log_router_grad_norm", "train", CONFIG_BOOL, OFF(log_router_grad_norm), 0, 0, 0, 0, false, false, false, NULL,
+      "MoE: add router_grad_norm (the L2 norm of the router weight gradient of the interval's last step) to router lines" },
+    { "stop_on_collapse", "train", CONFIG_BOOL, OFF(stop_on_collapse), 0, 0, 0, 0, false, false, false, NULL,
+      "MoE: stop with exit status 5 when a block's routing collapses over a log interval" },
+    /* optimizer and schedule */
+    { "lr_dense", "train", CONFIG_FLOAT, OFF(lr_dense), 0, 0, 0, DBL_MAX, false, false, true, NULL, "peak learning rate of the dense parameters" },
+    { "lr_expert", "train", CONFIG_FLOAT, OFF(lr_expert), 0, 0, 0, DBL_MAX, false, false, true, NULL, "MoE: peak learning rate of the routed experts; 0 = lr_dense" },
+    { "lr_router", "train", CONFIG_FLOAT, OFF(lr_router), 0, 0, 0, DBL_MAX, false, false, true, NULL, "MoE: peak learning rate of the routers (no weight decay); 0 = lr_dense" },
+    { "weight_decay", "train", CONFIG_FLOAT, OFF(weight_decay), 0, 0, 0, DBL_MAX, false, false, true, NULL,
+      "AdamW decoupled weight decay (matrices of attention and FFN only)" },
+    { "adam_beta1", "train", CONFIG_FLOAT, OFF(adam_beta1), 0, 0, 0, 1, false, true, true, NULL, "AdamW beta1, in [0, 1)" },
+    { "adam_beta2", "train", CONFIG_FLOAT, OFF(adam_beta2), 0, 0, 0, 1, false, true, true, NULL, "AdamW beta2, in [0, 1)" },
+    { "adam_eps", "train", CONFIG_FLOAT, OFF(adam_eps), 0, 0, 0, 1, true, false, true, NULL, "AdamW epsilon" },
+    { "warmup_steps", "train", CONFIG_INT, OFF(warmup_steps), 0, I64MAX, 0, 0, false, false, true, NULL,
+      "linear warmup over this many steps" },
+    { "hold_tokens", "train", CONFIG_INT, OFF(hold_tokens), 0, I64MAX, 0, 0, false, false, true, NULL,
+      "hold the peak learning rate until this many training tokens" },
+    { "decay_tokens", "train", CONFIG_INT, OFF(decay_tokens), 0, I64MAX, 0, 0, false, false, true, NULL,
+      "then cosine decay to decay_floor over this many tokens" },
+    { "decay_floor", "train", CONFIG_FLOAT, OFF(decay_floor), 0, 0, 0, DBL_MAX, false, false, true, NULL,
+      "learning rate at the end of the decay (absolute, not a ratio)" },
+    { "grad_clip", "train", CONFIG_FLOAT, OFF(grad_clip), 0, 0, 0, DBL_MAX, false, false, true, NULL,
+      "clip the global gradient norm to this; 0 = off" },
+    /* training run */
+    { "batch_size", "train", CONFIG_INT, OFF(batch_size), 1, 1 << 20, 0, 0, false, false, true, NULL, "sequences per optimizer step" },
+    { "micro_batch_size", "train", CONFIG_INT, OFF(micro_batch_size), 0, 1 << 20, 0, 0, false, false, true, NULL,
+      "sequences per forward/backward (gradient accumulation); 0 = batch_size" },
+    { "steps", "train", CONFIG_INT, OFF(steps), 0, I64MAX, 0, 0, false, false, false, NULL, "optimizer steps to train" },
+    { "seed", "train", CONFIG_INT, OFF(seed), 0, I64MAX, 0, 0, false, false, true, NULL, "seed of weight init and data sampling" },
+    { "eos_token_id", "data", CONFIG_INT, OFF(eos_token_id), -1, 1 << 24, 0, 0, false, false, true, NULL,
+      "end-of-text token; -1 = none" },
+    { "loss_mask_eos", "train", CONFIG_BOOL, OFF(loss_mask_eos), 0, 0, 0, 0, false, false, true, NULL,
+      "leave positions whose target is eos_token_id out of the loss" },
+    { "log_every", "train", CONFIG_INT, OFF(log_every), 1, I64MAX, 0, 0, false, false, false, NULL, "a train line every this many steps" },
+    { "checkpoint_every", "train", CONFIG_INT, OFF(checkpoint_every), 0, I64MAX, 0, 0, false, false, false, NULL,
+      "a checkpoint every this many steps (and at the end); 0 = only at the end" },
+    { "validation_every", "train", CONFIG_INT, OFF(validation_every), 0, I64MAX, 0, 0, false, false, false, NULL,
+      "validate every this many steps (and at step 0 and the end); 0 = never" },
+    { "validation_steps", "train", CONFIG_INT, OFF(validation_steps), 1, 1 << 20, 0, 0, false, false, false, NULL,
+      "batches of batch_size sequences in the fixed validation set" },
+    { "target_loss", "train", CONFIG_FLOAT, OFF(target_loss), 0, 0, 0, DBL_MAX, false, false, false, NULL,
+      "stop when the validation loss is at or below this; 0 = off" },
+    /* data and output */
+    { "data_path", "data", CONFIG_STRING, OFF(data_path), 0, 0, 0, 0, false, false, true, NULL,
+      "training shards: a directory made by nmoe-shard pack (its train split) or one shard" },
+    { "validation_data_path", "data", CONFIG_STRING, OFF(validation_data_path), 0, 0, 0, 0, false, false, false, NULL,
+      "validation shards; empty = the val split of data_path" },
+    { "holdout_fraction", "data", CONFIG_FLOAT, OFF(holdout_fraction), 0, 0, 0, 0.5, false, false, true, NULL,
+      "when the data has no val split and validation_data_path is empty, this last fraction of the training tokens is the validation data, never trained on" },
+    { "out_dir", "data", CONFIG_STRING, OFF(out_dir), 0, 0, 0, 0, false, false, false, NULL, "checkpoint directory" },
+    { "resume", "train", CONFIG_BOOL, OFF(resume), 0, 0, 0, 0, false, false, false, NULL,
+      "continue from the latest checkpoint in out_dir when there is one" },
+};
+
+enum { N_KEYS = sizeof keys / sizeof keys[0] };
+
+size_t config_key_count(void) { return N_KEYS; }
+const ConfigKey *config_key_at(size_t i) { return i < N_KEYS ? &keys[i] : NULL; }
+
+const ConfigKey *config_key_find(const char *name)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(keys[i].name, name) == 0) return &keys[i];
+    return NULL;
+}
+
+void config_defaults(Config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->vocab_size = 50257; /* GPT-2 */
+    c->dim = 128;
+    c->n_layers = 4;
+    c->n_heads = 4;
+    c->n_kv_heads = 0;
+    c->inter_dim = 384;
+    c->seq_len = 256;
+    c->attn_window = 0;
+    c->rope_theta = 10000.0;
+    c->norm_eps = 1e-5;
+    c->init_std = 0.02;
+    /* MoE defaults follow nmoe's config.py. */
+    c->n_dense_layers = 1;
+    c->n_routed_experts = 0;
+    c->n_shared_experts = 2;
+    c->n_activated_experts = 2;
+    c->moe_inter_dim = 0;
+    c->route_scale = 1.0;
+    strcpy(c->router_score, "sigmoid");
+    c->router_bias_update_rate = 1e-4;
+    c->aux_loss_alpha = 0.0;
+    c->expert_output_gain = 1.0;
+    c->capacity_factor = 0.0;
+    c->router_bias_center = false;
+    c->router_bias_schedule = false;
+    c->router_bias_clamp = 0.0;
+    c->router_telemetry = true;
+    c->log_router_grad_norm = false;
+    c->stop_on_collapse = false;
+    /* Optimizer and schedule: nmoe's defaults. */
+    c->lr_dense = 3.4e-4;
+    c->lr_expert = 0.0; /* = lr_dense */
+    c->lr_router = 0.0; /* = lr_dense */
+    c->weight_decay = 0.1;
+    c->adam_beta1 = 0.9;
+    c->adam_beta2 = 0.95;
+    c->adam_eps = 1e-8;
+    c->warmup_steps = 500;
+    c->hold_tokens = 10000000000LL;
+    c->decay_tokens = 40000000000LL;
+    c->decay_floor = 3e-5;
+    c->grad_clip = 1.0;
+    c->batch_size = 8;
+    c->micro_batch_size = 0;
+    c->steps = 1000;
+    c->seed = 42;
+    c->eos_token_id = 50256; /* GPT-2 <|endoftext|> */
+    c->loss_mask_eos = true;
+    c->log_every = 10;
+    c->checkpoint_every = 1000;
+    c->validation_every = 0;
+    c->validation_steps = 20;
+    c->target_loss = 0.0;
+    c->holdout_fraction = 0.1;
+    strcpy(c->out_dir, "out");
+    c->resume = false;
+}
+
+static void *field(Config *c, const ConfigKey *k) { return (char *)c + k->offset; }
+static const void *cfield(const Config *c, const ConfigKey *k) { return (const char *)c + k->offset; }
+static size_t string_cap(const ConfigKey *k)
+{
+    return strcmp(k->name, "router_score") == 0 ? sizeof(((Config *)0)->router_score) : CONFIG_STRING_MAX;
+}
+
+static bool fail(char *err, size_t cap, const char *fmt, ...) NMOE_PRINTF(3, 4);
+static bool fail(char *err, size_t cap, const char *fmt, ...)
+{
+    if (err && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, cap, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+static const char *type_name(ConfigType t)
+{
+    switch (t) {
+    case CONFIG_INT: return "an integer";
+    case CONFIG_FLOAT: return "a number";
+    case CONFIG_BOOL: return "true or false";
+    case CONFIG_STRING: return "a string";
+    }
+    return "?";
+}
+
+/* The checks every value passes, wherever it came from; `where` prefixes messages. */
+static bool set_int(Config *c, const ConfigKey *k, int64_t v, const char *where, char *err, size_t cap)
+{
+    if (v < k->imin || v > k->imax)
+        return fail(err, cap, "%s: %s: %lld is out of range [%lld, %lld]", where, k->name, (long long)v,
+                    (long long)k->imin, (long long)k->imax);
+    *(int64_t *)field(c, k) = v;
+    return true;
+}
+
+static bool set_float(Config *c, const ConfigKey *k, double v, const char *where, char *err, size_t cap)
+{
+    if (!isfinite(v)) return fail(err, cap, "%s: %s: must be a finite number", where, k->name);
+    if (k->fmin_open ? !(v > k->fmin) : !(v >= k->fmin))
+        return fail(err, cap, "%s: %s: %g must be %s %g", where, k->name, v, k->fmin_open ? ">" : ">=", k->fmin);
+    if (k->fmax_open ? !(v < k->fmax) : !(v <= k->fmax))
+        return fail(err, cap, "%s: %s: %g must be %s %g", where, k->name, v, k->fmax_open ? "<" : "<=", k->fmax);
+    *(double *)field(c, k) = v;
+    return true;
+}
+
+static bool set_string(Config *c, const ConfigKey *k, const char *v, const char *where, char *err, size_t cap)
+{
+    if (strlen(v) >= string_cap(k))
+        return fail(err, cap, "%s: %s: longer than %zu bytes", where, k->name, string_cap(k) - 1);
+    if (k->choices) {
+        bool ok = false;
+        for (const char *const *ch = k->choices; *ch; ch++) ok |= strcmp(*ch, v) == 0;
+        if (!ok) {
+            char list[128] = "";
+            for (const char *const *ch = k->choices; *ch; ch++) {
+                if (ch != k->choices) strncat(list, ", ", sizeof list - strlen(list) - 1);
+                strncat(list, *ch, sizeof list - strlen(list) - 1);
+            }
+            return fail(err, cap, "%s: %s: '%s' is not one of: %s", where, k->name, v, list);
+        }
+    }
+    strcpy(field(c, k), v);
+    return true;
+}
+
+/* Edit distance for "did you mean": small strings only. */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 40 || m > 40) return 99;
+    int d[41][41];
+    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+    return d[n][m];
+}
+
+static void unknown_key_message(const char *where, const char *name, char *err, size_t cap)
+{
+    const char *best = NULL;
+    int best_d = 3;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        int d = edit_distance(name, keys[i].name);
+        if (d < best_d) { best_d = d; best = keys[i].name; }
+    }
+    if (best) fail(err, cap, "%s: unknown key '%s' (did you mean '%s'?)", where, name, best);
+    else fail(err, cap, "%s: unknown key '%s'", where, name);
+}
+
+static const char *toml_kind(const TomlValue *v)
+{
+    switch (v->type) {
+    case TOML_STRING: return "a string";
+    case TOML_INT: return "an integer";
+    case TOML_FLOAT: return "a float";
+    case TOML_BOOL: return "a boolean";
+    case TOML_ARRAY: return "an array";
+    }
+    return "?";
+}
+
+static bool apply_doc(Config *c, TomlDoc *doc, char *err, size_t cap);
+
+bool config_load_file(Config *c, const char *path, char *err, size_t cap)
+{
+    TomlDoc *doc = toml_parse_file(path, err, cap);
+    return doc && apply_doc(c, doc, err, cap);
+}
+
+bool config_load_text(Config *c, const char *text, size_t len, const char *name, char *err, size_t cap)
+{
+    TomlDoc *doc = toml_parse(text, len, name, err, cap);
+    return doc && apply_doc(c, doc, err, cap);
+}
+
+/* Apply every key of a parsed document; frees the document. */
+static bool apply_doc(Config *c, TomlDoc *doc, char *err, size_t cap)
+{
+    const char *fname = toml_filename(doc);
+    int seen_line[N_KEYS] = { 0 };
+    bool ok = true;
+    for (size_t i = 0; ok && i < toml_count(doc); i++) {
+        const char *full = toml_key_at(doc, i);
+        const TomlValue *v = toml_value_at(doc, i);
+        char where[CONFIG_STRING_MAX + 64];
+        snprintf(where, sizeof where, "%s:%d:%d", fname, v->line, v->col);
+        const char *name = full;
+        const char *dot = strchr(full, '.');
+        if (dot) {
+            size_t tlen = (size_t)(dot - full);
+            bool table_ok = (tlen == 5 && strncmp(full, "model", 5) == 0) ||
+                            (tlen == 5 && strncmp(full, "train", 5) == 0) ||
+                            (tlen == 4 && strncmp(full, "data", 4) == 0);
+            if (!table_ok || strchr(dot + 1, '.')) {
+                ok = fail(err, cap, "%s: unknown key '%s' (keys go at top level or in [model], [train], [data])", where, full);
+                break;
+            }
+            name = dot + 1;
+        }
+        const ConfigKey *k = config_key_find(name);
+        if (!k) {
+            unknown_key_message(where, full, err, cap);
+            ok = false;
+            break;
+        }
+        size_t ki = (size_t)(k - keys);
+        if (seen_line[ki]) {
+            ok = fail(err, cap, "%s: %s: given twice (first at line %d)", where, k->name, seen_line[ki]);
+            break;
+        }
+        seen_line[ki] = v->line;
+        switch (k->type) {
+        case CONFIG_INT:
+            if (v->type != TOML_INT) ok = fail(err, cap, "%s: %s: expected an integer, got %s", where, k->name, toml_kind(v));
+            else ok = set_int(c, k, v->u.i, where, err, cap);
+            break;
+        case CONFIG_FLOAT:
+            if (v->type == TOML_INT) ok = set_float(c, k, (double)v->u.i, where, err, cap);
+            else if (v->type == TOML_FLOAT) ok = set_float(c, k, v->u.f, where, err, cap);
+            else ok = fail(err, cap, "%s: %s: expected a number, got %s", where, k->name, toml_kind(v));
+            break;
+        case CONFIG_BOOL:
+            if (v->type != TOML_BOOL) ok = fail(err, cap, "%s: %s: expected true or false, got %s", where, k->name, toml_kind(v));
+            else *(bool *)field(c, k) = v->u.b;
+            break;
+        case CONFIG_STRING:
+            if (v->type != TOML_STRING) ok = fail(err, cap, "%s: %s: expected a string, got %s", where, k->name, toml_kind(v));
+            else ok = set_string(c, k, v->u.s, where, err, cap);
+            break;
+        }
+    }
+    toml_free(doc);
+    return ok;
+}
+
+bool config_set(Config *c, const char *assignment, char *err, size_t cap)
+{
+    char where[CONFIG_STRING_MAX + 64];
+    snprintf(where, sizeof where, "--set %s", assignment);
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment) return fail(err, cap, "%s: expected key=value", where);
+    char name[128];
+    size_t nlen = (size_t)(eq - assignment);
+    if (nlen >= sizeof name) return fail(err, cap, "%s: key too long", where);
+    memcpy(name, assignment, nlen);
+    name[nlen] = '\0';
+    /* "model.dim=..." is accepted like the file's tables. */
+    const char *bare = name;
+    if (strncmp(name, "model.", 6) == 0 || strncmp(name, "train.", 6) == 0) bare = name + 6;
+    else if (strncmp(name, "data.", 5) == 0) bare = name + 5;
+    const ConfigKey *k = config_key_find(bare);
+    if (!k) {
+        unknown_key_message(where, name, err, cap);
+        return false;
+    }
+    const char *val = eq + 1;
+    char *end = NULL;
+    switch (k->type) {
+    case CONFIG_INT: {
+        errno = 0;
+        long long v = strtoll(val, &end, 10);
+        if (!*val || *end || errno) return fail(err, cap, "%s: %s: expected %s", where, k->name, type_name(k->type));
+        return set_int(c, k, v, where, err, cap);
+    }
+    case CONFIG_FLOAT: {
+        errno = 0;
+        double v = strtod(val, &end);
+        if (!*val || *end || errno == EINVAL) return fail(err, cap, "%s: %s: expected %s", where, k->name, type_name(k->type));
+        return set_float(c, k, v, where, err, cap);
+    }
+    case CONFIG_BOOL:
+        if (strcmp(val, "true") == 0) *(bool *)field(c, k) = true;
+        else if (strcmp(val, "false") == 0) *(bool *)field(c, k) = false;
+        else return fail(err, cap, "%s: %s: expected %s", where, k->name, type_name(k->type));
+        return true;
+    case CONFIG_STRING:
+        return set_string(c, k, val, where, err, cap);
+    }
+    return false;
+}
+
+int64_t config_head_dim(const Config *c) { return c->dim / c->n_heads; }
+int64_t config_kv_heads(const Config *c) { return c->n_kv_heads ? c->n_kv_heads : c->n_heads; }
+int64_t config_micro_batch(const Config *c) { return c->micro_batch_size ? c->micro_batch_size : c->batch_size; }
+int64_t config_tokens_per_step(const Config *c) { return c->batch_size * c->seq_len; }
+int64_t config_moe_inter_dim(const Config *c) { return c->moe_inter_dim ? c->moe_inter_dim : c->inter_dim; }
+double config_lr_expert(const Config *c) { return c->lr_expert > 0 ? c->lr_expert : c->lr_dense; }
+double config_lr_router(const Config *c) { return c->lr_router > 0 ? c->lr_router : c->lr_dense; }
+int64_t config_moe_layers(const Config *c)
+{
+    return c->n_routed_experts > 0 && c->n_layers > c->n_dense_layers ? c->n_layers - c->n_dense_layers : 0;
+}
+
+/* The MoE relations; only checked for a MoE model (a dense one ignores these keys). */
+static bool check_moe(const Config *c, const char *origin, char *err, size_t cap)
+{
+    if (c->n_activated_experts > c->n_routed_experts)
+        return fail(err, cap, "%s: n_activated_experts (%lld) must not exceed n_routed_experts (%lld)", origin,
+                    (long long)c->n_activated_experts, (long long)c->n_routed_experts);
+    if (c->n_dense_layers >= c->n_layers)
+        return fail(err, cap, "%s: n_dense_layers (%lld) leaves no MoE block of the n_layers (%lld); set n_routed_experts = 0 for a dense model",
+                    origin, (long long)c->n_dense_layers, (long long)c->n_layers);
+    if (c->batch_size * c->seq_len > INT32_MAX / c->n_activated_experts)
+        return fail(err, cap, "%s: n_activated_experts: batch_size * seq_len * n_activated_experts is too large", origin);
+    return true;
+}
+
+bool config_check(const Config *c, const char *origin, char *err, size_t cap)
+{
+    if (c->n_routed_experts > 0 && !check_moe(c, origin, err, cap)) return false;
+    if (c->dim % c->n_heads != 0)
+        return fail(err, cap, "%s: dim (%lld) must be a multiple of n_heads (%lld)", origin, (long long)c->dim,
+                    (long long)c->n_heads);
+    if (config_head_dim(c) % 2 != 0)
+        return fail(err, cap, "%s: dim / n_heads (%lld) must be even for rotary embeddings", origin,
+                    (long long)config_head_dim(c));
+    if (c->n_heads % config_kv_heads(c) != 0)
+        return fail(err, cap, "%s: n_heads (%lld) must be a multiple of n_kv_heads (%lld)", origin,
+                    (long long)c->n_heads, (long long)config_kv_heads(c));
+    if (c->eos_token_id >= c->vocab_size)
+        return fail(err, cap, "%s: eos_token_id (%lld) must be below vocab_size (%lld), or -1 for none", origin,
+                    (long long)c->eos_token_id, (long long)c->vocab_size);
+    if (c->batch_size % config_micro_batch(c) != 0)
+        return fail(err, cap, "%s: batch_size (%lld) must be a multiple of micro_batch_size (%lld)", origin,
+                    (long long)c->batch_size, (long long)config_micro_batch(c));
+    if (c->decay_floor > c->lr_dense)
+        return fail(err, cap, "%s: decay_floor (%g) must not exceed lr_dense (%g)", origin, c->decay_floor, c->lr_dense);
+    if (c->seq_len > INT32_MAX / c->batch_size)
+        return fail(err, cap, "%s: batch_size * seq_len is too large", origin);
+    return true;
+}
+
+/* Shortest "%.{15,16,17}g" that reads back to the same double; integral values keep a
+ * ".0" so JSON readers see a float. */
+static void format_double(double v, char *buf, size_t cap)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    if (!strpbrk(buf, ".eEn")) strncat(buf, ".0", cap - strlen(buf) - 1);
+}
+
+void config_value_json(const Config *c, const ConfigKey *k, char *buf, size_t cap)
+{
+    switch (k->type) {
+    case CONFIG_INT: snprintf(buf, cap, "%lld", (long long)*(const int64_t *)cfield(c, k)); break;
+    case CONFIG_FLOAT: format_double(*(const double *)cfield(c, k), buf, cap); break;
+    case CONFIG_BOOL: snprintf(buf, cap, "%s", *(const bool *)cfield(c, k) ? "true" : "false"); break;
+    case CONFIG_STRING: {
+        NdLine l = { 0 };
+        const char *s = (const char *)cfield(c, k);
+        nd_append_escaped(&l, s, strlen(s));
+        snprintf(buf, cap, "%s", l.buf);
+        nd_free(&l);
+        break;
+    }
+    }
+}
+
+char *config_to_json(const Config *c, bool fingerprinted_only)
+{
+    NdLine l = { 0 };
+    nd_begin(&l);
+    char buf[CONFIG_STRING_MAX * 6 + 64];
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (fingerprinted_only && !keys[i].fingerprinted) continue;
+        config_value_json(c, &keys[i], buf, sizeof buf);
+        nd_raw(&l, keys[i].name, buf);
+    }
+    nd_end(&l);
+    l.buf[l.len - 1] = '\0'; /* drop the newline */
+    return l.buf;            /* the NdLine's buffer becomes the caller's */
+}
+
+uint64_t config_fingerprint(const Config *c)
+{
+    char *json = config_to_json(c, true);
+    uint64_t h = hash64(json, strlen(json), 0);
+    free(json);
+    return h;
+}
+
+void config_fingerprint_hex(const Config *c, char out[17]) { hash64_hex(config_fingerprint(c), out); }
+
+bool config_from_json(Config *c, const char *json, const char *origin, char *err, size_t cap)
+{
+    cJSON *obj = cJSON_Parse(json);
+    if (!cJSON_IsObject(obj)) {
+        cJSON_Delete(obj);
+        return fail(err, cap, "%s: config is not a JSON object", origin);
+    }
+    bool ok = true;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, obj) {
+        const ConfigKey *k = config_key_find(item->string);
+        if (!k) { ok = fail(err, cap, "%s: config: unknown key '%s'", origin, item->string); break; }
+        switch (k->type) {
+        case CONFIG_INT:
+            if (!cJSON_IsNumber(item) || item->valuedouble != (double)(int64_t)item->valuedouble)
+                ok = fail(err, cap, "%s: config: %s: expected an integer", origin, k->name);
+            else ok = set_int(c, k, (int64_t)item->valuedouble, origin, err, cap);
+            break;
+        case CONFIG_FLOAT:
+            if (!cJSON_IsNumber(item)) ok = fail(err, cap, "%s: config: %s: expected a number", origin, k->name);
+            else ok = set_float(c, k, item->valuedouble, origin, err, cap);
+            break;
+        case CONFIG_BOOL:
+            if (!cJSON_IsBool(item)) ok = fail(err, cap, "%s: config: %s: expected true or false", origin, k->name);
+            else *(bool *)field(c, k) = cJSON_IsTrue(item);
+            break;
+        case CONFIG_STRING:
+            if (!cJSON_IsString(item)) ok = fail(err, cap, "%s: config: %s: expected a string", origin, k->name);
+            else ok = set_string(c, k, item->valuestring, origin, err, cap);
+            break;
+        }
+        if (!ok) break;
+    }
+    cJSON_Delete(obj);
+    return ok;
+}

@@ -1,0 +1,489 @@
+/* train_loop.c: see train_loop.h. */
+#include "train/train_loop.h"
+#include "train/checkpoint.h"
+#include "base/clock.h"
+#include "cpu/matmul.h"
+#include "train/dataloader.h"
+#include "base/error.h"
+#include "model/model.h"
+#include "formats/ndjson.h"
+#include "train/optimizer.h"
+#include "model/router_stats.h"
+#include "train/train_step.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The one piece of process-wide state: the signal that asked us to stop. The handler
+ * only records it; the loop checks it between steps, so a step is never cut in half. */
+static volatile sig_atomic_t stop_signal;
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static double max_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
+}
+
+static void format_duration(double s, char *buf, size_t cap)
+{
+    if (!(s >= 0) || s > 1e7) { snprintf(buf, cap, "?"); return; }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, cap, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60) snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(buf, cap, "%lds", t);
+}
+
+/* ---- the metric stream -------------------------------------------------------------- */
+
+typedef struct {
+    FILE *fp;
+    const char *name;
+    NdLine l;
+    char run[17];
+} Metrics;
+
+static void line_begin(Metrics *mx, const char *kind, int64_t step)
+{
+    nd_begin(&mx->l);
+    nd_str(&mx->l, "kind", kind);
+    nd_str(&mx->l, "run", mx->run);
+    nd_int(&mx->l, "step", step);
+}
+
+static void line_emit(Metrics *mx) { nd_emit(&mx->l, mx->fp, mx->name); }
+
+/* ---- progress for people (stderr) -------------------------------------------------- */
+
+typedef struct {
+    bool tty;          /* one line updated in place */
+    bool line_open;    /* the in-place line is on screen */
+} Progress;
+
+static void progress_break(Progress *p)
+{
+    if (p->line_open) {
+        fputc('\n', stderr);
+        p->line_open = false;
+    }
+}
+
+static void say(Progress *p, int level, const char *fmt, ...) NMOE_PRINTF(3, 4);
+static void say(Progress *p, int level, const char *fmt, ...)
+{
+    if (nmoe_verbosity() < level) return;
+    progress_break(p);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* Which fingerprinted keys differ, as "key a -> b, ..." (for the refusal message). */
+static void describe_differences(const Config *was, const Config *now, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    char a[CONFIG_STRING_MAX * 2], b[CONFIG_STRING_MAX * 2];
+    for (size_t i = 0; i < config_key_count(); i++) {
+        const ConfigKey *k = config_key_at(i);
+        if (!k->fingerprinted) continue;
+        config_value_json(was, k, a, sizeof a);
+        config_value_json(now, k, b, sizeof b);
+        if (strcmp(a, b) == 0) continue;
+        /* Long values (paths) are cut: the message only has to point at the key. */
+        a[64] = b[64] = '\0';
+        size_t used = strlen(buf);
+        if (cap - used < 200) break;
+        snprintf(buf + used, cap - used, "%s%.60s %.64s -> %.64s", used ? ", " : "", k->name, a, b);
+    }
+}
+
+/* ---- the run ------------------------------------------------------------------------ */
+
+typedef struct {
+    const Config *cfg;
+    Model *model;
+    Optimizer *opt;
+    Trainer *trainer;
+    TrainProgress progress;
+    Metrics mx;
+    Progress pg;
+    char *last_checkpoint;  /* path of the newest checkpoint written or resumed from */
+    int64_t last_checkpoint_step;
+    double t_start;
+} Run;
+
+static void save_checkpoint(Run *r)
+{
+    if (r->last_checkpoint_step == r->progress.step) return;
+    char *dir = checkpoint_save(r->cfg->out_dir, r->cfg, r->model, r->opt, &r->progress);
+    free(r->last_checkpoint);
+    r->last_checkpoint = dir;
+    r->last_checkpoint_step = r->progress.step;
+    line_begin(&r->mx, "checkpoint", r->progress.step);
+    nd_str(&r->mx.l, "path", dir);
+    line_emit(&r->mx);
+    say(&r->pg, NMOE_VERBOSE, "step %" PRId64 ": checkpoint %s", r->progress.step, dir);
+}
+
+static double run_validation(Run *r, const ValidationSet *v)
+{
+    double t0 = monotonic_s();
+    int64_t counted = 0;
+    double loss = trainer_validate(r->trainer, v, &counted);
+    line_begin(&r->mx, "val", r->progress.step);
+    nd_f64(&r->mx.l, "loss", loss);
+    nd_int(&r->mx.l, "tokens", counted);
+    nd_int(&r->mx.l, "sequences", (int64_t)v->n_sequences);
+    nd_obj_begin(&r->mx.l, "time");
+    nd_f64(&r->mx.l, "elapsed_s", monotonic_s() - r->t_start);
+    nd_f64(&r->mx.l, "val_s", monotonic_s() - t0);
+    nd_obj_end(&r->mx.l);
+    line_emit(&r->mx);
+    say(&r->pg, NMOE_NORMAL, "step %" PRId64 ": val loss %.4f (%" PRId64 " tokens)", r->progress.step, loss, counted);
+    return loss;
+}
+
+/* One `router` line per MoE block for the window [router_from_step, step] (nmoe-metrics(5)),
+ * unless router_telemetry is off; then, at a multiple of log_every, the windows are
+ * reset. (The last step of a run that is not one closes no window: its lines cover the
+ * part so far, and the window stays open in the checkpoint, so that a resumed run
+ * writes the lines an uninterrupted one would.) Returns true, with the reason, when
+ * stop_on_collapse is set and a block's routing collapsed in the window
+ * (router_collapsed of router_stats.h; the first such block is named). */
+static bool emit_router_lines(Run *r, bool close_window, char *reason, size_t cap)
+{
+    const Config *cfg = r->cfg;
+    Model *m = r->model;
+    const int E = (int)cfg->n_routed_experts, K = (int)cfg->n_activated_experts;
+    bool collapsed = false;
+    for (int i = 0; i < model_n_moe_layers(m); i++) {
+        const int layer = model_moe_layer(m, i);
+        MoeStats *w = model_router_window_stats(m, layer);
+        const float *bias = model_router_bias(m, layer);
+        RouterStats rs;
+        router_stats_compute(w->loads, bias, E, &rs);
+        const double drop_frac = w->assignments ? (double)w->dropped / (double)w->assignments : 0.0;
+        const double top1 = w->tokens ? w->top1_affinity_sum / (double)w->tokens : 0.0;
+        if (cfg->router_telemetry) {
+            line_begin(&r->mx, "router", r->progress.step);
+            nd_int(&r->mx.l, "layer", layer);
+            nd_int(&r->mx.l, "experts", E);
+            nd_int(&r->mx.l, "top_k", K);
+            nd_int(&r->mx.l, "from_step", r->progress.router_from_step);
+            nd_int(&r->mx.l, "to_step", r->progress.step);
+            nd_int(&r->mx.l, "tokens", w->tokens);
+            nd_arr_begin(&r->mx.l, "loads");
+            for (int e = 0; e < E; e++) nd_elem_int(&r->mx.l, (int64_t)w->loads[e]);
+            nd_arr_end(&r->mx.l);
+            nd_arr_begin(&r->mx.l, "bias");
+            for (int e = 0; e < E; e++) nd_elem_f32(&r->mx.l, bias[e]);
+            nd_arr_end(&r->mx.l);
+            nd_f64(&r->mx.l, "cv_pct", rs.cv_pct);
+            nd_f64(&r->mx.l, "entropy", rs.entropy);
+            nd_int(&r->mx.l, "active", rs.active);
+            nd_f64(&r->mx.l, "bias_min", rs.bias_min);
+            nd_f64(&r->mx.l, "bias_max", rs.bias_max);
+            nd_f64(&r->mx.l, "max_over_mean", rs.max_over_mean);
+            nd_f64(&r->mx.l, "drop_frac", drop_frac);
+            nd_f64(&r->mx.l, "top1_affinity", top1);
+            if (cfg->aux_loss_alpha > 0 && w->tokens > 0)
+                nd_f64(&r->mx.l, "aux_loss", w->aux_loss_sum * (double)cfg->seq_len * (double)config_micro_batch(cfg) / (double)w->tokens);
+            /* The gradient of the window's last step (still in the model after AdamW). */
+            if (cfg->log_router_grad_norm) nd_f64(&r->mx.l, "router_grad_norm", model_router_grad_norm(m, layer));
+            line_emit(&r->mx);
+        }
+        say(&r->pg, NMOE_VERBOSE, "step %" PRId64 ": layer %d router cv %.1f%% entropy %.3f active %d/%d bias [%.3g, %.3g]",
+            r->progress.step, layer, rs.cv_pct, rs.entropy, rs.active, E, rs.bias_min, rs.bias_max);
+        if (cfg->stop_on_collapse && !collapsed && router_collapsed(&rs, K, ROUTER_COLLAPSE_CV_FRAC)) {
+            router_collapse_reason(&rs, layer, reason, cap);
+            collapsed = true;
+        }
+        if (close_window) moe_stats_reset(w);
+    }
+    if (close_window) r->progress.router_from_step = r->progress.step + 1;
+    return collapsed;
+}
+
+static int finish(Run *r, const char *reason, int status, double loss)
+{
+    line_begin(&r->mx, "stop", r->progress.step);
+    nd_str(&r->mx.l, "reason", reason);
+    nd_int(&r->mx.l, "status", status);
+    if (!isnan(loss) || status == NMOE_EXIT_DIVERGED) nd_f64(&r->mx.l, "loss", loss);
+    if (r->last_checkpoint) nd_str(&r->mx.l, "checkpoint", r->last_checkpoint);
+    else nd_null(&r->mx.l, "checkpoint");
+    nd_obj_begin(&r->mx.l, "time");
+    nd_f64(&r->mx.l, "elapsed_s", monotonic_s() - r->t_start);
+    nd_f64(&r->mx.l, "max_rss_mb", max_rss_mb());
+    nd_obj_end(&r->mx.l);
+    line_emit(&r->mx);
+    return status;
+}
+
+int train_run(const Config *cfg_in, const TrainOptions *opt)
+{
+    const Config *cfg = cfg_in;
+    const char *origin = opt->config_origin ? opt->config_origin : "config";
+    char err[1024];
+    if (!config_check(cfg, origin, err, sizeof err)) die_usage("%s", err);
+    Run r = { .cfg = cfg, .last_checkpoint_step = -1, .t_start = monotonic_s() };
+    r.pg.tty = isatty(STDERR_FILENO);
+    config_fingerprint_hex(cfg, r.progress.fingerprint);
+    memcpy(r.mx.run, r.progress.fingerprint, sizeof r.mx.run);
+
+    /* Where to resume from, and whether it is this run. */
+    char *ckpt = NULL;
+    if (opt->resume_dir) {
+        ckpt = checkpoint_find(opt->resume_dir);
+        if (!ckpt) die("%s: no checkpoint there (no state.json, and no latest)", opt->resume_dir);
+    } else if (cfg->resume) {
+        ckpt = checkpoint_find(cfg->out_dir);
+        if (!ckpt) say(&r.pg, NMOE_VERBOSE, "resume: no checkpoint in %s yet, starting fresh", cfg->out_dir);
+    }
+    CheckpointState st;
+    if (ckpt) {
+        checkpoint_read_state(ckpt, &st);
+        if (strcmp(st.progress.fingerprint, r.progress.fingerprint) != 0) {
+            char diff[2048];
+            describe_differences(&st.config, cfg, diff, sizeof diff);
+            die("%s: a checkpoint of another config (fingerprint %s, this config's is %s): %s", ckpt,
+                st.progress.fingerprint, r.progress.fingerprint, diff);
+        }
+    }
+
+    DataSources data;
+    data_open(&data, cfg);
+    const int T = (int)cfg->seq_len, B = (int)cfg->batch_size, micro = (int)config_micro_batch(cfg);
+    TrainSampler sampler;
+    sampler_init(&sampler, data.train, T, (uint32_t)cfg->vocab_size, (uint64_t)cfg->seed);
+    bool do_val = cfg->validation_every > 0;
+    ValidationSet val = { 0 };
+    if (do_val) {
+        if (data.val.n_tokens == 0)
+            die("validation_every = %" PRId64 " but there is no validation data: pack with --val-fraction, set "
+                "validation_data_path, or set holdout_fraction above 0", cfg->validation_every);
+        validation_init(&val, data.val, T, (uint64_t)cfg->validation_steps * (uint64_t)B, (uint32_t)cfg->vocab_size);
+    }
+    r.progress.vocab_id = data.train.vocab_id;
+    r.progress.train_tokens = data.train.n_tokens;
+    r.progress.sampler = sampler.state;
+
+    ModelShape shape = model_shape_from_config(cfg);
+    r.model = model_create(&shape, micro, T, true);
+    OptimizerSettings os = optimizer_settings_from_config(cfg);
+    r.opt = optimizer_create(&os, model_n_params(r.model));
+    if (ckpt) {
+        if (st.progress.vocab_id && data.train.vocab_id && st.progress.vocab_id != data.train.vocab_id)
+            die("%s: trained on another tokenizer (vocabulary id %016" PRIx64 ", the data's is %016" PRIx64 ")", ckpt,
+                st.progress.vocab_id, data.train.vocab_id);
+        if (st.progress.train_tokens != data.train.n_tokens)
+            die("%s: trained on %" PRIu64 " training tokens, but %s now holds %" PRIu64 " (the data changed)", ckpt,
+                st.progress.train_tokens, cfg->data_path, data.train.n_tokens);
+        checkpoint_load_weights(ckpt, &st, r.model);
+        checkpoint_load_optimizer(ckpt, &st, r.opt, r.model);
+        r.progress.router_from_step = st.progress.step + 1;
+        checkpoint_load_router(ckpt, r.model, &r.progress.router_from_step);
+        r.progress.step = st.progress.step;
+        r.progress.tokens = st.progress.tokens;
+        sampler.state = st.progress.sampler;
+        r.progress.sampler = sampler.state;
+        r.last_checkpoint = xstrdup(ckpt);
+        r.last_checkpoint_step = st.progress.step;
+    } else {
+        model_init_weights(r.model, (uint64_t)cfg->seed);
+        r.progress.router_from_step = 1;
+    }
+    r.trainer = trainer_create(cfg, r.model, r.opt);
+
+    /* The metric stream: stdout, or a file (appended to when resuming). */
+    r.mx.fp = stdout;
+    r.mx.name = "standard output";
+    if (opt->metrics_path && strcmp(opt->metrics_path, "-") != 0) {
+        r.mx.fp = fopen(opt->metrics_path, ckpt ? "a" : "w");
+        if (!r.mx.fp) die("%s: %s", opt->metrics_path, strerror(errno));
+        r.mx.name = opt->metrics_path;
+    }
+
+    char *config_json = config_to_json(cfg, false);
+    line_begin(&r.mx, "meta", r.progress.step);
+    nd_str(&r.mx.l, "program", "nmoe-train");
+    nd_str(&r.mx.l, "version", NMOE_VERSION);
+    nd_str(&r.mx.l, "fingerprint", r.progress.fingerprint);
+    nd_raw(&r.mx.l, "config", config_json);
+    nd_str(&r.mx.l, "backend", "cpu");
+    nd_int(&r.mx.l, "n_params", (int64_t)model_n_params(r.model));
+    nd_int(&r.mx.l, "tokens_per_step", config_tokens_per_step(cfg));
+    nd_obj_begin(&r.mx.l, "data");
+    nd_int(&r.mx.l, "train_tokens", (int64_t)data.train.n_tokens);
+    nd_int(&r.mx.l, "val_tokens", (int64_t)data.val.n_tokens);
+    nd_int(&r.mx.l, "val_sequences", (int64_t)val.n_sequences);
+    nd_str(&r.mx.l, "val_source", data.val_origin);
+    nd_int(&r.mx.l, "vocab_size", data.train.vocab_size);
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016" PRIx64, data.train.vocab_id);
+    nd_str(&r.mx.l, "vocab_id", hex);
+    nd_obj_end(&r.mx.l);
+    if (ckpt) nd_str(&r.mx.l, "resumed_from", ckpt);
+    else nd_null(&r.mx.l, "resumed_from");
+    nd_obj_begin(&r.mx.l, "time");
+    nd_int(&r.mx.l, "threads", omp_get_max_threads());
+    nd_int(&r.mx.l, "start_unix", (int64_t)time(NULL));
+    nd_str(&r.mx.l, "blas", blas_describe());
+    nd_f64(&r.mx.l, "model_mb", (double)model_bytes(r.model) / (1 << 20));
+    nd_obj_end(&r.mx.l);
+    line_emit(&r.mx);
+    free(config_json);
+    say(&r.pg, NMOE_VERBOSE, "nmoe-train: %zu parameters, %d threads, fingerprint %s", model_n_params(r.model),
+        omp_get_max_threads(), r.progress.fingerprint);
+    say(&r.pg, NMOE_NORMAL, "train: %s (%" PRIu64 " tokens); validation: %s", cfg->data_path, data.train.n_tokens,
+        data.val_origin);
+    if (ckpt) say(&r.pg, NMOE_NORMAL, "resuming from %s at step %" PRId64, ckpt, r.progress.step);
+
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    const int64_t tokens_per_step = config_tokens_per_step(cfg);
+    uint32_t *batch = xmalloc((size_t)B * (T + 1) * sizeof *batch);
+    int status = NMOE_EXIT_OK;
+    double last_val = NAN, last_loss = NAN;
+    const int64_t first_step = r.progress.step;
+    if (do_val && !ckpt && r.progress.step == 0) last_val = run_validation(&r, &val);
+    double t_log = monotonic_s();
+    int64_t step_log = r.progress.step;
+    bool done = false;
+    char line_reason[256];
+
+    while (!done) {
+        if (stop_signal) {
+            int sig = stop_signal;
+            save_checkpoint(&r);
+            snprintf(line_reason, sizeof line_reason, "interrupted by %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            say(&r.pg, NMOE_NORMAL, "nmoe-train: %s at step %" PRId64 "; checkpoint %s", line_reason, r.progress.step,
+                r.last_checkpoint);
+            status = finish(&r, line_reason, NMOE_EXIT_INTERRUPTED, last_loss);
+            break;
+        }
+        if (r.progress.step >= cfg->steps) {
+            save_checkpoint(&r);
+            status = finish(&r, "finished", NMOE_EXIT_OK, last_loss);
+            break;
+        }
+        double t_step = monotonic_s();
+        sampler_next(&sampler, B, batch);
+        StepResult res = trainer_step(r.trainer, batch, r.progress.tokens);
+        if (!res.opt.applied) {
+            snprintf(line_reason, sizeof line_reason, "diverged: non-finite %s at step %" PRId64,
+                     isfinite(res.loss) ? "gradient norm" : "loss", r.progress.step + 1);
+            progress_break(&r.pg);
+            fprintf(stderr, "%s: %s; the last good checkpoint is %s\n", nmoe_prog(), line_reason,
+                    r.last_checkpoint ? r.last_checkpoint : "(none yet)");
+            status = finish(&r, line_reason, NMOE_EXIT_DIVERGED, res.loss);
+            break;
+        }
+        r.progress.step++;
+        r.progress.tokens += tokens_per_step;
+        r.progress.sampler = sampler.state;
+        last_loss = res.loss;
+        double t_now = monotonic_s();
+
+        if (r.progress.step % cfg->log_every == 0 || r.progress.step == cfg->steps) {
+            double interval = t_now - t_log;
+            double tok_s = interval > 0 ? (double)(r.progress.step - step_log) * (double)tokens_per_step / interval : 0;
+            line_begin(&r.mx, "train", r.progress.step);
+            nd_f64(&r.mx.l, "loss", res.loss);
+            nd_f64(&r.mx.l, "lr", res.opt.lr[PARAM_GROUP_DENSE]);
+            nd_f64(&r.mx.l, "grad_norm", res.opt.grad_norm);
+            nd_int(&r.mx.l, "tokens", r.progress.tokens);
+            if (cfg->aux_loss_alpha > 0 && model_n_moe_layers(r.model) > 0) nd_f64(&r.mx.l, "aux_loss", res.aux_loss);
+            nd_obj_begin(&r.mx.l, "time");
+            nd_f64(&r.mx.l, "elapsed_s", t_now - r.t_start);
+            nd_f64(&r.mx.l, "step_ms", 1e3 * (t_now - t_step));
+            nd_f64(&r.mx.l, "tok_per_s", tok_s);
+            nd_obj_end(&r.mx.l);
+            line_emit(&r.mx);
+            if (model_n_moe_layers(r.model) > 0 && emit_router_lines(&r, r.progress.step % cfg->log_every == 0, line_reason, sizeof line_reason)) {
+                /* Fail fast: the collapsed state is checkpointed for inspection (it is
+                 * finite, just not what was wanted), then the run stops. */
+                save_checkpoint(&r);
+                progress_break(&r.pg);
+                fprintf(stderr, "%s: %s at step %" PRId64 "; checkpoint %s\n", nmoe_prog(), line_reason, r.progress.step,
+                        r.last_checkpoint);
+                status = finish(&r, line_reason, NMOE_EXIT_COLLAPSED, res.loss);
+                break;
+            }
+            t_log = t_now; /* router lines and checkpoints count in the next interval */
+            step_log = r.progress.step;
+        }
+        if (nmoe_verbosity() >= NMOE_NORMAL) {
+            double per_step = (t_now - r.t_start) / (double)(r.progress.step - first_step);
+            char eta[32];
+            format_duration(per_step * (double)(cfg->steps - r.progress.step), eta, sizeof eta);
+            double tok_s = (double)(r.progress.step - first_step) * (double)tokens_per_step / (t_now - r.t_start);
+            if (r.pg.tty) {
+                fprintf(stderr, "\r\033[Kstep %" PRId64 "/%" PRId64 " | loss %.4f | %.0f tok/s | ETA %s", r.progress.step,
+                        cfg->steps, res.loss, tok_s, eta);
+                r.pg.line_open = true;
+            } else if (r.progress.step % cfg->log_every == 0 || r.progress.step == cfg->steps) {
+                fprintf(stderr, "step %" PRId64 "/%" PRId64 " loss %.4f lr %.3g grad_norm %.3g %.0f tok/s ETA %s\n",
+                        r.progress.step, cfg->steps, res.loss, res.opt.lr[PARAM_GROUP_DENSE], res.opt.grad_norm, tok_s, eta);
+            }
+        }
+
+        bool reached = false;
+        if (do_val && (r.progress.step % cfg->validation_every == 0 || r.progress.step == cfg->steps)) {
+            last_val = run_validation(&r, &val);
+            reached = cfg->target_loss > 0 && last_val <= cfg->target_loss;
+        }
+        if ((cfg->checkpoint_every && r.progress.step % cfg->checkpoint_every == 0) || reached) save_checkpoint(&r);
+        if (reached) {
+            snprintf(line_reason, sizeof line_reason, "target_loss reached: val loss %.6g <= %.6g", last_val, cfg->target_loss);
+            say(&r.pg, NMOE_NORMAL, "nmoe-train: %s at step %" PRId64, line_reason, r.progress.step);
+            status = finish(&r, line_reason, NMOE_EXIT_OK, last_loss);
+            done = true;
+        }
+    }
+    progress_break(&r.pg);
+    if (status == NMOE_EXIT_OK) {
+        double el = monotonic_s() - r.t_start;
+        char dur[32];
+        format_duration(el, dur, sizeof dur);
+        double tok_s = el > 0 ? (double)(r.progress.step - first_step) * (double)tokens_per_step / el : 0;
+        if (!isnan(last_val))
+            say(&r.pg, NMOE_NORMAL, "done: step %" PRId64 ", %.0f tok/s, %s, val loss %.4f, checkpoint %s", r.progress.step,
+                tok_s, dur, last_val, r.last_checkpoint ? r.last_checkpoint : "-");
+        else
+            say(&r.pg, NMOE_NORMAL, "done: step %" PRId64 ", %.0f tok/s, %s, checkpoint %s", r.progress.step, tok_s, dur,
+                r.last_checkpoint ? r.last_checkpoint : "-");
+    }
+
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (r.mx.fp != stdout && fclose(r.mx.fp) != 0) die("%s: close failed", r.mx.name);
+    nd_free(&r.mx.l);
+    free(batch);
+    free(ckpt);
+    free(r.last_checkpoint);
+    trainer_free(r.trainer);
+    optimizer_free(r.opt);
+    model_free(r.model);
+    data_close(&data);
+    return status;
+}

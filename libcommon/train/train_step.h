@@ -1,0 +1,46 @@
+/* train_step.h: one optimizer step, and the validation loss, for the CPU trainer.
+ *
+ * A step takes batch_size sequences of seq_len + 1 tokens, runs them through the model
+ * in micro-batches of micro_batch_size (gradients accumulate), and applies AdamW. The
+ * objective is the mean loss over the counted targets of the WHOLE batch: a target is
+ * counted unless loss_mask_eos is set and it is eos_token_id. So each micro-batch's rows
+ * get the weight 1/count with count taken over the whole batch, and gradient
+ * accumulation gives exactly the gradient of one big batch. A non-finite loss skips the
+ * optimizer (the weights stay as they were).
+ *
+ * MoE: the sequence-wise aux loss (aux_loss_alpha > 0) joins the objective as the mean
+ * over the step's micro-batches of each block's value (so over its sequences); it is
+ * reported apart (StepResult.aux_loss), `loss` stays the cross-entropy. After an applied
+ * optimizer step every MoE block's routing bias is updated from the step's loads, summed
+ * over the micro-batches (aux-loss-free balancing, moe_bias_update):
+ *   rate = router_bias_update_rate, times lr_router(step) / peak lr_router when
+ *   router_bias_schedule; centred when router_bias_center; clamped to
+ *   +-router_bias_clamp when > 0. */
+#ifndef NMOE_TRAIN_STEP_H
+#define NMOE_TRAIN_STEP_H
+
+#include "train/config.h"
+#include "train/dataloader.h"
+#include "model/model.h"
+#include "train/optimizer.h"
+
+#include <stdint.h>
+
+typedef struct {
+    double loss;             /* mean over counted targets */
+    int64_t counted;         /* targets counted */
+    OptimizerReport opt;     /* opt.applied false: non-finite loss or gradient, nothing changed */
+    double aux_loss;         /* MoE balance loss in the objective (sum over blocks); 0 when off */
+} StepResult;
+
+typedef struct Trainer Trainer;
+
+Trainer *trainer_create(const Config *cfg, Model *m, Optimizer *o);
+void trainer_free(Trainer *t);
+/* batch: batch_size * (seq_len + 1) tokens. tokens_before drives the schedule. */
+StepResult trainer_step(Trainer *t, const uint32_t *batch, int64_t tokens_before);
+/* Mean loss over the counted targets of the validation set; *counted receives their
+ * number. Forward only, in micro-batches. */
+double trainer_validate(Trainer *t, const ValidationSet *v, int64_t *counted);
+
+#endif
