@@ -470,3 +470,11 @@ void moe_backward(MoeWorkspace *ws, const MoeParams *p, const float *x, const fl
     router_backward(T, E, D, x, p->router_w, dlogits, g->router_w, dx);
     blas_single_thread_end(blas_saved);
 }
+
+double moe_router_grad_norm(const float *d_router_w, int n_experts, int dim)
+{
+    double sum = 0.0;
+    const size_t n = (size_t)n_experts * dim;
+    for (size_t i = 0; i < n; i++) sum += (double)d_router_w[i] * d_router_w[i];
+    return sqrt(sum);
+}

@@ -89,6 +89,8 @@
 #ifndef NMOE_KERNELS_CPU_MOE_H
 #define NMOE_KERNELS_CPU_MOE_H
 
+#include "model/routing.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -123,17 +125,6 @@ typedef struct {
     float *w2;
 } MoeGrads;
 
-/* Router telemetry, accumulated by moe_forward over calls until reset. */
-typedef struct {
-    int n_experts;
-    uint64_t *loads;           /* [E] assignments chosen by the router (before drops);
-                                * uint64 like router_stats_compute() takes them */
-    int64_t tokens;            /* tokens routed */
-    int64_t assignments;       /* tokens * K */
-    int64_t dropped;           /* assignments dropped by the capacity limit */
-    double top1_affinity_sum;  /* sum over tokens of max_i s_i (mean = / tokens) */
-    double aux_loss_sum;       /* sum of the aux loss values returned */
-} MoeStats;
 
 typedef struct MoeWorkspace MoeWorkspace;
 
@@ -175,27 +166,8 @@ const uint8_t *moe_routing_dropped(const MoeWorkspace *ws);
 /* Install a choice [T, K] (each row K distinct experts) for a MOE_REUSE_ROUTING forward. */
 void moe_set_routing(MoeWorkspace *ws, int T, const int32_t *experts);
 
-/* Aux-loss-free balancing (DeepSeek-V3 sec. 2.1.2), after each optimizer step:
- *   sign_i = sign(mean_load - load_i) (sign(0) = 0; exact, in integers)
- *   b_i += rate * rate_multiplier * (sign_i - (subtract_mean ? mean_j sign_j : 0))
- *   then |b_i| <= max_abs when max_abs > 0.
- * All in fp32 in this order (the oracle replays it bit for bit). */
-typedef struct {
-    float rate;        /* router_bias_update_rate */
-    int subtract_mean; /* keep the biases centred */
-    float max_abs;     /* clamp; 0 = none */
-} MoeBiasUpdate;
-void moe_bias_update(float *bias, int n_experts, const uint64_t *loads, const MoeBiasUpdate *u,
-                     float rate_multiplier);
-
 /* L2 norm of a router gradient [E, D] (double accumulation, fixed order). */
 double moe_router_grad_norm(const float *d_router_w, int n_experts, int dim);
-
-MoeStats *moe_stats_create(int n_experts);
-void moe_stats_free(MoeStats *st);
-void moe_stats_reset(MoeStats *st);
-/* into += from (same E). */
-void moe_stats_add(MoeStats *into, const MoeStats *from);
 
 /* The readable reference (moe_reference.c): a per-token loop, computing each chosen
  * expert's SwiGLU directly, allocation allowed. The tests hold the grouped path to it.

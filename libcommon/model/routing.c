@@ -1,10 +1,9 @@
-/* moe_balance.c: aux-loss-free load balancing (the per-expert routing bias update), the
- * router gradient norm and the router telemetry counters (see moe.h). */
-#include "moe.h"
+/* routing.c: aux-loss-free load balancing (the per-expert routing bias update) and the
+ * router telemetry counters (see routing.h). */
+#include "model/routing.h"
 
 #include "base/error.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,14 +29,6 @@ void moe_bias_update(float *bias, int n_experts, const uint64_t *loads, const Mo
         if (u->max_abs > 0) b = b > u->max_abs ? u->max_abs : (b < -u->max_abs ? -u->max_abs : b);
         bias[i] = b;
     }
-}
-
-double moe_router_grad_norm(const float *d_router_w, int n_experts, int dim)
-{
-    double sum = 0.0;
-    const size_t n = (size_t)n_experts * dim;
-    for (size_t i = 0; i < n; i++) sum += (double)d_router_w[i] * d_router_w[i];
-    return sqrt(sum);
 }
 
 MoeStats *moe_stats_create(int n_experts)
