@@ -1,14 +1,8 @@
-/* model.c: see model.h. The forward and backward below are the whole model: one call
- * per operation of kernels/cpu, in the order of the math in model.h. */
+/* model.c: the model front (see model.h and backend.h): the tensor table, the weight
+ * init, the routing state with its counters and bias update, the grouping of scoring
+ * calls and provenance. Everything that touches the parameters goes to the backend. */
 #include "model/model.h"
-#include "cpu/attention.h"
-#include "cpu/crossentropy.h"
-#include "cpu/embedding.h"
-#include "cpu/matmul.h"
-#include "cpu/moe.h"
-#include "cpu/rmsnorm.h"
-#include "cpu/rope.h"
-#include "cpu/swiglu.h"
+#include "model/backend.h"
 #include "base/error.h"
 #include "base/rng.h"
 
@@ -17,84 +11,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Rows of logits held at once: the LM head and loss run in chunks of at most this many
- * rows, cut so the matrix product tiles line up with whole sequences (see head_chunk). */
-enum { HEAD_ROWS = 512 };
-
-/* Saved activations of the forward, each [layer][rows][width] with a fixed per-layer
- * stride (max_batch * max_seq rows). */
-typedef struct {
-    float *resid;          /* [L+1][N][C] the residual stream entering block l; [L] leaves the last */
-    float *attn_in;        /* [L][N][C] RMSNorm before attention */
-    float *attn_rstd;      /* [L][N] */
-    float *q, *k, *v;      /* [L][N][H*hd], [L][N][KV*hd], [L][N][KV*hd] (q, k after RoPE) */
-    float *probs;          /* [L][B][H][T][T] softmax of the attention */
-    float *attn_out;       /* [L][N][H*hd] */
-    float *mid;            /* [L][N][C] residual after attention */
-    float *ffn_in;         /* [L][N][C] RMSNorm before the FFN */
-    float *ffn_rstd;       /* [L][N] */
-    float *h1, *h3, *hg;   /* [L][N][I] gate, up, silu(gate) * up (MoE blocks: the shared experts', S wide) */
-    float *final_out;      /* [N][C] final RMSNorm */
-    float *final_rstd;     /* [N] */
-    float *logits;         /* [HEAD_ROWS][V] one chunk; its gradient in place */
-    float *row_loss;       /* [N] */
-    uint32_t *row_tokens;  /* [N] inputs, targets and argmax of model_score */
-    uint32_t *row_targets; /* [N] */
-    uint32_t *row_argmax;  /* [N] */
-} Acts;
-
-/* Gradients of activations (training only), reused by every block. */
-typedef struct {
-    float *resid;          /* [N][C] d loss / d residual stream */
-    float *norm;           /* [N][C] d loss / d (a norm's output) */
-    float *q, *k, *v, *attn_out;
-    float *h1, *h3, *hg;
-    float *final;          /* [N][C] d loss / d final norm output */
-} DActs;
-
-/* One MoE block's routing machinery: the op's workspace (its saved activations), the
- * routing bias (points into Model.state), the telemetry counters, and for the
- * reference kernels the choice of the last forward. */
-typedef struct {
-    MoeWorkspace *ws;
-    float *bias;           /* [E] */
-    MoeStats *step;        /* loads of the current optimizer step */
-    MoeStats *window;      /* loads since the last router line */
-    int32_t *ref_experts;  /* [N][K] reference path: the last choice */
-    int ref_rows;          /* rows ref_experts is for (0: none) */
-} MoeBlock;
-
 struct Model {
     ModelShape s;
+    const ModelBackend *be;
+    void *impl;
+    ModelLayout lay;
     int max_batch, max_seq;
-    bool training, reference;
+    bool training;
     size_t n_params;
     int n_tensors;
     ParamTensor *tensors;
-    float *params, *grads;
-    ParamView w, g;
-    Acts a;
-    DActs d;
-    size_t stride_c, stride_q, stride_kv, stride_i, stride_p, stride_n; /* per-layer strides */
-    float *rope_cos, *rope_sin;
-    GemmScratch gemm;
-    float *attn_scratch;
-    size_t bytes;
-    /* MoE */
-    MoeBlock *moe;         /* [L]; ws NULL for a dense block */
-    int n_moe, *moe_layers; /* MoE blocks and their block indices */
+    /* MoE: the routing state (biases, host copy, the backend routes with it) and the
+     * per-block counters (NULL for a dense block). */
+    int n_moe, *moe_layers;
     ParamTensor *state_tensors;
     int n_state;
-    float *state;          /* routing biases, n_moe x E */
-    float *moe_y;          /* [N][C] routed output of one block */
+    float *state;
+    MoeStats **step, **window;     /* [L] */
+    MoeStats *const *sink;
     float aux_weight;
     double last_aux;
-    bool hold_routing;
-    MoeStats *const *sink;
+    /* model_score's rows: inputs, targets, losses, argmax of one call */
+    uint32_t *row_tokens, *row_targets, *row_argmax;
+    float *row_loss;
+    size_t bytes;
     /* provenance */
     uint64_t vocab_id;
     char fingerprint[17];
-    int64_t step;
+    int64_t step_of_checkpoint;
 };
 
 ModelShape model_shape_from_config(const Config *c)
@@ -138,7 +82,8 @@ static void add_tensor(Model *m, int *cap, const char *name, int rows, int cols,
     m->n_params += t->numel;
 }
 
-/* The layout, in buffer order. Names follow the LLaMA/DeepSeek PyTorch modules. */
+/* The layout, in buffer order. Names follow the LLaMA/DeepSeek PyTorch modules. A
+ * backend binds its views in this order (the CPU backend's bind_view). */
 static void build_tensor_table(Model *m)
 {
     const ModelShape *s = &m->s;
@@ -183,93 +128,19 @@ static void build_tensor_table(Model *m)
     add_tensor(m, &cap, "output.weight", s->vocab_size, C, false, std);
 }
 
-/* Point a view's fields at a buffer laid out like the table (same order as above). */
-static void bind_view(const Model *m, float *buf, ParamView *v)
-{
-    int t = 0;
-    v->tok_embeddings = buf + m->tensors[t++].offset;
-    for (int l = 0; l < m->s.n_layers; l++) {
-        LayerView *L = &v->layers[l];
-        L->attn_norm = buf + m->tensors[t++].offset;
-        L->wq = buf + m->tensors[t++].offset;
-        L->wk = buf + m->tensors[t++].offset;
-        L->wv = buf + m->tensors[t++].offset;
-        L->wo = buf + m->tensors[t++].offset;
-        L->ffn_norm = buf + m->tensors[t++].offset;
-        L->ffn_kind = is_moe_block(&m->s, l) ? FFN_MOE : FFN_DENSE;
-        L->w1 = L->w3 = L->w2 = L->router = L->ew1 = L->ew3 = L->ew2 = NULL;
-        if (L->ffn_kind == FFN_DENSE || shared_dim(&m->s) > 0) {
-            L->w1 = buf + m->tensors[t++].offset;
-            L->w3 = buf + m->tensors[t++].offset;
-            L->w2 = buf + m->tensors[t++].offset;
-        }
-        if (L->ffn_kind == FFN_MOE) {
-            L->router = buf + m->tensors[t++].offset;
-            L->ew1 = buf + m->tensors[t++].offset;
-            L->ew3 = buf + m->tensors[t++].offset;
-            L->ew2 = buf + m->tensors[t++].offset;
-        }
-    }
-    v->norm = buf + m->tensors[t++].offset;
-    v->output = buf + m->tensors[t++].offset;
-}
-
-/* ---- creation ------------------------------------------------------------------ */
-
-static float *alloc_floats(Model *m, size_t n)
-{
-    m->bytes += n * sizeof(float);
-    return xaligned_alloc(n * sizeof(float));
-}
-
-static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
-
-/* The rows of the LM-head chunk starting at row r0: whole sequences when T <= HEAD_ROWS
- * (tiles restart at each sequence: period T), else up to HEAD_ROWS rows of one
- * sequence starting at a multiple of HEAD_ROWS (a multiple of the tile height, so the
- * tiles are the ones a whole-sequence product would use: period = the chunk). */
-static void head_chunk(int r0, int N, int T, int *rows, int *period)
-{
-    if (T <= HEAD_ROWS) {
-        int per = (HEAD_ROWS / T) * T;
-        *rows = N - r0 < per ? N - r0 : per;
-        *period = T;
-    } else {
-        int left = T - r0 % T;
-        *rows = left < HEAD_ROWS ? left : HEAD_ROWS;
-        *period = *rows;
-    }
-}
-
-/* The routed op's config for the blocks of this shape. The aux loss is a training
- * objective: an inference model leaves it out (and so accepts any sequence length). */
-static MoeConfig moe_config_for(const ModelShape *s, bool training)
-{
-    MoeConfig mc = {
-        .dim = s->dim, .n_experts = s->n_routed_experts, .top_k = s->n_activated_experts,
-        .inter_dim = s->moe_inter_dim, .score = s->router_softmax ? MOE_SCORE_SOFTMAX : MOE_SCORE_SIGMOID,
-        .route_scale = s->route_scale, .output_gain = s->expert_output_gain,
-        .capacity_factor = s->capacity_factor, .aux_loss_alpha = training ? s->aux_loss_alpha : 0.0f,
-        .seq_len = s->seq_len,
-    };
-    return mc;
-}
-
-/* Workspaces, counters, and the routing-bias state tensors of the MoE blocks. */
-static void create_moe_blocks(Model *m)
+/* The routing-bias state tensors (one [E] per MoE block) and the blocks' counters. */
+static void build_routing_state(Model *m)
 {
     const ModelShape *s = &m->s;
-    const int E = s->n_routed_experts, N = m->max_batch * m->max_seq;
-    m->moe = xcalloc((size_t)s->n_layers, sizeof *m->moe);
-    m->moe_layers = xcalloc((size_t)s->n_layers, sizeof *m->moe_layers);
-    for (int l = 0; l < s->n_layers; l++)
+    const int E = s->n_routed_experts, L = s->n_layers;
+    m->moe_layers = xcalloc((size_t)L, sizeof *m->moe_layers);
+    m->step = xcalloc((size_t)L, sizeof *m->step);
+    m->window = xcalloc((size_t)L, sizeof *m->window);
+    for (int l = 0; l < L; l++)
         if (is_moe_block(s, l)) m->moe_layers[m->n_moe++] = l;
     m->n_state = m->n_moe;
-    m->state_tensors = xcalloc((size_t)m->n_moe, sizeof *m->state_tensors);
-    m->state = alloc_floats(m, (size_t)m->n_moe * E);
-    memset(m->state, 0, (size_t)m->n_moe * E * sizeof(float));
-    m->moe_y = alloc_floats(m, (size_t)N * s->dim);
-    const MoeConfig mc = moe_config_for(s, m->training);
+    m->state_tensors = xcalloc(m->n_moe ? (size_t)m->n_moe : 1, sizeof *m->state_tensors);
+    m->state = xcalloc(m->n_moe ? (size_t)m->n_moe * E : 1, sizeof(float));
     for (int i = 0; i < m->n_moe; i++) {
         const int l = m->moe_layers[i];
         ParamTensor *t = &m->state_tensors[i];
@@ -278,168 +149,82 @@ static void create_moe_blocks(Model *m)
         t->numel = (size_t)E;
         t->rows = E;
         t->group = PARAM_GROUP_ROUTER;
-        MoeBlock *b = &m->moe[l];
-        b->ws = moe_workspace_create(&mc, N);
-        m->bytes += moe_workspace_bytes(b->ws);
-        b->bias = m->state + t->offset;
-        b->step = moe_stats_create(E);
-        b->window = moe_stats_create(E);
-        b->ref_experts = xmalloc((size_t)N * s->n_activated_experts * sizeof *b->ref_experts);
+        m->step[l] = moe_stats_create(E);
+        m->window[l] = moe_stats_create(E);
     }
 }
 
-Model *model_create(const ModelShape *shape, int max_batch, int max_seq, bool training)
+Model *model_create_on(const ModelBackend *be, const ModelShape *shape, int max_batch, int max_seq, bool training)
 {
     const ModelShape *s = shape;
     if (s->dim <= 0 || s->n_layers <= 0 || s->n_heads <= 0 || s->n_kv_heads <= 0 || s->head_dim <= 0 ||
         s->head_dim % 2 || s->n_heads % s->n_kv_heads || s->head_dim * s->n_heads != s->dim ||
         s->inter_dim <= 0 || s->vocab_size <= 1 || max_batch <= 0 || max_seq <= 0)
         die("model: inconsistent shape (dim %d, heads %d/%d, head_dim %d)", s->dim, s->n_heads, s->n_kv_heads, s->head_dim);
-    if (s->n_routed_experts > 0) {
-        if (s->n_dense_layers < 0 || s->n_dense_layers >= s->n_layers || s->n_shared_experts < 0)
-            die("model: n_dense_layers %d leaves no MoE block of %d", s->n_dense_layers, s->n_layers);
-        MoeConfig mc = moe_config_for(s, training);
-        const char *why = moe_config_check(&mc);
-        if (why) die("model: MoE block: %s", why);
-    }
-    blas_use_one_thread();
+    if (s->n_routed_experts > 0 && (s->n_dense_layers < 0 || s->n_dense_layers >= s->n_layers || s->n_shared_experts < 0))
+        die("model: n_dense_layers %d leaves no MoE block of %d", s->n_dense_layers, s->n_layers);
 
     Model *m = xcalloc(1, sizeof *m);
     m->s = *s;
+    m->be = be;
     m->max_batch = max_batch;
     m->max_seq = max_seq;
     m->training = training;
-    m->step = -1;
-    build_tensor_table(m);
-    m->params = alloc_floats(m, m->n_params);
-    m->w.layers = xcalloc((size_t)s->n_layers, sizeof(LayerView));
-    bind_view(m, m->params, &m->w);
-    if (training) {
-        m->grads = alloc_floats(m, m->n_params);
-        m->g.layers = xcalloc((size_t)s->n_layers, sizeof(LayerView));
-        bind_view(m, m->grads, &m->g);
-    }
-
-    const size_t L = (size_t)s->n_layers, N = (size_t)max_batch * max_seq, C = (size_t)s->dim;
-    const size_t Hd = (size_t)s->n_heads * s->head_dim, KVd = (size_t)s->n_kv_heads * s->head_dim;
-    /* h1, h3, hg hold the dense FFN's or the shared experts' hidden activations. */
-    const size_t I = max_size((size_t)s->inter_dim, s->n_routed_experts > 0 ? (size_t)shared_dim(s) : 0);
-    m->stride_c = N * C;
-    m->stride_q = N * Hd;
-    m->stride_kv = N * KVd;
-    m->stride_i = N * I;
-    m->stride_n = N;
-    m->stride_p = (size_t)max_batch * s->n_heads * max_seq * max_seq;
-    Acts *a = &m->a;
-    a->resid = alloc_floats(m, (L + 1) * m->stride_c);
-    a->attn_in = alloc_floats(m, L * m->stride_c);
-    a->attn_rstd = alloc_floats(m, L * N);
-    a->q = alloc_floats(m, L * m->stride_q);
-    a->k = alloc_floats(m, L * m->stride_kv);
-    a->v = alloc_floats(m, L * m->stride_kv);
-    a->probs = alloc_floats(m, L * m->stride_p);
-    a->attn_out = alloc_floats(m, L * m->stride_q);
-    a->mid = alloc_floats(m, L * m->stride_c);
-    a->ffn_in = alloc_floats(m, L * m->stride_c);
-    a->ffn_rstd = alloc_floats(m, L * N);
-    a->h1 = alloc_floats(m, L * m->stride_i);
-    a->h3 = alloc_floats(m, L * m->stride_i);
-    a->hg = alloc_floats(m, L * m->stride_i);
-    a->final_out = alloc_floats(m, m->stride_c);
-    a->final_rstd = alloc_floats(m, N);
-    a->logits = alloc_floats(m, (size_t)HEAD_ROWS * s->vocab_size);
-    a->row_loss = alloc_floats(m, N);
-    a->row_tokens = xaligned_alloc(N * sizeof(uint32_t));
-    a->row_targets = xaligned_alloc(N * sizeof(uint32_t));
-    a->row_argmax = xaligned_alloc(N * sizeof(uint32_t));
-    m->bytes += 3 * N * sizeof(uint32_t);
-    if (training) {
-        DActs *d = &m->d;
-        d->resid = alloc_floats(m, m->stride_c);
-        d->norm = alloc_floats(m, m->stride_c);
-        d->q = alloc_floats(m, m->stride_q);
-        d->k = alloc_floats(m, m->stride_kv);
-        d->v = alloc_floats(m, m->stride_kv);
-        d->attn_out = alloc_floats(m, m->stride_q);
-        d->h1 = alloc_floats(m, m->stride_i);
-        d->h3 = alloc_floats(m, m->stride_i);
-        d->hg = alloc_floats(m, m->stride_i);
-        d->final = alloc_floats(m, m->stride_c);
-    }
-    m->rope_cos = alloc_floats(m, (size_t)max_seq * s->head_dim / 2);
-    m->rope_sin = alloc_floats(m, (size_t)max_seq * s->head_dim / 2);
-    rope_tables(m->rope_cos, m->rope_sin, max_seq, s->head_dim, s->rope_theta);
-
-    /* Scratch for split reductions: the largest any product of this model needs at the
-     * largest batch (a plan's needs only grow with the row count). */
-    const int Nmax = (int)N, T = max_seq;
-    size_t g = 0;
-    g = max_size(g, linear_scratch_floats(Nmax, (int)C, (int)Hd, T));
-    g = max_size(g, linear_scratch_floats(Nmax, (int)C, (int)KVd, T));
-    g = max_size(g, linear_scratch_floats(Nmax, (int)Hd, (int)C, T));
-    g = max_size(g, linear_scratch_floats(Nmax, (int)C, (int)I, T));
-    g = max_size(g, linear_scratch_floats(Nmax, (int)I, (int)C, T));
-    if (s->n_routed_experts > 0 && shared_dim(s) > 0) {
-        g = max_size(g, linear_scratch_floats(Nmax, (int)C, shared_dim(s), T));
-        g = max_size(g, linear_scratch_floats(Nmax, shared_dim(s), (int)C, T));
-    }
-    for (int r0 = 0, rows, period; r0 < Nmax; r0 += rows) {
-        head_chunk(r0, Nmax, T, &rows, &period);
-        g = max_size(g, linear_scratch_floats(rows, (int)C, s->vocab_size, period));
-    }
-    m->gemm.n_floats = g;
-    m->gemm.buf = g ? alloc_floats(m, g) : NULL;
-    if (training) {
-        AttnShape as = { max_batch, max_seq, s->n_heads, s->n_kv_heads, s->head_dim, s->attn_window };
-        m->attn_scratch = alloc_floats(m, attention_scratch_floats(&as));
-    }
     m->aux_weight = 1.0f;
-    if (s->n_routed_experts > 0) create_moe_blocks(m);
+    m->step_of_checkpoint = -1;
+    build_tensor_table(m);
+    build_routing_state(m);
+    m->lay = (ModelLayout){
+        .shape = *s, .n_tensors = m->n_tensors, .tensors = m->tensors, .n_params = m->n_params,
+        .n_state = m->n_state, .state_tensors = m->state_tensors,
+        .n_state_floats = (size_t)m->n_moe * (size_t)s->n_routed_experts,
+    };
+    m->impl = be->create(&m->lay, max_batch, max_seq, training);
+    be->set_routing(m->impl, m->state);
+    const size_t N = (size_t)max_batch * max_seq;
+    m->row_tokens = xmalloc(N * sizeof *m->row_tokens);
+    m->row_targets = xmalloc(N * sizeof *m->row_targets);
+    m->row_argmax = xmalloc(N * sizeof *m->row_argmax);
+    m->row_loss = xmalloc(N * sizeof *m->row_loss);
+    m->bytes = N * (3 * sizeof(uint32_t) + sizeof(float)) + m->lay.n_state_floats * sizeof(float);
     return m;
+}
+
+Model *model_create(const ModelShape *shape, int max_batch, int max_seq, bool training)
+{
+    return model_create_on(&model_backend_cpu, shape, max_batch, max_seq, training);
 }
 
 void model_free(Model *m)
 {
     if (!m) return;
-    Acts *a = &m->a;
-    float *bufs[] = { m->params, m->grads, a->resid, a->attn_in, a->attn_rstd, a->q, a->k, a->v, a->probs,
-                      a->attn_out, a->mid, a->ffn_in, a->ffn_rstd, a->h1, a->h3, a->hg, a->final_out,
-                      a->final_rstd, a->logits, a->row_loss, m->d.resid, m->d.norm, m->d.q,
-                      m->d.k, m->d.v, m->d.attn_out, m->d.h1, m->d.h3, m->d.hg, m->d.final, m->rope_cos,
-                      m->rope_sin, m->gemm.buf, m->attn_scratch };
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
-    for (int l = 0; m->moe && l < m->s.n_layers; l++) {
-        MoeBlock *b = &m->moe[l];
-        moe_workspace_free(b->ws);
-        moe_stats_free(b->step);
-        moe_stats_free(b->window);
-        free(b->ref_experts);
+    m->be->destroy(m->impl);
+    for (int l = 0; l < m->s.n_layers; l++) {
+        moe_stats_free(m->step[l]);
+        moe_stats_free(m->window[l]);
     }
-    free(m->moe);
+    free(m->step);
+    free(m->window);
     free(m->moe_layers);
     free(m->state_tensors);
     free(m->state);
-    free(m->moe_y);
-    free(a->row_tokens);
-    free(a->row_targets);
-    free(a->row_argmax);
-    free(m->w.layers);
-    free(m->g.layers);
+    free(m->row_tokens);
+    free(m->row_targets);
+    free(m->row_argmax);
+    free(m->row_loss);
     free(m->tensors);
     free(m);
 }
 
+const ModelBackend *model_backend(const Model *m) { return m->be; }
+const char *model_backend_name(const Model *m) { return m->be->name; }
+void model_describe(const Model *m, char *buf, size_t n) { m->be->describe(m->impl, buf, n); }
 const ModelShape *model_shape(const Model *m) { return &m->s; }
 size_t model_n_params(const Model *m) { return m->n_params; }
 int model_n_tensors(const Model *m) { return m->n_tensors; }
 const ParamTensor *model_tensor(const Model *m, int i) { return i >= 0 && i < m->n_tensors ? &m->tensors[i] : NULL; }
-float *model_params(Model *m) { return m->params; }
-float *model_grads(Model *m) { return m->grads; }
-const ParamView *model_weights(const Model *m) { return &m->w; }
-const ParamView *model_gradients(const Model *m) { return m->training ? &m->g : NULL; }
 int model_max_batch(const Model *m) { return m->max_batch; }
-size_t model_bytes(const Model *m) { return m->bytes; }
-void model_use_reference_kernels(Model *m, bool on) { m->reference = on; }
+size_t model_bytes(const Model *m) { return m->bytes + m->be->bytes(m->impl); }
 
 const ParamTensor *model_tensor_find(const Model *m, const char *name)
 {
@@ -448,292 +233,65 @@ const ParamTensor *model_tensor_find(const Model *m, const char *name)
     return NULL;
 }
 
+void model_get_params(Model *m, float *dst) { m->be->get_params(m->impl, dst); }
+void model_set_params(Model *m, const float *src) { m->be->set_params(m->impl, src); }
+void model_get_grads(Model *m, float *dst) { m->be->get_grads(m->impl, dst); }
+void model_set_grads(Model *m, const float *src) { m->be->set_grads(m->impl, src); }
+void model_get_moments(Model *m, float *m1, float *m2) { m->be->get_moments(m->impl, m1, m2); }
+void model_set_moments(Model *m, const float *m1, const float *m2) { m->be->set_moments(m->impl, m1, m2); }
+
+void model_use_reference_kernels(Model *m, bool on)
+{
+    if (!m->be->set_option(m->impl, BACKEND_REFERENCE_KERNELS, on) && on)
+        die("model: backend %s has no reference kernels", m->be->name);
+}
+
 void model_init_weights(Model *m, uint64_t seed)
 {
-    if (m->n_moe) memset(m->state, 0, (size_t)m->n_moe * m->s.n_routed_experts * sizeof(float));
+    float *p = xaligned_alloc(m->n_params * sizeof(float));
     for (int i = 0; i < m->n_tensors; i++) {
         const ParamTensor *t = &m->tensors[i];
-        float *p = m->params + t->offset;
+        float *x = p + t->offset;
         if (t->init_std == 0.0f) {
-            for (size_t j = 0; j < t->numel; j++) p[j] = 1.0f;
+            for (size_t j = 0; j < t->numel; j++) x[j] = 1.0f;
             continue;
         }
         Rng r = rng_make(seed, MODEL_INIT_STREAM + (uint64_t)i);
-        for (size_t j = 0; j < t->numel; j++) p[j] = t->init_std * rng_normal(&r);
+        for (size_t j = 0; j < t->numel; j++) x[j] = t->init_std * rng_normal(&r);
     }
+    m->be->set_params(m->impl, p);
+    free(p);
+    memset(m->state, 0, m->lay.n_state_floats * sizeof(float));
+    m->be->set_routing(m->impl, m->state);
 }
+
+/* ---- training ---- */
 
 void model_zero_grads(Model *m)
 {
     if (!m->training) die("model: gradients requested from a model built for inference");
-    memset(m->grads, 0, m->n_params * sizeof(float));
+    m->be->zero_grads(m->impl);
 }
 
-/* ---- kernel dispatch: fast path or the reference loops --------------------------- */
-
-static void k_linear(Model *m, float *y, const float *x, const float *w, int n, int in, int out, int period)
-{
-    if (m->reference) linear_forward_ref(y, x, w, n, in, out);
-    else linear_forward(y, x, w, n, in, out, period, &m->gemm);
-}
-
-static void k_linear_acc(Model *m, float *y, const float *x, const float *w, int n, int in, int out, int period)
-{
-    if (m->reference) linear_forward_acc_ref(y, x, w, n, in, out);
-    else linear_forward_acc(y, x, w, n, in, out, period, &m->gemm);
-}
-
-static void k_linear_back(Model *m, float *dx, float *dw, const float *dy, const float *x, const float *w,
-                          int n, int in, int out, int period)
-{
-    if (m->reference) linear_backward_ref(dx, dw, dy, x, w, n, in, out);
-    else linear_backward(dx, dw, dy, x, w, n, in, out, period, &m->gemm);
-}
-
-static void k_rmsnorm(Model *m, float *y, float *rstd, const float *x, const float *w, int n)
-{
-    if (m->reference) rmsnorm_forward_ref(y, rstd, x, w, n, m->s.dim, m->s.norm_eps);
-    else rmsnorm_forward(y, rstd, x, w, n, m->s.dim, m->s.norm_eps);
-}
-
-static void k_rmsnorm_back(Model *m, float *dx, float *dw, const float *dy, const float *x, const float *w,
-                           const float *rstd, int n)
-{
-    if (m->reference) rmsnorm_backward_ref(dx, dw, dy, x, w, rstd, n, m->s.dim);
-    else rmsnorm_backward(dx, dw, dy, x, w, rstd, n, m->s.dim);
-}
-
-static AttnShape attn_shape(const Model *m, int B, int T)
-{
-    AttnShape as = { B, T, m->s.n_heads, m->s.n_kv_heads, m->s.head_dim, m->s.attn_window };
-    return as;
-}
-
-/* ---- forward ------------------------------------------------------------------- */
-
-static void check_batch(const Model *m, int B, int T)
-{
-    if (B < 1 || B > m->max_batch || T < 1 || T > m->max_seq)
-        die("model: batch of %d x %d exceeds the %d x %d it was built for", B, T, m->max_batch, m->max_seq);
-}
-
-/* The SwiGLU FFN of width I (a dense block's, or an MoE block's shared experts):
- * next = mid + W2 (silu(W1 h) * (W3 h)). */
-static void swiglu_ffn_forward(Model *m, int l, const LayerView *w, int I, const float *ffn_in, const float *mid,
-                               float *next, int N, int T)
-{
-    const int C = m->s.dim;
-    float *h1 = m->a.h1 + l * m->stride_i, *h3 = m->a.h3 + l * m->stride_i, *hg = m->a.hg + l * m->stride_i;
-    k_linear(m, h1, ffn_in, w->w1, N, C, I, T);
-    k_linear(m, h3, ffn_in, w->w3, N, C, I, T);
-    if (m->reference) swiglu_forward_ref(hg, h1, h3, (size_t)N * I);
-    else swiglu_forward(hg, h1, h3, (size_t)N * I);
-    memcpy(next, mid, (size_t)N * C * sizeof(float));
-    k_linear_acc(m, next, hg, w->w2, N, I, C, T);
-}
-
-/* Backward of swiglu_ffn_forward: d->resid holds d next; d->norm receives (is set to)
- * d ffn_in; the weight gradients accumulate. */
-static void swiglu_ffn_backward(Model *m, int l, const LayerView *w, const LayerView *g, int I,
-                                const float *ffn_in, int N, int T)
-{
-    const int C = m->s.dim;
-    DActs *d = &m->d;
-    const float *h1 = m->a.h1 + l * m->stride_i, *h3 = m->a.h3 + l * m->stride_i, *hg = m->a.hg + l * m->stride_i;
-    const size_t nI = (size_t)N * I;
-    memset(d->hg, 0, nI * sizeof(float));
-    k_linear_back(m, d->hg, g->w2, d->resid, hg, w->w2, N, I, C, T);
-    memset(d->h1, 0, nI * sizeof(float));
-    memset(d->h3, 0, nI * sizeof(float));
-    if (m->reference) swiglu_backward_ref(d->h1, d->h3, d->hg, h1, h3, nI);
-    else swiglu_backward(d->h1, d->h3, d->hg, h1, h3, nI);
-    memset(d->norm, 0, (size_t)N * C * sizeof(float));
-    k_linear_back(m, d->norm, g->w1, d->h1, ffn_in, w->w1, N, C, I, T);
-    k_linear_back(m, d->norm, g->w3, d->h3, ffn_in, w->w3, N, C, I, T);
-}
-
-static MoeParams moe_params(const Model *m, const LayerView *w, int l)
-{
-    MoeParams p = { w->router, m->moe[l].bias, w->ew1, w->ew3, w->ew2 };
-    return p;
-}
-
-/* An MoE block's FFN: next = mid + shared(ffn_in) + moe(ffn_in). Training calls count
- * the loads into the block's step counters, forward-only calls into the sink if any. */
-static void moe_ffn_forward(Model *m, int l, const LayerView *w, const float *ffn_in, const float *mid, float *next,
-                            int N, int T, bool train)
-{
-    const int C = m->s.dim, S = shared_dim(&m->s);
-    MoeBlock *b = &m->moe[l];
-    if (S > 0) swiglu_ffn_forward(m, l, w, S, ffn_in, mid, next, N, T);
-    else memcpy(next, mid, (size_t)N * C * sizeof(float));
-    MoeStats *stats = train ? b->step : (m->sink ? m->sink[l] : NULL);
-    const MoeParams p = moe_params(m, w, l);
-    float aux;
-    if (m->reference) {
-        const bool held = m->hold_routing && b->ref_rows == N;
-        aux = moe_reference_forward(moe_workspace_config(b->ws), &p, ffn_in, N, held ? b->ref_experts : NULL, m->moe_y,
-                                    held ? NULL : b->ref_experts, NULL, NULL, stats);
-        b->ref_rows = N;
-    } else {
-        aux = moe_forward(b->ws, &p, ffn_in, N, m->moe_y, stats, m->hold_routing ? MOE_REUSE_ROUTING : 0);
-    }
-    m->last_aux += aux;
-    const float *y = m->moe_y;
-    for (size_t i = 0; i < (size_t)N * C; i++) next[i] += y[i];
-}
-
-/* Backward of moe_ffn_forward: d->resid holds d next; d->norm receives d ffn_in. */
-static void moe_ffn_backward(Model *m, int l, const LayerView *w, const LayerView *g, const float *ffn_in, int N, int T)
-{
-    const int C = m->s.dim, S = shared_dim(&m->s);
-    MoeBlock *b = &m->moe[l];
-    if (S > 0) swiglu_ffn_backward(m, l, w, g, S, ffn_in, N, T);
-    else memset(m->d.norm, 0, (size_t)N * C * sizeof(float));
-    const MoeParams p = moe_params(m, w, l);
-    const MoeGrads gr = { g->router, g->ew1, g->ew3, g->ew2 };
-    if (m->reference)
-        moe_reference_backward(moe_workspace_config(b->ws), &p, ffn_in, N, b->ref_experts, m->d.resid, m->aux_weight,
-                               m->d.norm, &gr);
-    else
-        moe_backward(b->ws, &p, ffn_in, m->d.resid, m->aux_weight, m->d.norm, &gr);
-}
-
-/* Embedding, blocks and the final norm; leaves a.final_out for the head. train: the
- * forward of a training step (MoE loads count as the step's). */
-static void forward_blocks(Model *m, const uint32_t *tokens, int B, int T, bool train)
-{
-    check_batch(m, B, T);
-    const ModelShape *s = &m->s;
-    const int N = B * T, C = s->dim, H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim, I = s->inter_dim;
-    const int Hd = H * hd, KVd = KV * hd;
-    Acts *a = &m->a;
-    const AttnShape as = attn_shape(m, B, T);
-    m->last_aux = 0.0;
-    for (int r = 0; r < N; r++)
-        if (tokens[r] >= (uint32_t)s->vocab_size) die("model: token id %u at row %d is not below vocab_size %d", tokens[r], r, s->vocab_size);
-    embedding_forward(a->resid, tokens, m->w.tok_embeddings, N, C);
-    for (int l = 0; l < s->n_layers; l++) {
-        const LayerView *w = &m->w.layers[l];
-        float *x = a->resid + l * m->stride_c, *attn_in = a->attn_in + l * m->stride_c;
-        float *q = a->q + l * m->stride_q, *k = a->k + l * m->stride_kv, *v = a->v + l * m->stride_kv;
-        float *attn_out = a->attn_out + l * m->stride_q, *probs = a->probs + l * m->stride_p;
-        float *mid = a->mid + l * m->stride_c, *ffn_in = a->ffn_in + l * m->stride_c;
-        float *next = a->resid + (l + 1) * m->stride_c;
-
-        k_rmsnorm(m, attn_in, a->attn_rstd + l * m->stride_n, x, w->attn_norm, N);
-        k_linear(m, q, attn_in, w->wq, N, C, Hd, T);
-        k_linear(m, k, attn_in, w->wk, N, C, KVd, T);
-        k_linear(m, v, attn_in, w->wv, N, C, KVd, T);
-        rope_forward(q, m->rope_cos, m->rope_sin, N, T, H, hd);
-        rope_forward(k, m->rope_cos, m->rope_sin, N, T, KV, hd);
-        if (m->reference) attention_forward_ref(attn_out, probs, q, k, v, &as);
-        else attention_forward(attn_out, probs, q, k, v, &as);
-        memcpy(mid, x, (size_t)N * C * sizeof(float));
-        k_linear_acc(m, mid, attn_out, w->wo, N, Hd, C, T);
-
-        k_rmsnorm(m, ffn_in, a->ffn_rstd + l * m->stride_n, mid, w->ffn_norm, N);
-        switch (w->ffn_kind) {
-        case FFN_DENSE: swiglu_ffn_forward(m, l, w, I, ffn_in, mid, next, N, T); break;
-        case FFN_MOE: moe_ffn_forward(m, l, w, ffn_in, mid, next, N, T, train); break;
-        }
-    }
-    k_rmsnorm(m, a->final_out, a->final_rstd, a->resid + s->n_layers * m->stride_c, m->w.norm, N);
-}
-
-/* LM head and cross-entropy over all rows, in chunks. With grad_weight, the head's
- * weight gradient accumulates and d.final receives d loss / d final_out. */
-static void head_and_loss(Model *m, const uint32_t *targets, const float *grad_weight, int B, int T,
-                          float *loss_out, uint32_t *argmax_out)
-{
-    const int N = B * T, C = m->s.dim, V = m->s.vocab_size;
-    for (int r = 0; r < N; r++)
-        if (targets[r] >= (uint32_t)V) die("model: target id %u at row %d is not below vocab_size %d", targets[r], r, V);
-    if (grad_weight) memset(m->d.final, 0, (size_t)N * C * sizeof(float));
-    for (int r0 = 0, rows, period; r0 < N; r0 += rows) {
-        head_chunk(r0, N, T, &rows, &period);
-        const float *h = m->a.final_out + (size_t)r0 * C;
-        k_linear(m, m->a.logits, h, m->w.output, rows, C, V, period);
-        if (m->reference)
-            crossentropy_ref(m->a.logits, rows, V, targets + r0, loss_out + r0, argmax_out ? argmax_out + r0 : NULL,
-                             grad_weight ? grad_weight + r0 : NULL);
-        else
-            crossentropy(m->a.logits, rows, V, targets + r0, loss_out + r0, argmax_out ? argmax_out + r0 : NULL,
-                         grad_weight ? grad_weight + r0 : NULL);
-        if (grad_weight)
-            k_linear_back(m, m->d.final + (size_t)r0 * C, m->g.output, m->a.logits, h, m->w.output, rows, C, V, period);
-    }
-}
-
-/* ---- backward ------------------------------------------------------------------ */
-
-static void backward_blocks(Model *m, const uint32_t *tokens, int B, int T)
-{
-    const ModelShape *s = &m->s;
-    const int N = B * T, C = s->dim, H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim, I = s->inter_dim;
-    const int Hd = H * hd, KVd = KV * hd;
-    const size_t nC = (size_t)N * C * sizeof(float);
-    Acts *a = &m->a;
-    DActs *d = &m->d;
-    const AttnShape as = attn_shape(m, B, T);
-
-    memset(d->resid, 0, nC);
-    k_rmsnorm_back(m, d->resid, m->g.norm, d->final, a->resid + s->n_layers * m->stride_c, m->w.norm, a->final_rstd, N);
-    for (int l = s->n_layers - 1; l >= 0; l--) {
-        const LayerView *w = &m->w.layers[l];
-        const LayerView *g = &m->g.layers[l];
-        float *x = a->resid + l * m->stride_c, *attn_in = a->attn_in + l * m->stride_c;
-        float *q = a->q + l * m->stride_q, *k = a->k + l * m->stride_kv, *v = a->v + l * m->stride_kv;
-        float *attn_out = a->attn_out + l * m->stride_q, *probs = a->probs + l * m->stride_p;
-        float *mid = a->mid + l * m->stride_c, *ffn_in = a->ffn_in + l * m->stride_c;
-
-        /* FFN: next = mid + ffn(ffn_in). d->resid holds d next (and stays: the residual
-         * path), d->norm receives d ffn_in. */
-        switch (w->ffn_kind) {
-        case FFN_DENSE: swiglu_ffn_backward(m, l, w, g, I, ffn_in, N, T); break;
-        case FFN_MOE: moe_ffn_backward(m, l, w, g, ffn_in, N, T); break;
-        }
-        k_rmsnorm_back(m, d->resid, g->ffn_norm, d->norm, mid, w->ffn_norm, a->ffn_rstd + l * m->stride_n, N);
-
-        /* Attention: mid = x + Wo attn_out. d->resid holds d mid and becomes d x. */
-        memset(d->attn_out, 0, (size_t)N * Hd * sizeof(float));
-        k_linear_back(m, d->attn_out, g->wo, d->resid, attn_out, w->wo, N, Hd, C, T);
-        memset(d->q, 0, (size_t)N * Hd * sizeof(float));
-        memset(d->k, 0, (size_t)N * KVd * sizeof(float));
-        memset(d->v, 0, (size_t)N * KVd * sizeof(float));
-        if (m->reference) attention_backward_ref(d->q, d->k, d->v, d->attn_out, probs, q, k, v, attn_out, &as);
-        else attention_backward(d->q, d->k, d->v, d->attn_out, probs, q, k, v, attn_out, &as, m->attn_scratch);
-        rope_backward(d->q, m->rope_cos, m->rope_sin, N, T, H, hd);
-        rope_backward(d->k, m->rope_cos, m->rope_sin, N, T, KV, hd);
-        memset(d->norm, 0, nC);
-        k_linear_back(m, d->norm, g->wq, d->q, attn_in, w->wq, N, C, Hd, T);
-        k_linear_back(m, d->norm, g->wk, d->k, attn_in, w->wk, N, C, KVd, T);
-        k_linear_back(m, d->norm, g->wv, d->v, attn_in, w->wv, N, C, KVd, T);
-        k_rmsnorm_back(m, d->resid, g->attn_norm, d->norm, x, w->attn_norm, a->attn_rstd + l * m->stride_n, N);
-    }
-    embedding_backward(m->g.tok_embeddings, tokens, d->resid, N, C);
-}
-
-/* ---- entry points ---------------------------------------------------------------- */
+double model_grad_sumsq(Model *m) { return m->be->grad_sumsq(m->impl); }
+void model_optimizer_step(Model *m, const OptimizerStepArgs *a) { m->be->optimizer_step(m->impl, a); }
 
 double model_train_micro(Model *m, const uint32_t *tokens, const uint32_t *targets,
                          const float *loss_weight, int B, int T)
 {
     if (!m->training) die("model: training step on a model built for inference");
-    forward_blocks(m, tokens, B, T, true);
-    head_and_loss(m, targets, loss_weight, B, T, m->a.row_loss, NULL);
-    backward_blocks(m, tokens, B, T);
-    double sum = 0.0;
-    for (int r = 0; r < B * T; r++)
-        if (loss_weight[r] != 0.0f) sum += m->a.row_loss[r];
-    return sum;
+    return m->be->train_micro(m->impl, tokens, targets, loss_weight, B, T, m->aux_weight, m->step, &m->last_aux);
 }
+
+void model_set_aux_weight(Model *m, float w) { m->aux_weight = w; }
+double model_last_aux_loss(const Model *m) { return m->last_aux; }
+
+/* ---- forward only ---- */
 
 double model_eval_loss(Model *m, const uint32_t *tokens, const uint32_t *targets, const uint8_t *mask,
                        int B, int T, float *loss_out, uint32_t *argmax_out)
 {
-    forward_blocks(m, tokens, B, T, false);
-    head_and_loss(m, targets, NULL, B, T, loss_out, argmax_out);
+    m->last_aux = m->be->forward_rows(m->impl, tokens, targets, B, T, loss_out, argmax_out, m->sink);
     double sum = 0.0;
     for (int r = 0; r < B * T; r++)
         if (!mask || mask[r]) sum += loss_out[r];
@@ -742,12 +300,7 @@ double model_eval_loss(Model *m, const uint32_t *tokens, const uint32_t *targets
 
 void model_logits(Model *m, const uint32_t *tokens, int B, int T, float *logits_out)
 {
-    forward_blocks(m, tokens, B, T, false);
-    const int N = B * T, C = m->s.dim, V = m->s.vocab_size;
-    for (int r0 = 0, rows, period; r0 < N; r0 += rows) {
-        head_chunk(r0, N, T, &rows, &period);
-        k_linear(m, logits_out + (size_t)r0 * V, m->a.final_out + (size_t)r0 * C, m->w.output, rows, C, V, period);
-    }
+    m->be->logits(m->impl, tokens, B, T, logits_out);
 }
 
 void model_score(Model *m, size_t n_seqs, const uint32_t *const *ids, const size_t *lens,
@@ -769,19 +322,18 @@ void model_score(Model *m, size_t n_seqs, const uint32_t *const *ids, const size
             if (!done[s] && lens[s] == len) { batch[B++] = s; done[s] = true; }
         if (len == 1) continue; /* nothing to score */
         const int T = (int)len - 1;
-        uint32_t *tok = m->a.row_tokens, *tgt = m->a.row_targets;
+        uint32_t *tok = m->row_tokens, *tgt = m->row_targets;
         for (int b = 0; b < B; b++) {
             const uint32_t *seq = ids[batch[b]];
             memcpy(tok + (size_t)b * T, seq, (size_t)T * sizeof(uint32_t));
             memcpy(tgt + (size_t)b * T, seq + 1, (size_t)T * sizeof(uint32_t));
         }
-        forward_blocks(m, tok, B, T, false);
-        head_and_loss(m, tgt, NULL, B, T, m->a.row_loss, argmax ? m->a.row_argmax : NULL);
+        m->last_aux = m->be->forward_rows(m->impl, tok, tgt, B, T, m->row_loss, argmax ? m->row_argmax : NULL, m->sink);
         for (int b = 0; b < B; b++) {
             size_t s = batch[b];
             for (int t = 0; t < T; t++) {
-                logprob[s][t] = -m->a.row_loss[(size_t)b * T + t];
-                if (argmax) argmax[s][t] = m->a.row_argmax[(size_t)b * T + t];
+                logprob[s][t] = -m->row_loss[(size_t)b * T + t];
+                if (argmax) argmax[s][t] = m->row_argmax[(size_t)b * T + t];
             }
         }
     }
@@ -792,72 +344,75 @@ void model_score(Model *m, size_t n_seqs, const uint32_t *const *ids, const size
 void model_next_logits(Model *m, const uint32_t *ids, size_t n, float *logits)
 {
     if (n < 1 || n > (size_t)m->max_seq) die("model: context of %zu tokens (1 to %d fit)", n, m->max_seq);
-    const int T = (int)n, C = m->s.dim, V = m->s.vocab_size;
-    forward_blocks(m, ids, 1, T, false);
-    /* The chunk holding the last row, tiled as scoring tiles it. */
-    int r0 = 0, rows = 0, period = 0;
-    for (;; r0 += rows) {
-        head_chunk(r0, T, T, &rows, &period);
-        if (r0 + rows >= T) break;
-    }
-    k_linear(m, m->a.logits, m->a.final_out + (size_t)r0 * C, m->w.output, rows, C, V, period);
-    memcpy(logits, m->a.logits + (size_t)(T - 1 - r0) * V, (size_t)V * sizeof(float));
+    m->be->next_logits(m->impl, ids, (int)n, logits);
 }
+
+/* ---- provenance ---- */
 
 size_t model_seq_len(const Model *m) { return (size_t)m->s.seq_len; }
 uint32_t model_vocab_size(const Model *m) { return (uint32_t)m->s.vocab_size; }
 uint64_t model_vocab_id(const Model *m) { return m->vocab_id; }
 const char *model_fingerprint(const Model *m) { return m->fingerprint; }
-int64_t model_step(const Model *m) { return m->step; }
+int64_t model_step(const Model *m) { return m->step_of_checkpoint; }
 
 void model_set_provenance(Model *m, uint64_t vocab_id, const char *fingerprint, int64_t step)
 {
     m->vocab_id = vocab_id;
     snprintf(m->fingerprint, sizeof m->fingerprint, "%s", fingerprint ? fingerprint : "");
-    m->step = step;
+    m->step_of_checkpoint = step;
 }
 
-/* ---- MoE blocks ------------------------------------------------------------------- */
+/* ---- MoE blocks: routing state and counters ---- */
 
-void model_set_aux_weight(Model *m, float w) { m->aux_weight = w; }
-double model_last_aux_loss(const Model *m) { return m->last_aux; }
 int model_n_moe_layers(const Model *m) { return m->n_moe; }
 int model_moe_layer(const Model *m, int i) { return i >= 0 && i < m->n_moe ? m->moe_layers[i] : -1; }
 
-static MoeBlock *moe_block(const Model *m, int l)
+static int moe_index(const Model *m, int l)
 {
-    return m->moe && l >= 0 && l < m->s.n_layers && m->moe[l].ws ? &m->moe[l] : NULL;
+    for (int i = 0; i < m->n_moe; i++)
+        if (m->moe_layers[i] == l) return i;
+    return -1;
 }
 
-float *model_router_bias(Model *m, int l) { MoeBlock *b = moe_block(m, l); return b ? b->bias : NULL; }
-MoeStats *model_router_step_stats(Model *m, int l) { MoeBlock *b = moe_block(m, l); return b ? b->step : NULL; }
-MoeStats *model_router_window_stats(Model *m, int l) { MoeBlock *b = moe_block(m, l); return b ? b->window : NULL; }
+const float *model_router_bias(const Model *m, int l)
+{
+    int i = moe_index(m, l);
+    return i < 0 ? NULL : m->state + m->state_tensors[i].offset;
+}
+
+MoeStats *model_router_step_stats(Model *m, int l) { return l >= 0 && l < m->s.n_layers ? m->step[l] : NULL; }
+MoeStats *model_router_window_stats(Model *m, int l) { return l >= 0 && l < m->s.n_layers ? m->window[l] : NULL; }
 
 void model_router_after_step(Model *m, const MoeBiasUpdate *u, float rate_multiplier)
 {
     for (int i = 0; i < m->n_moe; i++) {
-        MoeBlock *b = &m->moe[m->moe_layers[i]];
-        if (u->rate > 0) moe_bias_update(b->bias, m->s.n_routed_experts, b->step->loads, u, rate_multiplier);
-        moe_stats_add(b->window, b->step);
-        moe_stats_reset(b->step);
+        const int l = m->moe_layers[i];
+        if (u->rate > 0)
+            moe_bias_update(m->state + m->state_tensors[i].offset, m->s.n_routed_experts, m->step[l]->loads, u,
+                            rate_multiplier);
+        moe_stats_add(m->window[l], m->step[l]);
+        moe_stats_reset(m->step[l]);
     }
+    if (m->n_moe) m->be->set_routing(m->impl, m->state);
 }
 
-double model_router_grad_norm(const Model *m, int l)
-{
-    if (!moe_block(m, l) || !m->training) return 0.0;
-    return moe_router_grad_norm(m->g.layers[l].router, m->s.n_routed_experts, m->s.dim);
-}
-
-const int32_t *model_router_choice(const Model *m, int l)
-{
-    MoeBlock *b = moe_block(m, l);
-    if (!b) return NULL;
-    return m->reference ? b->ref_experts : moe_routing_experts(b->ws);
-}
-
+double model_router_grad_norm(const Model *m, int l) { return m->be->router_grad_norm(m->impl, l); }
+const int32_t *model_router_choice(const Model *m, int l) { return m->be->routing_choice(m->impl, l); }
 void model_set_router_sink(Model *m, MoeStats *const *sink) { m->sink = sink; }
-void model_hold_routing(Model *m, bool on) { m->hold_routing = on; }
+
+void model_hold_routing(Model *m, bool on)
+{
+    if (!m->be->set_option(m->impl, BACKEND_HOLD_ROUTING, on) && on)
+        die("model: backend %s cannot hold its routing", m->be->name);
+}
+
 int model_n_state_tensors(const Model *m) { return m->n_state; }
 const ParamTensor *model_state_tensor(const Model *m, int i) { return i >= 0 && i < m->n_state ? &m->state_tensors[i] : NULL; }
-float *model_state(Model *m) { return m->state; }
+const float *model_state(const Model *m) { return m->state; }
+size_t model_n_state_floats(const Model *m) { return m->lay.n_state_floats; }
+
+void model_set_state(Model *m, const float *src)
+{
+    if (m->lay.n_state_floats) memcpy(m->state, src, m->lay.n_state_floats * sizeof(float));
+    m->be->set_routing(m->impl, m->state);
+}

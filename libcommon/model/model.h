@@ -46,7 +46,7 @@
 #define NMOE_MODEL_H
 
 #include "train/config.h"
-#include "cpu/moe.h"
+#include "model/routing.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -80,46 +80,42 @@ typedef struct {
     float init_std;      /* 0: initialized to ones (norm gains) */
 } ParamTensor;
 
-typedef enum { FFN_DENSE, FFN_MOE } FfnKind;
-
-/* Pointers into a parameter-shaped buffer: the weights, or the gradients. */
-typedef struct {
-    float *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm;
-    FfnKind ffn_kind;
-    float *w1, *w3, *w2;  /* FFN_DENSE: gate [I, C], up [I, C], down [C, I];
-                           * FFN_MOE: the shared experts [S, C], [S, C], [C, S]; NULL if S = 0 */
-    float *router;        /* FFN_MOE: [E, C] */
-    float *ew1, *ew3, *ew2; /* FFN_MOE: routed experts [E, F, C], [E, F, C], [E, C, F] */
-} LayerView;
-
-typedef struct {
-    float *tok_embeddings; /* [V, C] */
-    LayerView *layers;     /* n_layers */
-    float *norm;           /* [C] */
-    float *output;         /* [V, C] */
-} ParamView;
-
 typedef struct Model Model;
 
+struct ModelBackend;
+
 /* training = false: no gradients, no backward buffers (scoring, sampling); the aux loss
- * is not computed then. Dies on a shape it cannot build. Sets OpenBLAS to one thread. */
+ * is not computed then. Dies on a shape it cannot build. The model runs on backend
+ * (model/backend.h; model_create: the CPU backend). */
+Model *model_create_on(const struct ModelBackend *backend, const ModelShape *shape, int max_batch, int max_seq,
+                       bool training);
 Model *model_create(const ModelShape *shape, int max_batch, int max_seq, bool training);
 void model_free(Model *m);
+const struct ModelBackend *model_backend(const Model *m);
+/* The backend's name ("cpu") and its one-line description (precision, library, threads). */
+const char *model_backend_name(const Model *m);
+void model_describe(const Model *m, char *buf, size_t n);
 
 const ModelShape *model_shape(const Model *m);
 size_t model_n_params(const Model *m);
 int model_n_tensors(const Model *m);
 const ParamTensor *model_tensor(const Model *m, int i);
 const ParamTensor *model_tensor_find(const Model *m, const char *name);
-float *model_params(Model *m);
-float *model_grads(Model *m);        /* NULL unless training */
-const ParamView *model_weights(const Model *m);
-const ParamView *model_gradients(const Model *m);
 int model_max_batch(const Model *m);
-/* Bytes held by the model (parameters, gradients, activations, scratch). */
+/* Bytes held by the model (parameters, gradients, moments, activations, scratch). */
 size_t model_bytes(const Model *m);
 
-/* Use the plain reference loops instead of the fast kernels (tests, debugging). */
+/* Host copies of the backend's buffers, n_params floats laid out like the table. */
+void model_get_params(Model *m, float *dst);
+void model_set_params(Model *m, const float *src);
+void model_get_grads(Model *m, float *dst);     /* training models only */
+void model_set_grads(Model *m, const float *src);
+/* The AdamW moments (training models only; zero until the first step). */
+void model_get_moments(Model *m, float *m1, float *m2);
+void model_set_moments(Model *m, const float *m1, const float *m2);
+
+/* Use the plain reference loops instead of the fast kernels (tests, debugging); dies
+ * on a backend that has none. */
 void model_use_reference_kernels(Model *m, bool on);
 
 /* Each tensor from its own Philox stream (seed, MODEL_INIT_STREAM + tensor index), so a
@@ -131,6 +127,12 @@ void model_init_weights(Model *m, uint64_t seed);
 /* ---- training ---- */
 
 void model_zero_grads(Model *m);
+/* Sum of squares of all gradients, in double, independent of the thread count. */
+double model_grad_sumsq(Model *m);
+/* One AdamW step of every tensor with its own learning rate and weight decay
+ * (model/backend.h OptimizerStepArgs; the optimizer computes them). */
+struct OptimizerStepArgs;
+void model_optimizer_step(Model *m, const struct OptimizerStepArgs *a);
 /* Forward and backward of one micro-batch of B sequences of T tokens; gradients
  * ACCUMULATE. loss_weight[r] is d objective / d loss_r (0 for masked positions). Returns
  * the sum, in row order and in double, of the losses of rows with loss_weight != 0. */
@@ -141,7 +143,8 @@ double model_train_micro(Model *m, const uint32_t *tokens, const uint32_t *targe
  * sequence-wise balance loss, aux_loss_alpha > 0): 1 / (micro-batches per step), so
  * the step's objective has the mean aux loss over its sequences. Default 1. */
 void model_set_aux_weight(Model *m, float w);
-/* Sum over MoE blocks of the aux loss values of the last model_train_micro. */
+/* Sum over MoE blocks of the aux loss values of the last model_train_micro or forward
+ * (model_eval_loss, model_score; 0 for an inference model). */
 double model_last_aux_loss(const Model *m);
 
 /* ---- MoE blocks: routing state and telemetry ---- */
@@ -150,7 +153,7 @@ int model_n_moe_layers(const Model *m);
 int model_moe_layer(const Model *m, int i);   /* block index of the i-th MoE block */
 /* For block l (NULL for a dense block): its routing bias [E], its per-step counters,
  * its window counters. */
-float *model_router_bias(Model *m, int l);
+const float *model_router_bias(const Model *m, int l);
 MoeStats *model_router_step_stats(Model *m, int l);
 MoeStats *model_router_window_stats(Model *m, int l);
 /* After each optimizer step: every MoE block's bias += update from the step's loads
@@ -171,7 +174,10 @@ void model_hold_routing(Model *m, bool on);
  * parameters, offsets into model_state(). */
 int model_n_state_tensors(const Model *m);
 const ParamTensor *model_state_tensor(const Model *m, int i);
-float *model_state(Model *m);
+const float *model_state(const Model *m);
+size_t model_n_state_floats(const Model *m);  /* floats in model_state() */
+/* Replace the whole routing state (the backend routes with it from the next call). */
+void model_set_state(Model *m, const float *src);
 
 /* ---- forward only ---- */
 

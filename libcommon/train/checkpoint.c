@@ -73,19 +73,23 @@ static uint64_t write_weights(const char *path, const Config *cfg, const Model *
     /* The parameters, then the state tensors (MoE routing biases). */
     int n = model_n_tensors(m), ns = model_n_state_tensors(m);
     TensorOut *t = xcalloc((size_t)(n + ns) + 1, sizeof *t);
-    const float *params = model_params((Model *)m);
+    /* Host copies of the backend's parameters (a checkpoint is the same bytes whatever
+     * the backend). */
+    float *params = xaligned_alloc(model_n_params(m) * sizeof(float));
+    model_get_params((Model *)m, params);
     for (int i = 0; i < n; i++) {
         const ParamTensor *pt = model_tensor(m, i);
         t[i] = (TensorOut){ pt->name, params + pt->offset, pt->rows, pt->cols };
     }
     for (int i = 0; i < ns; i++) {
         const ParamTensor *st = model_state_tensor(m, i);
-        t[n + i] = (TensorOut){ st->name, model_state((Model *)m) + st->offset, st->rows, st->cols };
+        t[n + i] = (TensorOut){ st->name, model_state(m) + st->offset, st->rows, st->cols };
     }
     char *meta = weights_meta(cfg, vocab_id, step);
     uint64_t sum = tensor_file_write(path, "weights", meta, t, n + ns);
     free(meta);
     free(t);
+    free(params);
     return sum;
 }
 
@@ -100,14 +104,20 @@ static void read_weights(const TensorFile *f, Model *m)
     const int n = model_n_tensors(m), ns = model_n_state_tensors(m);
     if (tensor_file_count(f) != n + ns)
         die("weights: %d tensors in the file, the model has %d", tensor_file_count(f), n + ns);
+    float *params = xaligned_alloc(model_n_params(m) * sizeof(float));
     for (int i = 0; i < n; i++) {
         const ParamTensor *pt = model_tensor(m, i);
-        tensor_file_read(f, pt->name, pt->rows, pt->cols, model_params(m) + pt->offset);
+        tensor_file_read(f, pt->name, pt->rows, pt->cols, params + pt->offset);
     }
+    float *state = xcalloc(model_n_state_floats(m) + 1, sizeof(float));
     for (int i = 0; i < ns; i++) {
         const ParamTensor *st = model_state_tensor(m, i);
-        tensor_file_read(f, st->name, st->rows, st->cols, model_state(m) + st->offset);
+        tensor_file_read(f, st->name, st->rows, st->cols, state + st->offset);
     }
+    model_set_params(m, params);
+    model_set_state(m, state);
+    free(params);
+    free(state);
 }
 
 void weights_load(const char *path, Config *cfg, Model *m)
@@ -144,20 +154,25 @@ char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Op
 
     /* AdamW moments, one pair of tensors per parameter tensor, same names. */
     int n = model_n_tensors(m);
+    const size_t np = model_n_params(m);
+    float *m1 = xaligned_alloc(np * sizeof(float)), *m2 = xaligned_alloc(np * sizeof(float));
+    model_get_moments(m, m1, m2);
     TensorOut *t = xcalloc((size_t)2 * n, sizeof *t);
     char (*names)[80] = xcalloc((size_t)2 * n, sizeof *names);
     for (int i = 0; i < n; i++) {
         const ParamTensor *pt = model_tensor(m, i);
         snprintf(names[2 * i], sizeof names[0], "exp_avg.%s", pt->name);
         snprintf(names[2 * i + 1], sizeof names[0], "exp_avg_sq.%s", pt->name);
-        t[2 * i] = (TensorOut){ names[2 * i], o->m + pt->offset, pt->rows, pt->cols };
-        t[2 * i + 1] = (TensorOut){ names[2 * i + 1], o->v + pt->offset, pt->rows, pt->cols };
+        t[2 * i] = (TensorOut){ names[2 * i], m1 + pt->offset, pt->rows, pt->cols };
+        t[2 * i + 1] = (TensorOut){ names[2 * i + 1], m2 + pt->offset, pt->rows, pt->cols };
     }
     char meta[64];
     snprintf(meta, sizeof meta, "{\"step\":%" PRId64 "}", o->step);
     char *opt_path = join(dir, "optimizer.bin");
     uint64_t opt_sum = tensor_file_write(opt_path, "optimizer", meta, t, 2 * n);
     free(t);
+    free(m1);
+    free(m2);
     free(names);
 
     char hex[17], *config = config_to_json(cfg, false);
@@ -358,20 +373,25 @@ void checkpoint_load_weights(const char *ckpt_dir, const CheckpointState *st, Mo
     tensor_file_close(f);
 }
 
-void checkpoint_load_optimizer(const char *ckpt_dir, const CheckpointState *st, Optimizer *o, const Model *m)
+void checkpoint_load_optimizer(const char *ckpt_dir, const CheckpointState *st, Optimizer *o, Model *m)
 {
     TensorFile *f = open_checked(ckpt_dir, "optimizer.bin", st->optimizer_xxh3);
     if (strcmp(tensor_file_kind(f), "optimizer") != 0) die("%s/optimizer.bin: a %s file", ckpt_dir, tensor_file_kind(f));
     if (tensor_file_count(f) != 2 * model_n_tensors(m))
         die("%s/optimizer.bin: %d tensors, expected %d", ckpt_dir, tensor_file_count(f), 2 * model_n_tensors(m));
+    const size_t np = model_n_params(m);
+    float *m1 = xaligned_alloc(np * sizeof(float)), *m2 = xaligned_alloc(np * sizeof(float));
     for (int i = 0; i < model_n_tensors(m); i++) {
         const ParamTensor *pt = model_tensor(m, i);
         char name[80];
         snprintf(name, sizeof name, "exp_avg.%s", pt->name);
-        tensor_file_read(f, name, pt->rows, pt->cols, o->m + pt->offset);
+        tensor_file_read(f, name, pt->rows, pt->cols, m1 + pt->offset);
         snprintf(name, sizeof name, "exp_avg_sq.%s", pt->name);
-        tensor_file_read(f, name, pt->rows, pt->cols, o->v + pt->offset);
+        tensor_file_read(f, name, pt->rows, pt->cols, m2 + pt->offset);
     }
+    model_set_moments(m, m1, m2);
+    free(m1);
+    free(m2);
     o->step = st->optimizer_step;
     tensor_file_close(f);
 }

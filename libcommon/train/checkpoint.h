@@ -53,7 +53,7 @@ char *checkpoint_find(const char *dir);
 void checkpoint_read_state(const char *ckpt_dir, CheckpointState *st);
 /* Weights into m (shapes must match); checksum checked against state.json. */
 void checkpoint_load_weights(const char *ckpt_dir, const CheckpointState *st, Model *m);
-void checkpoint_load_optimizer(const char *ckpt_dir, const CheckpointState *st, Optimizer *o, const Model *m);
+void checkpoint_load_optimizer(const char *ckpt_dir, const CheckpointState *st, Optimizer *o, Model *m);
 /* MoE: each block's router window counters (loads since the last router line) from
  * state.json into the model, and the window's first step into *from_step. */
 void checkpoint_load_router(const char *ckpt_dir, Model *m, int64_t *from_step);

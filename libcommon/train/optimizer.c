@@ -1,7 +1,5 @@
 /* optimizer.c: see optimizer.h. */
 #include "train/optimizer.h"
-#include "cpu/adamw.h"
-#include "cpu/grad_norm.h"
 #include "base/error.h"
 
 #include <math.h>
@@ -41,24 +39,20 @@ Optimizer *optimizer_create(const OptimizerSettings *s, size_t n_params)
     Optimizer *o = xcalloc(1, sizeof *o);
     o->set = *s;
     o->n_params = n_params;
-    o->m = xaligned_alloc(n_params * sizeof(float));
-    o->v = xaligned_alloc(n_params * sizeof(float));
-    o->partials = xcalloc(sumsq_partials(n_params) + 1, sizeof(double));
     return o;
 }
 
 void optimizer_free(Optimizer *o)
 {
     if (!o) return;
-    free(o->m);
-    free(o->v);
-    free(o->partials);
+    free(o->rates);
     free(o);
 }
 
 double optimizer_grad_norm(Optimizer *o, Model *m)
 {
-    return sqrt(sumsq(model_grads(m), model_n_params(m), o->partials));
+    (void)o;
+    return sqrt(model_grad_sumsq(m));
 }
 
 OptimizerReport optimizer_step(Optimizer *o, Model *m, int64_t tokens_before)
@@ -75,13 +69,17 @@ OptimizerReport optimizer_step(Optimizer *o, Model *m, int64_t tokens_before)
         if (coef < 1.0f) r.clip_coef = coef;
     }
     o->step++;
-    float *p = model_params(m), *grad = model_grads(m);
-    for (int i = 0; i < model_n_tensors(m); i++) {
-        const ParamTensor *t = model_tensor(m, i);
-        double wd = t->weight_decay ? o->set.weight_decay : 0.0;
-        AdamWScalars a = adamw_scalars(r.lr[t->group], wd, o->set.beta1, o->set.beta2, o->set.eps, o->step, r.clip_coef);
-        adamw_update(p + t->offset, grad + t->offset, o->m + t->offset, o->v + t->offset, t->numel, &a);
+    const int n = model_n_tensors(m);
+    if (o->n_rates != n) {
+        o->rates = xrealloc(o->rates, (size_t)n * sizeof *o->rates);
+        o->n_rates = n;
     }
+    for (int i = 0; i < n; i++) {
+        const ParamTensor *t = model_tensor(m, i);
+        o->rates[i] = (TensorRate){ r.lr[t->group], t->weight_decay ? o->set.weight_decay : 0.0 };
+    }
+    const OptimizerStepArgs a = { o->rates, o->set.beta1, o->set.beta2, o->set.eps, o->step, r.clip_coef };
+    model_optimizer_step(m, &a);
     r.applied = true;
     return r;
 }

@@ -22,6 +22,7 @@
 #define NMOE_OPTIMIZER_H
 
 #include "train/config.h"
+#include "model/backend.h"
 #include "model/model.h"
 
 #include <stdbool.h>
@@ -38,12 +39,14 @@ OptimizerSettings optimizer_settings_from_config(const Config *c);
 double lr_schedule_scale(const OptimizerSettings *s, int64_t step, int64_t tokens);
 double lr_for_group(const OptimizerSettings *s, ParamGroup g, double scale);
 
+/* The schedule, the groups and the clipping live here; the parameters and the AdamW
+ * moments live with the model's backend (model/backend.h), which applies the step. */
 typedef struct {
     OptimizerSettings set;
     size_t n_params;
-    float *m, *v;         /* first and second moments, laid out like the parameters */
     int64_t step;         /* AdamW steps taken (bias correction uses step + 1 next) */
-    double *partials;     /* scratch of the gradient norm */
+    TensorRate *rates;    /* per tensor: this step's lr and weight decay */
+    int n_rates;
 } Optimizer;
 
 typedef struct {

@@ -106,14 +106,17 @@ int main(int argc, char **argv)
         if (s == 0) {
             /* The gradients stay in the model after the step (clipping scales inside AdamW). */
             int n = model_n_tensors(m);
+            float *grads = xaligned_alloc(model_n_params(m) * sizeof(float));
+            model_get_grads(m, grads);
             TensorOut *to = xcalloc((size_t)n, sizeof *to);
             for (int i = 0; i < n; i++) {
                 const ParamTensor *pt = model_tensor(m, i);
-                to[i] = (TensorOut){ pt->name, model_grads(m) + pt->offset, pt->rows, pt->cols };
+                to[i] = (TensorOut){ pt->name, grads + pt->offset, pt->rows, pt->cols };
             }
             snprintf(path, sizeof path, "%s/grads.bin", out);
             tensor_file_write(path, "gradients", NULL, to, n);
             free(to);
+            free(grads);
         }
         nd_begin(&l);
         nd_int(&l, "step", s);

@@ -16,11 +16,28 @@ typedef struct {
     const float *weight;
     int B, T;
     float *loss;
+    const float *params;  /* host copy gradcheck perturbs; pushed to the model each call */
 } Ctx;
+
+/* Host copies of a model's parameters and gradients (the backend holds them). */
+static float *host_params(Model *m)
+{
+    float *p = malloc(model_n_params(m) * sizeof(float));
+    model_get_params(m, p);
+    return p;
+}
+
+static float *host_grads(Model *m)
+{
+    float *g = malloc(model_n_params(m) * sizeof(float));
+    model_get_grads(m, g);
+    return g;
+}
 
 static double model_loss(void *p)
 {
     Ctx *c = p;
+    if (c->params) model_set_params(c->m, c->params);
     model_eval_loss(c->m, c->tok, c->tgt, NULL, c->B, c->T, c->loss, NULL);
     double s = 0.0;
     for (int r = 0; r < c->B * c->T; r++) s += (double)c->weight[r] * c->loss[r];
@@ -46,11 +63,13 @@ static void finite_differences(int window)
     model_init_weights(m, 5);
     /* Perturb the norm gains off 1 so their gradients are exercised in general position. */
     Rng r = rng_make(77, 0);
+    float *params = host_params(m);
     for (int i = 0; i < model_n_tensors(m); i++) {
         const ParamTensor *t = model_tensor(m, i);
         if (t->init_std == 0.0f)
-            for (size_t j = 0; j < t->numel; j++) model_params(m)[t->offset + j] += 0.3f * rng_normal(&r);
+            for (size_t j = 0; j < t->numel; j++) params[t->offset + j] += 0.3f * rng_normal(&r);
     }
+    model_set_params(m, params);
     uint32_t tok[10], tgt[10];
     float weight[10], loss[10];
     for (int i = 0; i < N; i++) {
@@ -59,7 +78,7 @@ static void finite_differences(int window)
         weight[i] = 1.0f / (N - 1);
     }
     weight[3] = 0.0f; /* a masked position */
-    Ctx c = { m, tok, tgt, weight, B, T, loss };
+    Ctx c = { m, tok, tgt, weight, B, T, loss, params };
     model_zero_grads(m);
     double sum = model_train_micro(m, tok, tgt, weight, B, T);
     double sum_check = 0.0;
@@ -67,7 +86,7 @@ static void finite_differences(int window)
     for (int i = 0; i < N; i++) if (i != 3) sum_check += loss[i];
     CHECK_CLOSE(sum, sum_check, 1e-12, 0);
 
-    float *grads = model_grads(m), *params = model_params(m);
+    float *grads = host_grads(m);
     for (int i = 0; i < model_n_tensors(m); i++) {
         const ParamTensor *t = model_tensor(m, i);
         char what[96];
@@ -77,6 +96,8 @@ static void finite_differences(int window)
         size_t stride = t->numel > 64 ? 3 : 1;
         gradcheck(what, params + t->offset, grads + t->offset, t->numel, stride, model_loss, &c, 2e-3, 1e-2, 2e-4);
     }
+    free(grads);
+    free(params);
     model_free(m);
 }
 
@@ -96,15 +117,18 @@ static void train_three_ways(Model *m[3], const ModelShape *s, uint64_t seed, co
     }
     CHECK_CLOSE(loss[1], loss[0], 1e-6, 0);
     CHECK(loss[1] == loss[2]);
+    float *g[3];
+    for (int k = 0; k < 3; k++) g[k] = host_grads(m[k]);
     for (int i = 0; i < model_n_tensors(m[0]); i++) {
         const ParamTensor *t = model_tensor(m[0], i);
         char what[96];
         snprintf(what, sizeof what, "%sfast vs reference grad %s", label, t->name);
-        check_arrays_close(what, model_grads(m[1]) + t->offset, model_grads(m[0]) + t->offset, t->numel, 1e-3, 1e-7);
+        check_arrays_close(what, g[1] + t->offset, g[0] + t->offset, t->numel, 1e-3, 1e-7);
     }
     char what[96];
     snprintf(what, sizeof what, "%smodel grads 1 vs 2 threads", label);
-    check_arrays_identical(what, model_grads(m[1]), model_grads(m[2]), model_n_params(m[0]));
+    check_arrays_identical(what, g[1], g[2], model_n_params(m[0]));
+    for (int k = 0; k < 3; k++) free(g[k]);
 }
 
 static void fast_vs_reference_and_threads(void)
@@ -128,7 +152,9 @@ static void fast_vs_reference_and_threads(void)
      * window of T + 1 tokens scores minus the losses the trainer's forward computes. */
     omp_set_num_threads(2);
     Model *e = model_create(&s, B, T, false);
-    memcpy(model_params(e), model_params(m[1]), model_n_params(e) * sizeof(float));
+    float *trained = host_params(m[1]);
+    model_set_params(e, trained);
+    free(trained);
     /* Windows of T + 1 tokens: the inputs of sequence b and the first token of b + 1. */
     uint32_t *win = malloc((size_t)B * (T + 1) * 4);
     for (int b = 0; b < B; b++)
@@ -197,16 +223,21 @@ static void moe_finite_differences(bool softmax, int shared, float capacity, flo
     Model *m = model_create(&s, B, T, true);
     model_init_weights(m, 6);
     Rng r = rng_make(79, softmax);
+    float *params = host_params(m);
     for (int i = 0; i < model_n_tensors(m); i++) {
         const ParamTensor *t = model_tensor(m, i);
         if (t->init_std == 0.0f)
-            for (size_t j = 0; j < t->numel; j++) model_params(m)[t->offset + j] += 0.3f * rng_normal(&r);
+            for (size_t j = 0; j < t->numel; j++) params[t->offset + j] += 0.3f * rng_normal(&r);
     }
+    model_set_params(m, params);
     /* Nonzero biases, so that the choice on s + b differs from the choice on s. */
+    float *state = calloc(model_n_state_floats(m), sizeof(float));
     for (int i = 0; i < model_n_state_tensors(m); i++) {
         const ParamTensor *t = model_state_tensor(m, i);
-        for (size_t j = 0; j < t->numel; j++) model_state(m)[t->offset + j] = 0.05f * rng_normal(&r);
+        for (size_t j = 0; j < t->numel; j++) state[t->offset + j] = 0.05f * rng_normal(&r);
     }
+    model_set_state(m, state);
+    free(state);
     uint32_t tok[10], tgt[10];
     float weight[10], loss[10];
     for (int i = 0; i < N; i++) {
@@ -214,12 +245,12 @@ static void moe_finite_differences(bool softmax, int shared, float capacity, flo
         tgt[i] = (uint32_t)rng_below(&r, 11);
         weight[i] = 1.0f / N;
     }
-    Ctx c = { m, tok, tgt, weight, B, T, loss };
+    Ctx c = { m, tok, tgt, weight, B, T, loss, params };
     model_zero_grads(m);
     model_train_micro(m, tok, tgt, weight, B, T);
     /* Hold the top-K choice (and with it any drops) fixed: the loss is smooth then. */
     model_hold_routing(m, true);
-    float *grads = model_grads(m), *params = model_params(m);
+    float *grads = host_grads(m);
     int router_seen = 0, expert_seen = 0;
     for (int i = 0; i < model_n_tensors(m); i++) {
         const ParamTensor *t = model_tensor(m, i);
@@ -237,6 +268,8 @@ static void moe_finite_differences(bool softmax, int shared, float capacity, flo
         const MoeStats *st = model_router_step_stats(m, 1);
         CHECK(st->dropped > 0);
     }
+    free(grads);
+    free(params);
     model_free(m);
 }
 

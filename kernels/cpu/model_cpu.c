@@ -1,0 +1,792 @@
+/* model_cpu.c: the CPU backend of the model seam (model/backend.h): fp32 parameters,
+ * gradients, AdamW moments and activations in host memory, and the forward and backward
+ * of the whole model: one call per operation of kernels/cpu, in the order of the math
+ * in model/model.h. Every product is tiled per sequence, so a sequence's results do
+ * not depend on the rest of its batch or on the thread count (see matmul.h). */
+#include "model/backend.h"
+#include "cpu/adamw.h"
+#include "cpu/grad_norm.h"
+#include "cpu/attention.h"
+#include "cpu/crossentropy.h"
+#include "cpu/embedding.h"
+#include "cpu/matmul.h"
+#include "cpu/moe.h"
+#include "cpu/rmsnorm.h"
+#include "cpu/rope.h"
+#include "cpu/swiglu.h"
+#include "base/error.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+/* Rows of logits held at once: the LM head and loss run in chunks of at most this many
+ * rows, cut so the matrix product tiles line up with whole sequences (see head_chunk). */
+enum { HEAD_ROWS = 512 };
+
+typedef enum { FFN_DENSE, FFN_MOE } FfnKind;
+
+/* Pointers into a parameter-shaped buffer: the weights, or the gradients. */
+typedef struct {
+    float *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm;
+    FfnKind ffn_kind;
+    float *w1, *w3, *w2;  /* FFN_DENSE: gate [I, C], up [I, C], down [C, I];
+                           * FFN_MOE: the shared experts [S, C], [S, C], [C, S]; NULL if S = 0 */
+    float *router;        /* FFN_MOE: [E, C] */
+    float *ew1, *ew3, *ew2; /* FFN_MOE: routed experts [E, F, C], [E, F, C], [E, C, F] */
+} LayerView;
+
+typedef struct {
+    float *tok_embeddings; /* [V, C] */
+    LayerView *layers;     /* n_layers */
+    float *norm;           /* [C] */
+    float *output;         /* [V, C] */
+} ParamView;
+
+/* Saved activations of the forward, each [layer][rows][width] with a fixed per-layer
+ * stride (max_batch * max_seq rows). */
+typedef struct {
+    float *resid;          /* [L+1][N][C] the residual stream entering block l; [L] leaves the last */
+    float *attn_in;        /* [L][N][C] RMSNorm before attention */
+    float *attn_rstd;      /* [L][N] */
+    float *q, *k, *v;      /* [L][N][H*hd], [L][N][KV*hd], [L][N][KV*hd] (q, k after RoPE) */
+    float *probs;          /* [L][B][H][T][T] softmax of the attention */
+    float *attn_out;       /* [L][N][H*hd] */
+    float *mid;            /* [L][N][C] residual after attention */
+    float *ffn_in;         /* [L][N][C] RMSNorm before the FFN */
+    float *ffn_rstd;       /* [L][N] */
+    float *h1, *h3, *hg;   /* [L][N][I] gate, up, silu(gate) * up (MoE blocks: the shared experts', S wide) */
+    float *final_out;      /* [N][C] final RMSNorm */
+    float *final_rstd;     /* [N] */
+    float *logits;         /* [HEAD_ROWS][V] one chunk; its gradient in place */
+    float *row_loss;       /* [N] */
+    uint32_t *row_tokens;  /* [N] inputs, targets and argmax of model_score */
+    uint32_t *row_targets; /* [N] */
+    uint32_t *row_argmax;  /* [N] */
+} Acts;
+
+/* Gradients of activations (training only), reused by every block. */
+typedef struct {
+    float *resid;          /* [N][C] d loss / d residual stream */
+    float *norm;           /* [N][C] d loss / d (a norm's output) */
+    float *q, *k, *v, *attn_out;
+    float *h1, *h3, *hg;
+    float *final;          /* [N][C] d loss / d final norm output */
+} DActs;
+
+/* One MoE block's routing machinery: the op's workspace (its saved activations), the
+ * routing bias (points into CpuModel.state), the telemetry counters, and for the
+ * reference kernels the choice of the last forward. */
+typedef struct {
+    MoeWorkspace *ws;
+    float *bias;           /* [E], into the routing state */
+    int32_t *ref_experts;  /* [N][K] reference path: the last choice */
+    int ref_rows;          /* rows ref_experts is for (0: none) */
+} MoeBlock;
+
+typedef struct {
+    ModelShape s;
+    int max_batch, max_seq;
+    bool training, reference;
+    size_t n_params;
+    int n_tensors;
+    const ParamTensor *tensors; /* the front's table */
+    float *params, *grads;
+    float *mom1, *mom2;    /* AdamW first and second moments (training) */
+    double *partials;      /* scratch of the gradient sum of squares */
+    ParamView w, g;
+    Acts a;
+    DActs d;
+    size_t stride_c, stride_q, stride_kv, stride_i, stride_p, stride_n; /* per-layer strides */
+    float *rope_cos, *rope_sin;
+    GemmScratch gemm;
+    float *attn_scratch;
+    size_t bytes;
+    /* MoE */
+    MoeBlock *moe;         /* [L]; ws NULL for a dense block */
+    float *state;          /* routing biases, laid out like the front's state table */
+    size_t n_state_floats;
+    float *moe_y;          /* [N][C] routed output of one block */
+    float aux_weight;
+    double last_aux;
+    bool hold_routing;
+    MoeCounters counters;  /* of the call in progress */
+} CpuModel;
+
+static bool is_moe_block(const ModelShape *s, int l) { return s->n_routed_experts > 0 && l >= s->n_dense_layers; }
+/* Hidden width of the shared experts of an MoE block (one SwiGLU of n_shared * F). */
+static int shared_dim(const ModelShape *s) { return s->n_shared_experts * s->moe_inter_dim; }
+
+/* Point a view's fields at a buffer laid out like the table (same order as above). */
+static void bind_view(const CpuModel *m, float *buf, ParamView *v)
+{
+    int t = 0;
+    v->tok_embeddings = buf + m->tensors[t++].offset;
+    for (int l = 0; l < m->s.n_layers; l++) {
+        LayerView *L = &v->layers[l];
+        L->attn_norm = buf + m->tensors[t++].offset;
+        L->wq = buf + m->tensors[t++].offset;
+        L->wk = buf + m->tensors[t++].offset;
+        L->wv = buf + m->tensors[t++].offset;
+        L->wo = buf + m->tensors[t++].offset;
+        L->ffn_norm = buf + m->tensors[t++].offset;
+        L->ffn_kind = is_moe_block(&m->s, l) ? FFN_MOE : FFN_DENSE;
+        L->w1 = L->w3 = L->w2 = L->router = L->ew1 = L->ew3 = L->ew2 = NULL;
+        if (L->ffn_kind == FFN_DENSE || shared_dim(&m->s) > 0) {
+            L->w1 = buf + m->tensors[t++].offset;
+            L->w3 = buf + m->tensors[t++].offset;
+            L->w2 = buf + m->tensors[t++].offset;
+        }
+        if (L->ffn_kind == FFN_MOE) {
+            L->router = buf + m->tensors[t++].offset;
+            L->ew1 = buf + m->tensors[t++].offset;
+            L->ew3 = buf + m->tensors[t++].offset;
+            L->ew2 = buf + m->tensors[t++].offset;
+        }
+    }
+    v->norm = buf + m->tensors[t++].offset;
+    v->output = buf + m->tensors[t++].offset;
+}
+
+/* ---- creation ------------------------------------------------------------------ */
+
+static float *alloc_floats(CpuModel *m, size_t n)
+{
+    m->bytes += n * sizeof(float);
+    return xaligned_alloc(n * sizeof(float));
+}
+
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+/* The rows of the LM-head chunk starting at row r0: whole sequences when T <= HEAD_ROWS
+ * (tiles restart at each sequence: period T), else up to HEAD_ROWS rows of one
+ * sequence starting at a multiple of HEAD_ROWS (a multiple of the tile height, so the
+ * tiles are the ones a whole-sequence product would use: period = the chunk). */
+static void head_chunk(int r0, int N, int T, int *rows, int *period)
+{
+    if (T <= HEAD_ROWS) {
+        int per = (HEAD_ROWS / T) * T;
+        *rows = N - r0 < per ? N - r0 : per;
+        *period = T;
+    } else {
+        int left = T - r0 % T;
+        *rows = left < HEAD_ROWS ? left : HEAD_ROWS;
+        *period = *rows;
+    }
+}
+
+/* The routed op's config for the blocks of this shape. The aux loss is a training
+ * objective: an inference model leaves it out (and so accepts any sequence length). */
+static MoeConfig moe_config_for(const ModelShape *s, bool training)
+{
+    MoeConfig mc = {
+        .dim = s->dim, .n_experts = s->n_routed_experts, .top_k = s->n_activated_experts,
+        .inter_dim = s->moe_inter_dim, .score = s->router_softmax ? MOE_SCORE_SOFTMAX : MOE_SCORE_SIGMOID,
+        .route_scale = s->route_scale, .output_gain = s->expert_output_gain,
+        .capacity_factor = s->capacity_factor, .aux_loss_alpha = training ? s->aux_loss_alpha : 0.0f,
+        .seq_len = s->seq_len,
+    };
+    return mc;
+}
+
+/* Workspaces and routing-bias slots of the MoE blocks (block i's biases are the i-th
+ * state tensor). */
+static void create_moe_blocks(CpuModel *m, const ModelLayout *lay)
+{
+    const ModelShape *s = &m->s;
+    const int N = m->max_batch * m->max_seq;
+    m->moe = xcalloc((size_t)s->n_layers, sizeof *m->moe);
+    m->n_state_floats = lay->n_state_floats;
+    m->state = alloc_floats(m, lay->n_state_floats);
+    m->moe_y = alloc_floats(m, (size_t)N * s->dim);
+    const MoeConfig mc = moe_config_for(s, m->training);
+    for (int l = 0, i = 0; l < s->n_layers; l++) {
+        if (!is_moe_block(s, l)) continue;
+        MoeBlock *b = &m->moe[l];
+        b->ws = moe_workspace_create(&mc, N);
+        m->bytes += moe_workspace_bytes(b->ws);
+        b->bias = m->state + lay->state_tensors[i++].offset;
+        b->ref_experts = xmalloc((size_t)N * s->n_activated_experts * sizeof *b->ref_experts);
+    }
+}
+
+static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool training)
+{
+    const ModelShape *s = &lay->shape;
+    if (s->n_routed_experts > 0) {
+        MoeConfig mc = moe_config_for(s, training);
+        const char *why = moe_config_check(&mc);
+        if (why) die("model: MoE block: %s", why);
+    }
+    blas_use_one_thread();
+
+    CpuModel *m = xcalloc(1, sizeof *m);
+    m->s = *s;
+    m->max_batch = max_batch;
+    m->max_seq = max_seq;
+    m->training = training;
+    m->n_params = lay->n_params;
+    m->n_tensors = lay->n_tensors;
+    m->tensors = lay->tensors;
+    m->params = alloc_floats(m, m->n_params);
+    m->w.layers = xcalloc((size_t)s->n_layers, sizeof(LayerView));
+    bind_view(m, m->params, &m->w);
+    if (training) {
+        m->grads = alloc_floats(m, m->n_params);
+        m->mom1 = alloc_floats(m, m->n_params);
+        m->mom2 = alloc_floats(m, m->n_params);
+        m->partials = xcalloc(sumsq_partials(m->n_params) + 1, sizeof(double));
+        m->g.layers = xcalloc((size_t)s->n_layers, sizeof(LayerView));
+        bind_view(m, m->grads, &m->g);
+    }
+
+    const size_t L = (size_t)s->n_layers, N = (size_t)max_batch * max_seq, C = (size_t)s->dim;
+    const size_t Hd = (size_t)s->n_heads * s->head_dim, KVd = (size_t)s->n_kv_heads * s->head_dim;
+    /* h1, h3, hg hold the dense FFN's or the shared experts' hidden activations. */
+    const size_t I = max_size((size_t)s->inter_dim, s->n_routed_experts > 0 ? (size_t)shared_dim(s) : 0);
+    m->stride_c = N * C;
+    m->stride_q = N * Hd;
+    m->stride_kv = N * KVd;
+    m->stride_i = N * I;
+    m->stride_n = N;
+    m->stride_p = (size_t)max_batch * s->n_heads * max_seq * max_seq;
+    Acts *a = &m->a;
+    a->resid = alloc_floats(m, (L + 1) * m->stride_c);
+    a->attn_in = alloc_floats(m, L * m->stride_c);
+    a->attn_rstd = alloc_floats(m, L * N);
+    a->q = alloc_floats(m, L * m->stride_q);
+    a->k = alloc_floats(m, L * m->stride_kv);
+    a->v = alloc_floats(m, L * m->stride_kv);
+    a->probs = alloc_floats(m, L * m->stride_p);
+    a->attn_out = alloc_floats(m, L * m->stride_q);
+    a->mid = alloc_floats(m, L * m->stride_c);
+    a->ffn_in = alloc_floats(m, L * m->stride_c);
+    a->ffn_rstd = alloc_floats(m, L * N);
+    a->h1 = alloc_floats(m, L * m->stride_i);
+    a->h3 = alloc_floats(m, L * m->stride_i);
+    a->hg = alloc_floats(m, L * m->stride_i);
+    a->final_out = alloc_floats(m, m->stride_c);
+    a->final_rstd = alloc_floats(m, N);
+    a->logits = alloc_floats(m, (size_t)HEAD_ROWS * s->vocab_size);
+    a->row_loss = alloc_floats(m, N);
+    a->row_tokens = xaligned_alloc(N * sizeof(uint32_t));
+    a->row_targets = xaligned_alloc(N * sizeof(uint32_t));
+    a->row_argmax = xaligned_alloc(N * sizeof(uint32_t));
+    m->bytes += 3 * N * sizeof(uint32_t);
+    if (training) {
+        DActs *d = &m->d;
+        d->resid = alloc_floats(m, m->stride_c);
+        d->norm = alloc_floats(m, m->stride_c);
+        d->q = alloc_floats(m, m->stride_q);
+        d->k = alloc_floats(m, m->stride_kv);
+        d->v = alloc_floats(m, m->stride_kv);
+        d->attn_out = alloc_floats(m, m->stride_q);
+        d->h1 = alloc_floats(m, m->stride_i);
+        d->h3 = alloc_floats(m, m->stride_i);
+        d->hg = alloc_floats(m, m->stride_i);
+        d->final = alloc_floats(m, m->stride_c);
+    }
+    m->rope_cos = alloc_floats(m, (size_t)max_seq * s->head_dim / 2);
+    m->rope_sin = alloc_floats(m, (size_t)max_seq * s->head_dim / 2);
+    rope_tables(m->rope_cos, m->rope_sin, max_seq, s->head_dim, s->rope_theta);
+
+    /* Scratch for split reductions: the largest any product of this model needs at the
+     * largest batch (a plan's needs only grow with the row count). */
+    const int Nmax = (int)N, T = max_seq;
+    size_t g = 0;
+    g = max_size(g, linear_scratch_floats(Nmax, (int)C, (int)Hd, T));
+    g = max_size(g, linear_scratch_floats(Nmax, (int)C, (int)KVd, T));
+    g = max_size(g, linear_scratch_floats(Nmax, (int)Hd, (int)C, T));
+    g = max_size(g, linear_scratch_floats(Nmax, (int)C, (int)I, T));
+    g = max_size(g, linear_scratch_floats(Nmax, (int)I, (int)C, T));
+    if (s->n_routed_experts > 0 && shared_dim(s) > 0) {
+        g = max_size(g, linear_scratch_floats(Nmax, (int)C, shared_dim(s), T));
+        g = max_size(g, linear_scratch_floats(Nmax, shared_dim(s), (int)C, T));
+    }
+    for (int r0 = 0, rows, period; r0 < Nmax; r0 += rows) {
+        head_chunk(r0, Nmax, T, &rows, &period);
+        g = max_size(g, linear_scratch_floats(rows, (int)C, s->vocab_size, period));
+    }
+    m->gemm.n_floats = g;
+    m->gemm.buf = g ? alloc_floats(m, g) : NULL;
+    if (training) {
+        AttnShape as = { max_batch, max_seq, s->n_heads, s->n_kv_heads, s->head_dim, s->attn_window };
+        m->attn_scratch = alloc_floats(m, attention_scratch_floats(&as));
+    }
+    m->aux_weight = 1.0f;
+    if (s->n_routed_experts > 0) create_moe_blocks(m, lay);
+    return m;
+}
+
+static void cpu_destroy(void *be)
+{
+    CpuModel *m = be;
+    if (!m) return;
+    Acts *a = &m->a;
+    float *bufs[] = { m->params, m->grads, m->mom1, m->mom2, a->resid, a->attn_in, a->attn_rstd, a->q, a->k, a->v,
+                      a->probs, a->attn_out, a->mid, a->ffn_in, a->ffn_rstd, a->h1, a->h3, a->hg, a->final_out,
+                      a->final_rstd, a->logits, a->row_loss, m->d.resid, m->d.norm, m->d.q,
+                      m->d.k, m->d.v, m->d.attn_out, m->d.h1, m->d.h3, m->d.hg, m->d.final, m->rope_cos,
+                      m->rope_sin, m->gemm.buf, m->attn_scratch };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    for (int l = 0; m->moe && l < m->s.n_layers; l++) {
+        MoeBlock *b = &m->moe[l];
+        moe_workspace_free(b->ws);
+        free(b->ref_experts);
+    }
+    free(m->moe);
+    free(m->state);
+    free(m->moe_y);
+    free(m->partials);
+    free(a->row_tokens);
+    free(a->row_targets);
+    free(a->row_argmax);
+    free(m->w.layers);
+    free(m->g.layers);
+    free(m);
+}
+
+/* ---- kernel dispatch: fast path or the reference loops --------------------------- */
+
+static void k_linear(CpuModel *m, float *y, const float *x, const float *w, int n, int in, int out, int period)
+{
+    if (m->reference) linear_forward_ref(y, x, w, n, in, out);
+    else linear_forward(y, x, w, n, in, out, period, &m->gemm);
+}
+
+static void k_linear_acc(CpuModel *m, float *y, const float *x, const float *w, int n, int in, int out, int period)
+{
+    if (m->reference) linear_forward_acc_ref(y, x, w, n, in, out);
+    else linear_forward_acc(y, x, w, n, in, out, period, &m->gemm);
+}
+
+static void k_linear_back(CpuModel *m, float *dx, float *dw, const float *dy, const float *x, const float *w,
+                          int n, int in, int out, int period)
+{
+    if (m->reference) linear_backward_ref(dx, dw, dy, x, w, n, in, out);
+    else linear_backward(dx, dw, dy, x, w, n, in, out, period, &m->gemm);
+}
+
+static void k_rmsnorm(CpuModel *m, float *y, float *rstd, const float *x, const float *w, int n)
+{
+    if (m->reference) rmsnorm_forward_ref(y, rstd, x, w, n, m->s.dim, m->s.norm_eps);
+    else rmsnorm_forward(y, rstd, x, w, n, m->s.dim, m->s.norm_eps);
+}
+
+static void k_rmsnorm_back(CpuModel *m, float *dx, float *dw, const float *dy, const float *x, const float *w,
+                           const float *rstd, int n)
+{
+    if (m->reference) rmsnorm_backward_ref(dx, dw, dy, x, w, rstd, n, m->s.dim);
+    else rmsnorm_backward(dx, dw, dy, x, w, rstd, n, m->s.dim);
+}
+
+static AttnShape attn_shape(const CpuModel *m, int B, int T)
+{
+    AttnShape as = { B, T, m->s.n_heads, m->s.n_kv_heads, m->s.head_dim, m->s.attn_window };
+    return as;
+}
+
+/* ---- forward ------------------------------------------------------------------- */
+
+static void check_batch(const CpuModel *m, int B, int T)
+{
+    if (B < 1 || B > m->max_batch || T < 1 || T > m->max_seq)
+        die("model: batch of %d x %d exceeds the %d x %d it was built for", B, T, m->max_batch, m->max_seq);
+}
+
+/* The SwiGLU FFN of width I (a dense block's, or an MoE block's shared experts):
+ * next = mid + W2 (silu(W1 h) * (W3 h)). */
+static void swiglu_ffn_forward(CpuModel *m, int l, const LayerView *w, int I, const float *ffn_in, const float *mid,
+                               float *next, int N, int T)
+{
+    const int C = m->s.dim;
+    float *h1 = m->a.h1 + l * m->stride_i, *h3 = m->a.h3 + l * m->stride_i, *hg = m->a.hg + l * m->stride_i;
+    k_linear(m, h1, ffn_in, w->w1, N, C, I, T);
+    k_linear(m, h3, ffn_in, w->w3, N, C, I, T);
+    if (m->reference) swiglu_forward_ref(hg, h1, h3, (size_t)N * I);
+    else swiglu_forward(hg, h1, h3, (size_t)N * I);
+    memcpy(next, mid, (size_t)N * C * sizeof(float));
+    k_linear_acc(m, next, hg, w->w2, N, I, C, T);
+}
+
+/* Backward of swiglu_ffn_forward: d->resid holds d next; d->norm receives (is set to)
+ * d ffn_in; the weight gradients accumulate. */
+static void swiglu_ffn_backward(CpuModel *m, int l, const LayerView *w, const LayerView *g, int I,
+                                const float *ffn_in, int N, int T)
+{
+    const int C = m->s.dim;
+    DActs *d = &m->d;
+    const float *h1 = m->a.h1 + l * m->stride_i, *h3 = m->a.h3 + l * m->stride_i, *hg = m->a.hg + l * m->stride_i;
+    const size_t nI = (size_t)N * I;
+    memset(d->hg, 0, nI * sizeof(float));
+    k_linear_back(m, d->hg, g->w2, d->resid, hg, w->w2, N, I, C, T);
+    memset(d->h1, 0, nI * sizeof(float));
+    memset(d->h3, 0, nI * sizeof(float));
+    if (m->reference) swiglu_backward_ref(d->h1, d->h3, d->hg, h1, h3, nI);
+    else swiglu_backward(d->h1, d->h3, d->hg, h1, h3, nI);
+    memset(d->norm, 0, (size_t)N * C * sizeof(float));
+    k_linear_back(m, d->norm, g->w1, d->h1, ffn_in, w->w1, N, C, I, T);
+    k_linear_back(m, d->norm, g->w3, d->h3, ffn_in, w->w3, N, C, I, T);
+}
+
+static MoeParams moe_params(const CpuModel *m, const LayerView *w, int l)
+{
+    MoeParams p = { w->router, m->moe[l].bias, w->ew1, w->ew3, w->ew2 };
+    return p;
+}
+
+/* An MoE block's FFN: next = mid + shared(ffn_in) + moe(ffn_in). The loads go into
+ * the call's counters, if any. */
+static void moe_ffn_forward(CpuModel *m, int l, const LayerView *w, const float *ffn_in, const float *mid, float *next,
+                            int N, int T)
+{
+    const int C = m->s.dim, S = shared_dim(&m->s);
+    MoeBlock *b = &m->moe[l];
+    if (S > 0) swiglu_ffn_forward(m, l, w, S, ffn_in, mid, next, N, T);
+    else memcpy(next, mid, (size_t)N * C * sizeof(float));
+    MoeStats *stats = m->counters ? m->counters[l] : NULL;
+    const MoeParams p = moe_params(m, w, l);
+    float aux;
+    if (m->reference) {
+        const bool held = m->hold_routing && b->ref_rows == N;
+        aux = moe_reference_forward(moe_workspace_config(b->ws), &p, ffn_in, N, held ? b->ref_experts : NULL, m->moe_y,
+                                    held ? NULL : b->ref_experts, NULL, NULL, stats);
+        b->ref_rows = N;
+    } else {
+        aux = moe_forward(b->ws, &p, ffn_in, N, m->moe_y, stats, m->hold_routing ? MOE_REUSE_ROUTING : 0);
+    }
+    m->last_aux += aux;
+    const float *y = m->moe_y;
+    for (size_t i = 0; i < (size_t)N * C; i++) next[i] += y[i];
+}
+
+/* Backward of moe_ffn_forward: d->resid holds d next; d->norm receives d ffn_in. */
+static void moe_ffn_backward(CpuModel *m, int l, const LayerView *w, const LayerView *g, const float *ffn_in, int N, int T)
+{
+    const int C = m->s.dim, S = shared_dim(&m->s);
+    MoeBlock *b = &m->moe[l];
+    if (S > 0) swiglu_ffn_backward(m, l, w, g, S, ffn_in, N, T);
+    else memset(m->d.norm, 0, (size_t)N * C * sizeof(float));
+    const MoeParams p = moe_params(m, w, l);
+    const MoeGrads gr = { g->router, g->ew1, g->ew3, g->ew2 };
+    if (m->reference)
+        moe_reference_backward(moe_workspace_config(b->ws), &p, ffn_in, N, b->ref_experts, m->d.resid, m->aux_weight,
+                               m->d.norm, &gr);
+    else
+        moe_backward(b->ws, &p, ffn_in, m->d.resid, m->aux_weight, m->d.norm, &gr);
+}
+
+/* Embedding, blocks and the final norm; leaves a.final_out for the head. */
+static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
+{
+    check_batch(m, B, T);
+    const ModelShape *s = &m->s;
+    const int N = B * T, C = s->dim, H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim, I = s->inter_dim;
+    const int Hd = H * hd, KVd = KV * hd;
+    Acts *a = &m->a;
+    const AttnShape as = attn_shape(m, B, T);
+    m->last_aux = 0.0;
+    for (int r = 0; r < N; r++)
+        if (tokens[r] >= (uint32_t)s->vocab_size) die("model: token id %u at row %d is not below vocab_size %d", tokens[r], r, s->vocab_size);
+    embedding_forward(a->resid, tokens, m->w.tok_embeddings, N, C);
+    for (int l = 0; l < s->n_layers; l++) {
+        const LayerView *w = &m->w.layers[l];
+        float *x = a->resid + l * m->stride_c, *attn_in = a->attn_in + l * m->stride_c;
+        float *q = a->q + l * m->stride_q, *k = a->k + l * m->stride_kv, *v = a->v + l * m->stride_kv;
+        float *attn_out = a->attn_out + l * m->stride_q, *probs = a->probs + l * m->stride_p;
+        float *mid = a->mid + l * m->stride_c, *ffn_in = a->ffn_in + l * m->stride_c;
+        float *next = a->resid + (l + 1) * m->stride_c;
+
+        k_rmsnorm(m, attn_in, a->attn_rstd + l * m->stride_n, x, w->attn_norm, N);
+        k_linear(m, q, attn_in, w->wq, N, C, Hd, T);
+        k_linear(m, k, attn_in, w->wk, N, C, KVd, T);
+        k_linear(m, v, attn_in, w->wv, N, C, KVd, T);
+        rope_forward(q, m->rope_cos, m->rope_sin, N, T, H, hd);
+        rope_forward(k, m->rope_cos, m->rope_sin, N, T, KV, hd);
+        if (m->reference) attention_forward_ref(attn_out, probs, q, k, v, &as);
+        else attention_forward(attn_out, probs, q, k, v, &as);
+        memcpy(mid, x, (size_t)N * C * sizeof(float));
+        k_linear_acc(m, mid, attn_out, w->wo, N, Hd, C, T);
+
+        k_rmsnorm(m, ffn_in, a->ffn_rstd + l * m->stride_n, mid, w->ffn_norm, N);
+        switch (w->ffn_kind) {
+        case FFN_DENSE: swiglu_ffn_forward(m, l, w, I, ffn_in, mid, next, N, T); break;
+        case FFN_MOE: moe_ffn_forward(m, l, w, ffn_in, mid, next, N, T); break;
+        }
+    }
+    k_rmsnorm(m, a->final_out, a->final_rstd, a->resid + s->n_layers * m->stride_c, m->w.norm, N);
+}
+
+/* LM head and cross-entropy over all rows, in chunks. With grad_weight, the head's
+ * weight gradient accumulates and d.final receives d loss / d final_out. */
+static void head_and_loss(CpuModel *m, const uint32_t *targets, const float *grad_weight, int B, int T,
+                          float *loss_out, uint32_t *argmax_out)
+{
+    const int N = B * T, C = m->s.dim, V = m->s.vocab_size;
+    for (int r = 0; r < N; r++)
+        if (targets[r] >= (uint32_t)V) die("model: target id %u at row %d is not below vocab_size %d", targets[r], r, V);
+    if (grad_weight) memset(m->d.final, 0, (size_t)N * C * sizeof(float));
+    for (int r0 = 0, rows, period; r0 < N; r0 += rows) {
+        head_chunk(r0, N, T, &rows, &period);
+        const float *h = m->a.final_out + (size_t)r0 * C;
+        k_linear(m, m->a.logits, h, m->w.output, rows, C, V, period);
+        if (m->reference)
+            crossentropy_ref(m->a.logits, rows, V, targets + r0, loss_out + r0, argmax_out ? argmax_out + r0 : NULL,
+                             grad_weight ? grad_weight + r0 : NULL);
+        else
+            crossentropy(m->a.logits, rows, V, targets + r0, loss_out + r0, argmax_out ? argmax_out + r0 : NULL,
+                         grad_weight ? grad_weight + r0 : NULL);
+        if (grad_weight)
+            k_linear_back(m, m->d.final + (size_t)r0 * C, m->g.output, m->a.logits, h, m->w.output, rows, C, V, period);
+    }
+}
+
+/* ---- backward ------------------------------------------------------------------ */
+
+static void backward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
+{
+    const ModelShape *s = &m->s;
+    const int N = B * T, C = s->dim, H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim, I = s->inter_dim;
+    const int Hd = H * hd, KVd = KV * hd;
+    const size_t nC = (size_t)N * C * sizeof(float);
+    Acts *a = &m->a;
+    DActs *d = &m->d;
+    const AttnShape as = attn_shape(m, B, T);
+
+    memset(d->resid, 0, nC);
+    k_rmsnorm_back(m, d->resid, m->g.norm, d->final, a->resid + s->n_layers * m->stride_c, m->w.norm, a->final_rstd, N);
+    for (int l = s->n_layers - 1; l >= 0; l--) {
+        const LayerView *w = &m->w.layers[l];
+        const LayerView *g = &m->g.layers[l];
+        float *x = a->resid + l * m->stride_c, *attn_in = a->attn_in + l * m->stride_c;
+        float *q = a->q + l * m->stride_q, *k = a->k + l * m->stride_kv, *v = a->v + l * m->stride_kv;
+        float *attn_out = a->attn_out + l * m->stride_q, *probs = a->probs + l * m->stride_p;
+        float *mid = a->mid + l * m->stride_c, *ffn_in = a->ffn_in + l * m->stride_c;
+
+        /* FFN: next = mid + ffn(ffn_in). d->resid holds d next (and stays: the residual
+         * path), d->norm receives d ffn_in. */
+        switch (w->ffn_kind) {
+        case FFN_DENSE: swiglu_ffn_backward(m, l, w, g, I, ffn_in, N, T); break;
+        case FFN_MOE: moe_ffn_backward(m, l, w, g, ffn_in, N, T); break;
+        }
+        k_rmsnorm_back(m, d->resid, g->ffn_norm, d->norm, mid, w->ffn_norm, a->ffn_rstd + l * m->stride_n, N);
+
+        /* Attention: mid = x + Wo attn_out. d->resid holds d mid and becomes d x. */
+        memset(d->attn_out, 0, (size_t)N * Hd * sizeof(float));
+        k_linear_back(m, d->attn_out, g->wo, d->resid, attn_out, w->wo, N, Hd, C, T);
+        memset(d->q, 0, (size_t)N * Hd * sizeof(float));
+        memset(d->k, 0, (size_t)N * KVd * sizeof(float));
+        memset(d->v, 0, (size_t)N * KVd * sizeof(float));
+        if (m->reference) attention_backward_ref(d->q, d->k, d->v, d->attn_out, probs, q, k, v, attn_out, &as);
+        else attention_backward(d->q, d->k, d->v, d->attn_out, probs, q, k, v, attn_out, &as, m->attn_scratch);
+        rope_backward(d->q, m->rope_cos, m->rope_sin, N, T, H, hd);
+        rope_backward(d->k, m->rope_cos, m->rope_sin, N, T, KV, hd);
+        memset(d->norm, 0, nC);
+        k_linear_back(m, d->norm, g->wq, d->q, attn_in, w->wq, N, C, Hd, T);
+        k_linear_back(m, d->norm, g->wk, d->k, attn_in, w->wk, N, C, KVd, T);
+        k_linear_back(m, d->norm, g->wv, d->v, attn_in, w->wv, N, C, KVd, T);
+        k_rmsnorm_back(m, d->resid, g->attn_norm, d->norm, x, w->attn_norm, a->attn_rstd + l * m->stride_n, N);
+    }
+    embedding_backward(m->g.tok_embeddings, tokens, d->resid, N, C);
+}
+
+/* ---- the seam's entry points ------------------------------------------------------ */
+
+static double cpu_train_micro(void *be, const uint32_t *tokens, const uint32_t *targets, const float *loss_weight,
+                              int B, int T, float aux_weight, MoeCounters counters, double *aux_out)
+{
+    CpuModel *m = be;
+    if (!m->training) die("model: training step on a model built for inference");
+    m->aux_weight = aux_weight;
+    m->counters = counters;
+    forward_blocks(m, tokens, B, T);
+    m->counters = NULL;
+    head_and_loss(m, targets, loss_weight, B, T, m->a.row_loss, NULL);
+    backward_blocks(m, tokens, B, T);
+    double sum = 0.0;
+    for (int r = 0; r < B * T; r++)
+        if (loss_weight[r] != 0.0f) sum += m->a.row_loss[r];
+    *aux_out = m->last_aux;
+    return sum;
+}
+
+static void cpu_zero_grads(void *be)
+{
+    CpuModel *m = be;
+    if (!m->training) die("model: gradients requested from a model built for inference");
+    memset(m->grads, 0, m->n_params * sizeof(float));
+}
+
+static double cpu_grad_sumsq(void *be)
+{
+    CpuModel *m = be;
+    if (!m->training) die("model: gradients requested from a model built for inference");
+    return sumsq(m->grads, m->n_params, m->partials);
+}
+
+static void cpu_optimizer_step(void *be, const OptimizerStepArgs *o)
+{
+    CpuModel *m = be;
+    if (!m->training) die("model: optimizer step on a model built for inference");
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ParamTensor *t = &m->tensors[i];
+        AdamWScalars a = adamw_scalars(o->rates[i].lr, o->rates[i].weight_decay, o->beta1, o->beta2, o->eps,
+                                       (long)o->step, o->clip_coef);
+        if (m->reference)
+            adamw_update_ref(m->params + t->offset, m->grads + t->offset, m->mom1 + t->offset, m->mom2 + t->offset,
+                             t->numel, &a);
+        else
+            adamw_update(m->params + t->offset, m->grads + t->offset, m->mom1 + t->offset, m->mom2 + t->offset,
+                         t->numel, &a);
+    }
+}
+
+static double cpu_forward_rows(void *be, const uint32_t *tokens, const uint32_t *targets, int B, int T,
+                               float *loss_out, uint32_t *argmax_out, MoeCounters counters)
+{
+    CpuModel *m = be;
+    m->counters = counters;
+    forward_blocks(m, tokens, B, T);
+    m->counters = NULL;
+    head_and_loss(m, targets, NULL, B, T, loss_out, argmax_out);
+    return m->last_aux;
+}
+
+static void cpu_logits(void *be, const uint32_t *tokens, int B, int T, float *logits_out)
+{
+    CpuModel *m = be;
+    forward_blocks(m, tokens, B, T);
+    const int N = B * T, C = m->s.dim, V = m->s.vocab_size;
+    for (int r0 = 0, rows, period; r0 < N; r0 += rows) {
+        head_chunk(r0, N, T, &rows, &period);
+        k_linear(m, logits_out + (size_t)r0 * V, m->a.final_out + (size_t)r0 * C, m->w.output, rows, C, V, period);
+    }
+}
+
+static void cpu_next_logits(void *be, const uint32_t *ids, int T, float *logits)
+{
+    CpuModel *m = be;
+    const int C = m->s.dim, V = m->s.vocab_size;
+    forward_blocks(m, ids, 1, T);
+    /* The chunk holding the last row, tiled as scoring tiles it. */
+    int r0 = 0, rows = 0, period = 0;
+    for (;; r0 += rows) {
+        head_chunk(r0, T, T, &rows, &period);
+        if (r0 + rows >= T) break;
+    }
+    k_linear(m, m->a.logits, m->a.final_out + (size_t)r0 * C, m->w.output, rows, C, V, period);
+    memcpy(logits, m->a.logits + (size_t)(T - 1 - r0) * V, (size_t)V * sizeof(float));
+}
+
+static void cpu_get_params(void *be, float *dst)
+{
+    CpuModel *m = be;
+    memcpy(dst, m->params, m->n_params * sizeof(float));
+}
+
+static void cpu_set_params(void *be, const float *src)
+{
+    CpuModel *m = be;
+    memcpy(m->params, src, m->n_params * sizeof(float));
+}
+
+static void cpu_get_grads(void *be, float *dst)
+{
+    CpuModel *m = be;
+    if (!m->training) die("model: gradients requested from a model built for inference");
+    memcpy(dst, m->grads, m->n_params * sizeof(float));
+}
+
+static void cpu_set_grads(void *be, const float *src)
+{
+    CpuModel *m = be;
+    if (!m->training) die("model: gradients given to a model built for inference");
+    memcpy(m->grads, src, m->n_params * sizeof(float));
+}
+
+static void cpu_get_moments(void *be, float *m1, float *m2)
+{
+    CpuModel *m = be;
+    if (!m->training) die("model: optimizer moments requested from a model built for inference");
+    memcpy(m1, m->mom1, m->n_params * sizeof(float));
+    memcpy(m2, m->mom2, m->n_params * sizeof(float));
+}
+
+static void cpu_set_moments(void *be, const float *m1, const float *m2)
+{
+    CpuModel *m = be;
+    if (!m->training) die("model: optimizer moments given to a model built for inference");
+    memcpy(m->mom1, m1, m->n_params * sizeof(float));
+    memcpy(m->mom2, m2, m->n_params * sizeof(float));
+}
+
+static void cpu_set_routing(void *be, const float *state)
+{
+    CpuModel *m = be;
+    if (m->n_state_floats) memcpy(m->state, state, m->n_state_floats * sizeof(float));
+}
+
+static MoeBlock *moe_block(const CpuModel *m, int l)
+{
+    return m->moe && l >= 0 && l < m->s.n_layers && m->moe[l].ws ? &m->moe[l] : NULL;
+}
+
+static const int32_t *cpu_routing_choice(void *be, int l)
+{
+    CpuModel *m = be;
+    MoeBlock *b = moe_block(m, l);
+    if (!b) return NULL;
+    return m->reference ? b->ref_experts : moe_routing_experts(b->ws);
+}
+
+static double cpu_router_grad_norm(void *be, int l)
+{
+    CpuModel *m = be;
+    if (!moe_block(m, l) || !m->training) return 0.0;
+    return moe_router_grad_norm(m->g.layers[l].router, m->s.n_routed_experts, m->s.dim);
+}
+
+static bool cpu_set_option(void *be, BackendOption opt, bool on)
+{
+    CpuModel *m = be;
+    switch (opt) {
+    case BACKEND_REFERENCE_KERNELS: m->reference = on; return true;
+    case BACKEND_HOLD_ROUTING: m->hold_routing = on; return true;
+    }
+    return false;
+}
+
+static void cpu_describe(const void *be, char *buf, size_t n)
+{
+    (void)be;
+    snprintf(buf, n, "cpu: fp32, %s, %d OpenMP threads", blas_describe(), omp_get_max_threads());
+}
+
+static size_t cpu_bytes(const void *be) { return ((const CpuModel *)be)->bytes; }
+
+const ModelBackend model_backend_cpu = {
+    .name = "cpu",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .describe = cpu_describe,
+    .bytes = cpu_bytes,
+    .train_micro = cpu_train_micro,
+    .zero_grads = cpu_zero_grads,
+    .grad_sumsq = cpu_grad_sumsq,
+    .optimizer_step = cpu_optimizer_step,
+    .forward_rows = cpu_forward_rows,
+    .logits = cpu_logits,
+    .next_logits = cpu_next_logits,
+    .get_params = cpu_get_params,
+    .set_params = cpu_set_params,
+    .get_grads = cpu_get_grads,
+    .set_grads = cpu_set_grads,
+    .get_moments = cpu_get_moments,
+    .set_moments = cpu_set_moments,
+    .set_routing = cpu_set_routing,
+    .routing_choice = cpu_routing_choice,
+    .router_grad_norm = cpu_router_grad_norm,
+    .set_option = cpu_set_option,
+};

@@ -1,0 +1,116 @@
+/* backend.h: the seam between the model front (model.h) and a compute backend.
+ *
+ * The front owns what does not depend on where the arithmetic runs: the shape, the
+ * tensor table (names, shapes, offsets, groups, decay), the weight init, the routing
+ * biases and the MoE counters, the bias update, the grouping of scoring calls, and
+ * provenance. A backend owns the buffers and the arithmetic: parameters, gradients,
+ * AdamW moments, activations, the forward/backward orchestration and the kernels. The
+ * seam is at the model level, not one call per op, so a backend may fuse across op
+ * boundaries.
+ *
+ *   config key `backend`  ->  backend_find()  ->  const ModelBackend *
+ *   "cpu"                     model_backend_cpu   kernels/cpu/model_cpu.c (fp32, OpenBLAS)
+ *   "cuda"                    (not in this build, or no device: an error, never a CPU run)
+ *
+ * Every buffer crossing the seam is a host buffer laid out like the front's table
+ * (ModelLayout): parameters and gradients and each moment are n_params floats at the
+ * tensors' offsets; the routing state is n_state floats at the state tensors' offsets.
+ * So a checkpoint written through one backend is read by another unchanged. */
+#ifndef NMOE_MODEL_BACKEND_H
+#define NMOE_MODEL_BACKEND_H
+
+#include "model/model.h"
+#include "model/routing.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What the front hands a backend to build: the shape and the tables, valid for the
+ * backend's life. */
+typedef struct {
+    ModelShape shape;
+    int n_tensors;
+    const ParamTensor *tensors;   /* in buffer order */
+    size_t n_params;
+    int n_state;
+    const ParamTensor *state_tensors; /* the routing biases, one [E] per MoE block */
+    size_t n_state_floats;
+} ModelLayout;
+
+/* One AdamW step (the optimizer computes the schedule, the groups and the clipping; the
+ * backend applies it to the parameters it holds, with the moments it holds). */
+typedef struct {
+    double lr, weight_decay;      /* per tensor, in table order */
+} TensorRate;
+
+typedef struct OptimizerStepArgs {
+    const TensorRate *rates;      /* n_tensors */
+    double beta1, beta2, eps;
+    int64_t step;                 /* 1-based, for the bias corrections */
+    double clip_coef;             /* applied to the gradients (1: none) */
+} OptimizerStepArgs;
+
+/* Debugging and test switches a backend may honour (false when it does not). */
+typedef enum {
+    BACKEND_REFERENCE_KERNELS,    /* the plain reference loops instead of fast kernels */
+    BACKEND_HOLD_ROUTING,         /* reuse each block's previous top-K choice (same rows) */
+} BackendOption;
+
+/* counters: per block l (n_layers entries, NULL for a dense block), where a call adds
+ * its MoE loads; NULL: count nothing. */
+typedef MoeStats *const *MoeCounters;
+
+typedef struct ModelBackend {
+    const char *name;             /* the config value: "cpu", "cuda" */
+    /* Dies on a shape it cannot build (the message names the field). */
+    void *(*create)(const ModelLayout *lay, int max_batch, int max_seq, bool training);
+    void (*destroy)(void *be);
+    /* One line for people and the meta line: precision, library, threads. */
+    void (*describe)(const void *be, char *buf, size_t n);
+    size_t (*bytes)(const void *be);
+
+    /* Training: forward + backward of B x T rows, gradients ACCUMULATE; returns the sum
+     * in row order, in double, of the losses of rows with loss_weight != 0, and the sum
+     * over MoE blocks of their aux loss values in *aux_out. */
+    double (*train_micro)(void *be, const uint32_t *tokens, const uint32_t *targets, const float *loss_weight,
+                          int B, int T, float aux_weight, MoeCounters counters, double *aux_out);
+    void (*zero_grads)(void *be);
+    double (*grad_sumsq)(void *be);              /* over all gradients, thread-invariant */
+    void (*optimizer_step)(void *be, const OptimizerStepArgs *a);
+
+    /* Forward only: per-row loss and (argmax_out may be NULL) greedy token; returns the
+     * sum over MoE blocks of their aux loss values (0 for an inference model). */
+    double (*forward_rows)(void *be, const uint32_t *tokens, const uint32_t *targets, int B, int T,
+                         float *loss_out, uint32_t *argmax_out, MoeCounters counters);
+    void (*logits)(void *be, const uint32_t *tokens, int B, int T, float *logits_out);
+    /* Logits (V floats) at the last of T tokens of one sequence. */
+    void (*next_logits)(void *be, const uint32_t *ids, int T, float *logits_out);
+
+    /* Host copies, laid out like the table. */
+    void (*get_params)(void *be, float *dst);
+    void (*set_params)(void *be, const float *src);
+    void (*get_grads)(void *be, float *dst);     /* the oracle; an all-reduce across ranks */
+    void (*set_grads)(void *be, const float *src);
+    void (*get_moments)(void *be, float *m, float *v);
+    void (*set_moments)(void *be, const float *m, const float *v);
+    /* Routing: the biases the next forwards choose with (n_state_floats), the last
+     * forward's choice [rows, K] of block l, and the norm of block l's router gradient. */
+    void (*set_routing)(void *be, const float *state);
+    const int32_t *(*routing_choice)(void *be, int layer);
+    double (*router_grad_norm)(void *be, int layer);
+
+    bool (*set_option)(void *be, BackendOption opt, bool on);
+} ModelBackend;
+
+extern const ModelBackend model_backend_cpu;
+
+/* The backend named `name` ("cpu", "cuda"), or NULL with the reason in why and in
+ * *exit_code the exit status the exit-status table gives it: 2 for a name this build
+ * does not know or was not built with (a configuration error), 1 for a build that has
+ * it on a machine that cannot run it (no device: a runtime failure). */
+const ModelBackend *backend_find(const char *name, int *exit_code, char *why, size_t why_len);
+/* The names this build was compiled with, comma-separated ("cpu" or "cpu, cuda"). */
+const char *backend_names(void);
+
+#endif
