@@ -63,6 +63,8 @@ static void long_usage(void)
            "      --batch N         sequences per forward call; dense results do not depend\n"
            "                        on it (MoE: see nmoe-eval(1))\n"
            "                        [default: 16]\n"
+           "      --backend NAME    where the model runs: cpu, or cuda (a CUDA build on a\n"
+           "                        machine with a GPU) [default: cpu]\n"
            "\n"
            "bpb and router:\n"
            "      --data SHARDS     held-out data: a pack directory or a shard file\n"
@@ -110,7 +112,7 @@ static const char *const sub_names[N_SUBS] = { "bpb", "core", "router", "sample"
 enum {
     OPT_TABLE = 256, OPT_TOKENIZER, OPT_THREADS, OPT_HELP, OPT_CKPT, OPT_SEQ_LEN, OPT_BATCH, OPT_DATA, OPT_SPLIT,
     OPT_TOKENS, OPT_TASKS, OPT_TASK, OPT_LIMIT, OPT_SEED, OPT_EXAMPLES, OPT_LIST, OPT_DUMP, OPT_PROMPT, OPT_TEMP,
-    OPT_TOPK, OPT_MAX_TOKENS
+    OPT_TOPK, OPT_MAX_TOKENS, OPT_BACKEND
 };
 
 static const struct option longs[] = {
@@ -126,7 +128,8 @@ static const struct option longs[] = {
     { "examples", no_argument, 0, OPT_EXAMPLES }, { "list", no_argument, 0, OPT_LIST },
     { "dump-prompts", no_argument, 0, OPT_DUMP }, { "prompt", required_argument, 0, OPT_PROMPT },
     { "temperature", required_argument, 0, OPT_TEMP }, { "top-k", required_argument, 0, OPT_TOPK },
-    { "max-tokens", required_argument, 0, OPT_MAX_TOKENS }, { 0, 0, 0, 0 },
+    { "max-tokens", required_argument, 0, OPT_MAX_TOKENS }, { "backend", required_argument, 0, OPT_BACKEND },
+    { 0, 0, 0, 0 },
 };
 
 /* The subcommands each option applies to; one given to another is a usage error. */
@@ -135,7 +138,7 @@ static unsigned option_subs(int c)
     switch (c) {
     case OPT_TOKENIZER: return MODEL_SUBS;
     case OPT_THREADS: return MODEL_SUBS;
-    case OPT_CKPT: case OPT_SEQ_LEN: case OPT_BATCH: return MODEL_SUBS;
+    case OPT_CKPT: case OPT_SEQ_LEN: case OPT_BATCH: case OPT_BACKEND: return MODEL_SUBS;
     case OPT_DATA: case OPT_SPLIT: case OPT_TOKENS: return S(SUB_BPB) | S(SUB_ROUTER);
     case OPT_TASKS: case OPT_TASK: case OPT_LIMIT: case OPT_EXAMPLES: case OPT_LIST: case OPT_DUMP:
         return S(SUB_CORE);
@@ -205,6 +208,7 @@ int main(int argc, char **argv)
         case OPT_CKPT: o.ckpt = optarg; break;
         case OPT_SEQ_LEN: o.seq_len = parse_int(optarg, "--seq-len", 2, 1 << 20); break;
         case OPT_BATCH: o.batch = (int)parse_int(optarg, "--batch", 1, 4096); break;
+        case OPT_BACKEND: o.backend = optarg; break;
         case OPT_DATA: o.data = optarg; break;
         case OPT_SPLIT:
             if (strcmp(optarg, "val") && strcmp(optarg, "train") && strcmp(optarg, "all"))

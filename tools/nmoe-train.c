@@ -22,7 +22,8 @@ static void short_usage(FILE *fp)
 static void long_usage(void)
 {
     printf("Usage: nmoe-train CONFIG.toml [OPTIONS]\n"
-           "Train the transformer that CONFIG.toml describes on the CPU. The metric stream\n"
+           "Train the transformer that CONFIG.toml describes (on the CPU backend unless the\n"
+           "config says otherwise). The metric stream\n"
            "(nmoe-metrics(5), one JSON object per line) goes to stdout or --metrics FILE;\n"
            "progress for people goes to stderr. CONFIG '-' reads the config from stdin.\n"
            "\n"
@@ -33,6 +34,9 @@ static void long_usage(void)
            "                        resuming) [default: - (stdout)]\n"
            "      --resume DIR      continue from a checkpoint directory, or from the latest\n"
            "                        checkpoint of an out_dir [default: none; see the resume key]\n"
+           "      --backend NAME    where the model runs: cpu, or cuda (a CUDA build on a\n"
+           "                        machine with a GPU); the same as --set backend=NAME\n"
+           "                        [default: the config's backend key, else cpu]\n"
            "  -T, --threads N       OpenMP threads; results do not depend on it\n"
            "                        [default: OMP_NUM_THREADS, else one per core]\n"
            "      --print-config    print the resolved config (JSON) and its fingerprint, then\n"
@@ -65,13 +69,14 @@ static void list_keys(void)
     }
 }
 
-enum { OPT_SET = 256, OPT_METRICS, OPT_RESUME, OPT_PRINT_CONFIG, OPT_LIST_KEYS, OPT_HELP };
+enum { OPT_SET = 256, OPT_BACKEND, OPT_METRICS, OPT_RESUME, OPT_PRINT_CONFIG, OPT_LIST_KEYS, OPT_HELP };
 
 int main(int argc, char **argv)
 {
     nmoe_set_prog(argv[0]);
     static const struct option longs[] = {
         { "set", required_argument, 0, OPT_SET },
+        { "backend", required_argument, 0, OPT_BACKEND },
         { "metrics", required_argument, 0, OPT_METRICS },
         { "resume", required_argument, 0, OPT_RESUME },
         { "threads", required_argument, 0, 'T' },
@@ -86,11 +91,13 @@ int main(int argc, char **argv)
     const char **sets = xcalloc((size_t)argc, sizeof *sets);
     int n_sets = 0, verbosity = NMOE_NORMAL;
     bool print_config = false;
+    const char *backend = NULL;
     TrainOptions topt = { 0 };
     int c;
     while ((c = getopt_long(argc, argv, ":T:qvhV", longs, NULL)) != -1) {
         switch (c) {
         case OPT_SET: sets[n_sets++] = optarg; break;
+        case OPT_BACKEND: backend = optarg; break;
         case OPT_METRICS: topt.metrics_path = optarg; break;
         case OPT_RESUME: topt.resume_dir = optarg; break;
         case 'T': omp_set_num_threads((int)parse_int(optarg, "--threads", 1, 4096)); break;
@@ -122,6 +129,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_sets; i++)
         if (!config_set(&cfg, sets[i], err, sizeof err)) die_usage("%s", err);
     free(sets);
+    if (backend) {
+        char kv[64];
+        snprintf(kv, sizeof kv, "backend=%s", backend);
+        if (strlen(backend) > 16 || !config_set(&cfg, kv, err, sizeof err))
+            die_usage("--backend %s: not a backend (cpu or cuda)", backend);
+    }
     if (!config_check(&cfg, path, err, sizeof err)) die_usage("%s", err);
 
     if (print_config) {

@@ -42,6 +42,7 @@ typedef struct {
     const char *ckpt;            /* --ckpt DIR */
     int64_t seq_len;             /* --seq-len; 0: the checkpoint's */
     int batch;                   /* --batch: sequences per forward call */
+    const char *backend;         /* --backend; NULL: "cpu" */
     /* bpb, router */
     const char *data;            /* --data SHARDS */
     const char *split;           /* --split: "val", "train" or "all" */

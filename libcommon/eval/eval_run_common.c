@@ -3,6 +3,7 @@
  * NDJSON output sink. */
 #include "eval/eval_run.h"
 #include "train/checkpoint.h"
+#include "model/backend.h"
 #include "base/error.h"
 
 #include <inttypes.h>
@@ -37,17 +38,24 @@ void eval_model_open(EvalModel *em, const EvalOptions *o, bool load_tokenizer)
         die_usage("--seq-len %" PRId64 " is longer than the checkpoint's seq_len %zu", o->seq_len, trained);
     em->seq_len = o->seq_len > 0 ? (size_t)o->seq_len : trained;
     if (em->seq_len < 2) die_usage("--seq-len must be at least 2");
+    /* Where it runs is this program's choice, not the checkpoint's: any backend reads
+     * any backend's checkpoint. One that cannot run is an error, never a CPU run. */
+    int backend_status = 0;
+    const ModelBackend *backend = backend_find(o->backend ? o->backend : "cpu", &backend_status, err, sizeof err);
+    if (!backend) die_status(backend_status, "%s", err);
 
     /* The trainer's own model, built for inference (no gradients) and loaded the way
      * model_load_ex loads it, but for the context and batch asked for. */
     ModelShape shape = model_shape_from_config(&em->cfg);
-    em->model = model_create(&shape, o->batch, (int)em->seq_len, false);
+    em->model = model_create_on(backend, &shape, o->batch, (int)em->seq_len, false);
     checkpoint_load_weights(em->dir, &st, em->model);
     model_set_provenance(em->model, st.progress.vocab_id, st.progress.fingerprint, st.progress.step);
     snprintf(em->run, sizeof em->run, "%s", st.progress.fingerprint);
     em->step = st.progress.step;
-    info(NMOE_VERBOSE, "%s: step %" PRId64 ", %zu parameters, seq_len %zu, vocabulary %" PRId64 " (id %016" PRIx64 ")\n",
-         em->dir, em->step, model_n_params(em->model), em->seq_len, em->cfg.vocab_size, st.progress.vocab_id);
+    char described[256];
+    model_describe(em->model, described, sizeof described);
+    info(NMOE_VERBOSE, "%s: step %" PRId64 ", %zu parameters, seq_len %zu, vocabulary %" PRId64 " (id %016" PRIx64 "); %s\n",
+         em->dir, em->step, model_n_params(em->model), em->seq_len, em->cfg.vocab_size, st.progress.vocab_id, described);
 
     if (!load_tokenizer) return;
     em->tok = tokenizer_load_or_die(o->tokenizer);

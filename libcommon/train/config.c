@@ -21,6 +21,7 @@
 #define I64MAX 9007199254740992LL
 
 static const char *const router_scores[] = { "sigmoid", "softmax", NULL };
+static const char *const backends[] = { "cpu", "cuda", NULL };
 
 /* name, section, type, offset, imin, imax, fmin, fmax, fmin_open, fmax_open, fingerprinted, choices, help */
 static const ConfigKey keys[] = {
@@ -120,6 +121,8 @@ static const ConfigKey keys[] = {
     { "holdout_fraction", "data", CONFIG_FLOAT, OFF(holdout_fraction), 0, 0, 0, 0.5, false, false, true, NULL,
       "when the data has no val split and validation_data_path is empty, this last fraction of the training tokens is the validation data, never trained on" },
     { "out_dir", "data", CONFIG_STRING, OFF(out_dir), 0, 0, 0, 0, false, false, false, NULL, "checkpoint directory" },
+    { "backend", "train", CONFIG_STRING, OFF(backend), 0, 0, 0, 0, false, false, false, backends,
+      "where the model runs: cpu (fp32, OpenBLAS) or cuda (needs a CUDA build and a GPU; never a quiet CPU run)" },
     { "resume", "train", CONFIG_BOOL, OFF(resume), 0, 0, 0, 0, false, false, false, NULL,
       "continue from the latest checkpoint in out_dir when there is one" },
 };
@@ -195,13 +198,16 @@ void config_defaults(Config *c)
     c->holdout_fraction = 0.1;
     strcpy(c->out_dir, "out");
     c->resume = false;
+    strcpy(c->backend, "cpu");
 }
 
 static void *field(Config *c, const ConfigKey *k) { return (char *)c + k->offset; }
 static const void *cfield(const Config *c, const ConfigKey *k) { return (const char *)c + k->offset; }
 static size_t string_cap(const ConfigKey *k)
 {
-    return strcmp(k->name, "router_score") == 0 ? sizeof(((Config *)0)->router_score) : CONFIG_STRING_MAX;
+    if (strcmp(k->name, "router_score") == 0) return sizeof(((Config *)0)->router_score);
+    if (strcmp(k->name, "backend") == 0) return sizeof(((Config *)0)->backend);
+    return CONFIG_STRING_MAX;
 }
 
 static bool fail(char *err, size_t cap, const char *fmt, ...) NMOE_PRINTF(3, 4);

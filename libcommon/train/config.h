@@ -47,6 +47,7 @@ typedef struct {
     char data_path[CONFIG_STRING_MAX], validation_data_path[CONFIG_STRING_MAX], out_dir[CONFIG_STRING_MAX];
     double holdout_fraction;
     bool resume;
+    char backend[8];           /* "cpu" or "cuda" (model/backend.h) */
 } Config;
 
 typedef enum { CONFIG_INT, CONFIG_FLOAT, CONFIG_BOOL, CONFIG_STRING } ConfigType;

@@ -2,9 +2,9 @@
 #include "train/train_loop.h"
 #include "train/checkpoint.h"
 #include "base/clock.h"
-#include "cpu/matmul.h"
 #include "train/dataloader.h"
 #include "base/error.h"
+#include "model/backend.h"
 #include "model/model.h"
 #include "formats/ndjson.h"
 #include "train/optimizer.h"
@@ -239,6 +239,10 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     const char *origin = opt->config_origin ? opt->config_origin : "config";
     char err[1024];
     if (!config_check(cfg, origin, err, sizeof err)) die_usage("%s", err);
+    /* The backend first: one that cannot run is an error, never a quiet CPU run. */
+    int backend_status = 0;
+    const ModelBackend *backend = backend_find(cfg->backend, &backend_status, err, sizeof err);
+    if (!backend) die_status(backend_status, "%s", err);
     Run r = { .cfg = cfg, .last_checkpoint_step = -1, .t_start = monotonic_s() };
     r.pg.tty = isatty(STDERR_FILENO);
     config_fingerprint_hex(cfg, r.progress.fingerprint);
@@ -282,7 +286,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     r.progress.sampler = sampler.state;
 
     ModelShape shape = model_shape_from_config(cfg);
-    r.model = model_create(&shape, micro, T, true);
+    r.model = model_create_on(backend, &shape, micro, T, true);
     OptimizerSettings os = optimizer_settings_from_config(cfg);
     r.opt = optimizer_create(&os, model_n_params(r.model));
     if (ckpt) {
@@ -323,7 +327,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     nd_str(&r.mx.l, "version", NMOE_VERSION);
     nd_str(&r.mx.l, "fingerprint", r.progress.fingerprint);
     nd_raw(&r.mx.l, "config", config_json);
-    nd_str(&r.mx.l, "backend", "cpu");
+    nd_str(&r.mx.l, "backend", model_backend_name(r.model));
     nd_int(&r.mx.l, "n_params", (int64_t)model_n_params(r.model));
     nd_int(&r.mx.l, "tokens_per_step", config_tokens_per_step(cfg));
     nd_obj_begin(&r.mx.l, "data");
@@ -341,7 +345,9 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     nd_obj_begin(&r.mx.l, "time");
     nd_int(&r.mx.l, "threads", omp_get_max_threads());
     nd_int(&r.mx.l, "start_unix", (int64_t)time(NULL));
-    nd_str(&r.mx.l, "blas", blas_describe());
+    char described[256];
+    model_describe(r.model, described, sizeof described);
+    nd_str(&r.mx.l, "backend_describe", described);
     nd_f64(&r.mx.l, "model_mb", (double)model_bytes(r.model) / (1 << 20));
     nd_obj_end(&r.mx.l);
     line_emit(&r.mx);
@@ -410,6 +416,12 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
             line_begin(&r.mx, "train", r.progress.step);
             nd_f64(&r.mx.l, "loss", res.loss);
             nd_f64(&r.mx.l, "lr", res.opt.lr[PARAM_GROUP_DENSE]);
+            if (model_n_moe_layers(r.model) > 0) {
+                /* Every group's rate and the bias step, so their schedules can be checked. */
+                nd_f64(&r.mx.l, "lr_expert", res.opt.lr[PARAM_GROUP_EXPERT]);
+                nd_f64(&r.mx.l, "lr_router", res.opt.lr[PARAM_GROUP_ROUTER]);
+                nd_f64(&r.mx.l, "router_bias_step", res.bias_step);
+            }
             nd_f64(&r.mx.l, "grad_norm", res.opt.grad_norm);
             nd_int(&r.mx.l, "tokens", r.progress.tokens);
             if (cfg->aux_loss_alpha > 0 && model_n_moe_layers(r.model) > 0) nd_f64(&r.mx.l, "aux_loss", res.aux_loss);

@@ -95,6 +95,7 @@ StepResult trainer_step(Trainer *t, const uint32_t *batch, int64_t tokens_before
         const double peak = t->opt->set.peak_lr[PARAM_GROUP_ROUTER];
         const float mult = c->router_bias_schedule ? (float)(peak > 0 ? r.opt.lr[PARAM_GROUP_ROUTER] / peak : 0.0) : 1.0f;
         model_router_after_step(t->model, &u, mult);
+        r.bias_step = (double)(u.rate * mult);
     }
     return r;
 }

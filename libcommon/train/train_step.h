@@ -31,6 +31,8 @@ typedef struct {
     int64_t counted;         /* targets counted */
     OptimizerReport opt;     /* opt.applied false: non-finite loss or gradient, nothing changed */
     double aux_loss;         /* MoE balance loss in the objective (sum over blocks); 0 when off */
+    double bias_step;        /* MoE: the bias-update step applied after this step (rate times
+                              * the schedule's multiplier, in float as applied); 0 when none */
 } StepResult;
 
 typedef struct Trainer Trainer;

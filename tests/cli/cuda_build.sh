@@ -14,6 +14,12 @@ if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
 else
     set +e
     build/cuda/gpu/test_cuda_gemm; rc=$?
-    set -e
     [ $rc -eq 77 ] || { echo "expected skip status 77 without a GPU, got $rc"; exit 1; }
+    # backend = "cuda" on a machine without a GPU: a runtime failure (exit 1) naming it,
+    # never a quiet CPU run.
+    printf '[train]\nbackend = "cuda"\n' >"${TMPDIR:-/tmp}/nmoe_cuda_backend.toml"
+    build/cuda/bin/nmoe-train -q "${TMPDIR:-/tmp}/nmoe_cuda_backend.toml" >/dev/null 2>"${TMPDIR:-/tmp}/nmoe_cuda_backend.err"; rc=$?
+    set -e
+    [ $rc -eq 1 ] && grep -q 'no CUDA device' "${TMPDIR:-/tmp}/nmoe_cuda_backend.err" ||
+        { echo "backend cuda without a GPU: exit $rc: $(cat "${TMPDIR:-/tmp}/nmoe_cuda_backend.err")"; exit 1; }
 fi

@@ -1,0 +1,44 @@
+/* backend.c: the backends this build has, by config name (see backend.h). A backend
+ * that cannot run is an error naming why; nmoe never falls back to another quietly. */
+#include "model/backend.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#if NMOE_CUDA
+#include "cuda/cuda_backend.h"
+#endif
+
+const char *backend_names(void)
+{
+#if NMOE_CUDA
+    return "cpu, cuda";
+#else
+    return "cpu";
+#endif
+}
+
+const ModelBackend *backend_find(const char *name, int *exit_code, char *why, size_t why_len)
+{
+    if (strcmp(name, "cpu") == 0) return &model_backend_cpu;
+    if (strcmp(name, "cuda") == 0) {
+#if NMOE_CUDA
+        if (cuda_device_count() < 1) {
+            *exit_code = 1;
+            snprintf(why, why_len, "backend \"cuda\": no CUDA device is visible on this machine (check nvidia-smi)");
+            return NULL;
+        }
+        *exit_code = 1;
+        snprintf(why, why_len, "backend \"cuda\": this build has the CUDA kernels but not yet the CUDA training "
+                               "backend; use backend = \"cpu\"");
+        return NULL;
+#else
+        *exit_code = 2;
+        snprintf(why, why_len, "backend \"cuda\": this build has no CUDA backend (rebuild with make CUDA=1)");
+        return NULL;
+#endif
+    }
+    *exit_code = 2;
+    snprintf(why, why_len, "backend \"%s\": unknown (this build has: %s)", name, backend_names());
+    return NULL;
+}
