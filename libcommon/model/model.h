@@ -1,17 +1,20 @@
-/* model.h: the decoder-only transformer of nmoe (DESIGN.md "The model"), fp32 on the CPU.
+/* model.h: the decoder-only transformer of nmoe (doc/DESIGN.md "The model"): the model
+ * front, over the backend the config names (model/backend.h; the CPU backend is
+ * kernels/cpu/model_cpu.c, fp32).
  *
  *   x = tok_embeddings[tokens]
  *   per block l:  x = x + Wo attn(rope(Wq n1(x)), rope(Wk n1(x)), Wv n1(x))   n1 = RMSNorm
  *                 x = x + ffn_l(n2(x))      ffn: dense SwiGLU  W2 (silu(W1 h) * (W3 h))
  *                                          or, from n_dense_layers on, MoE: shared
- *                                          experts + routed experts (kernels/cpu/moe.h)
+ *                                          experts + routed experts (the CPU op: kernels/cpu/moe.h)
  *   logits = output(RMSNorm(x));  loss = cross-entropy (masked positions left out)
  *
- * Parameters live in ONE contiguous float buffer (and the gradients in a second one of
- * the same layout), described by a table of named tensors (nmoe-checkpoint(5) lists the
- * names and shapes). Linear weights are [out, in] like torch.nn.Linear. Activations are
- * allocated once for up to max_batch sequences of max_seq tokens; forward and backward
- * allocate nothing.
+ * The front owns a table of named tensors (nmoe-checkpoint(5) lists the names and
+ * shapes) laying out ONE float buffer of parameters; the backend holds that buffer, the
+ * gradients and the AdamW moments in the same layout, and the activations, allocated
+ * once for up to max_batch sequences of max_seq tokens (the CPU backend's forward and
+ * backward allocate nothing). Host copies go through model_get_params and the like.
+ * Linear weights are [out, in] like torch.nn.Linear.
  *
  * Rows are positions: row r = b * T + t. Every result for a sequence is bit-identical
  * whatever else is in the batch (see matmul.h) and whatever the thread count.

@@ -1,4 +1,4 @@
-/* router_stats.h: the router telemetry definitions (DESIGN.md, "Router telemetry"),
+/* router_stats.h: the router telemetry definitions (doc/DESIGN.md, "Router telemetry"),
  * computed in one place so the trainer's `router` lines and nmoe-routerstat agree.
  *
  * For one MoE layer over one window, with load_i the token-to-expert assignments of

@@ -1,7 +1,7 @@
 /* routing.h: the host bookkeeping of MoE routing that is not a kernel: the per-block
  * telemetry counters every backend fills during a forward (loads, drops, top-1
  * affinity, aux loss), and the aux-loss-free balancing update of the routing biases
- * that the model front applies after each optimizer step. DESIGN.md "Router telemetry"
+ * that the model front applies after each optimizer step. doc/DESIGN.md "Router telemetry"
  * defines what the counters mean; nmoe-metrics(5) the `router` lines made from them. */
 #ifndef NMOE_MODEL_ROUTING_H
 #define NMOE_MODEL_ROUTING_H
