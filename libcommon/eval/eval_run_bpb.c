@@ -184,10 +184,7 @@ int eval_run_bpb(const EvalOptions *o)
     eval_out_open(&out, o);
     if (out.fp) {
         NdLine l = { 0 };
-        nd_begin(&l);
-        nd_str(&l, "kind", "eval");
-        nd_str(&l, "run", em.run);
-        nd_int(&l, "step", em.step);
+        nd_begin_metric(&l, "eval", em.run, em.step);
         nd_str(&l, "task", "bpb");
         nd_f64(&l, "bpb", eval_bpb_value(&acc));
         nd_f64(&l, "loss", mean_loss);

@@ -140,10 +140,7 @@ static void write_example_line(TaskRun *r, const Pending *p, const EvalDecision 
 {
     const EvalExample *ex = &p->ex;
     NdLine *l = &r->line;
-    nd_begin(l);
-    nd_str(l, "kind", "example");
-    nd_str(l, "run", r->em->run);
-    nd_int(l, "step", r->em->step);
+    nd_begin_metric(l, "example", r->em->run, r->em->step);
     nd_str(l, "task", r->spec->label);
     nd_int(l, "item", (int64_t)p->item);
     nd_int(l, "line", r->data->items[p->item].line);
@@ -417,18 +414,7 @@ int eval_run_core(const EvalOptions *o)
     }
     if (out.fp) {
         /* The closing `core` line: the mean centered score over the tasks run. */
-        NdLine l = { 0 };
-        nd_begin(&l);
-        nd_str(&l, "kind", "core");
-        nd_str(&l, "run", em.run);
-        nd_int(&l, "step", em.step);
-        nd_f64(&l, "core", eval_summary_core(&sum));
-        nd_int(&l, "n_tasks", (int64_t)sum.n_tasks);
-        nd_arr_begin(&l, "tasks");
-        for (size_t k = 0; k < sum.n_tasks; k++) nd_elem_str(&l, sum.tasks[k].task);
-        nd_arr_end(&l);
-        nd_emit(&l, out.fp, out.name);
-        nd_free(&l);
+        eval_write_core_line(out.fp, out.name, em.run, em.step, &sum);
     }
     eval_out_close(&out);
     if (o->table) {

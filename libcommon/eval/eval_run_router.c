@@ -6,6 +6,7 @@
  * its loads go into a sink of this file's own counters (model_set_router_sink), never
  * into the training counters, and the routing biases are the checkpoint's. A table for
  * people is nmoe-routerstat's: `nmoe-eval router ... | nmoe-routerstat`. */
+#include "model/router_line.h"
 #include "train/checkpoint.h"
 #include "train/dataloader.h"
 #include "base/error.h"
@@ -21,34 +22,15 @@ void eval_write_router_line(FILE *fp, const char *what, const char *run, int64_t
                             int top_k, const uint64_t *loads, const float *bias, uint64_t tokens, uint64_t dropped,
                             double top1_affinity_sum)
 {
-    RouterStats rs;
-    router_stats_compute(loads, bias, n_experts, &rs);
-    NdLine l = { 0 };
-    nd_begin(&l);
-    nd_str(&l, "kind", "router");
-    nd_str(&l, "run", run);
-    nd_int(&l, "step", step);
-    nd_int(&l, "layer", layer);
-    nd_int(&l, "experts", n_experts);
-    nd_int(&l, "top_k", top_k);
-    nd_int(&l, "from_step", step);
-    nd_int(&l, "to_step", step);
-    nd_int(&l, "tokens", (int64_t)tokens);
-    nd_arr_begin(&l, "loads");
-    for (int e = 0; e < n_experts; e++) nd_elem_int(&l, (int64_t)loads[e]);
-    nd_arr_end(&l);
-    nd_arr_begin(&l, "bias");
-    for (int e = 0; e < n_experts; e++) nd_elem_f32(&l, bias ? bias[e] : 0.0f);
-    nd_arr_end(&l);
-    nd_f64(&l, "cv_pct", rs.cv_pct);
-    nd_f64(&l, "entropy", rs.entropy);
-    nd_int(&l, "active", rs.active);
-    nd_f64(&l, "bias_min", rs.bias_min);
-    nd_f64(&l, "bias_max", rs.bias_max);
-    nd_f64(&l, "max_over_mean", rs.max_over_mean);
     const uint64_t assignments = tokens * (uint64_t)top_k;
-    nd_f64(&l, "drop_frac", assignments ? (double)dropped / (double)assignments : 0.0);
-    nd_f64(&l, "top1_affinity", tokens ? top1_affinity_sum / (double)tokens : 0.0);
+    const RouterLine line = {
+        .layer = layer, .experts = n_experts, .top_k = top_k, .from_step = step, .to_step = step,
+        .tokens = (int64_t)tokens, .loads = loads, .bias = bias,
+        .drop_frac = assignments ? (double)dropped / (double)assignments : 0.0,
+        .top1_affinity = tokens ? top1_affinity_sum / (double)tokens : 0.0,
+    };
+    NdLine l = { 0 };
+    router_line_begin(&l, run, step, &line, NULL);
     nd_emit(&l, fp, what);
     nd_free(&l);
 }

@@ -1,6 +1,7 @@
 /* eval_suite.c: see eval_suite.h. */
 #include "eval/eval_suite.h"
 #include "base/error.h"
+#include "base/path.h"
 #include "formats/toml.h"
 
 #include <stdarg.h>
@@ -33,17 +34,6 @@ static char *dir_of(const char *path)
     return d;
 }
 
-static char *join(const char *dir, const char *name)
-{
-    if (name[0] == '/' || strcmp(dir, ".") == 0) return xstrdup(name);
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = xmalloc(a + b + 2);
-    memcpy(p, dir, a);
-    size_t k = a;
-    if (a && dir[a - 1] != '/') p[k++] = '/';
-    memcpy(p + k, name, b + 1);
-    return p;
-}
 
 static EvalTaskSpec *task_for(EvalSuite *s, const char *label, size_t n, int line)
 {
@@ -149,9 +139,9 @@ bool eval_suite_load(const char *path, EvalSuite *out, char *err, size_t cap)
     }
     if (ok) {
         char *here = dir_of(path);
-        s.data_dir = data_dir ? join(here, data_dir) : xstrdup(here);
+        s.data_dir = data_dir ? path_resolve(here, data_dir) : xstrdup(here);
         free(here);
-        for (size_t i = 0; i < s.n_tasks; i++) s.tasks[i].file = join(s.data_dir, files[i]);
+        for (size_t i = 0; i < s.n_tasks; i++) s.tasks[i].file = path_resolve(s.data_dir, files[i]);
     }
     for (size_t i = 0; i < s.n_tasks; i++) free(files ? files[i] : NULL);
     free(files);

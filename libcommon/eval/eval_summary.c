@@ -46,10 +46,7 @@ void eval_result_free(EvalTaskResult *r)
 void eval_write_task_line(FILE *fp, const char *what, const EvalTaskResult *r)
 {
     NdLine l = { 0 };
-    nd_begin(&l);
-    nd_str(&l, "kind", "eval");
-    nd_str(&l, "run", r->run ? r->run : "");
-    nd_int(&l, "step", r->step);
+    nd_begin_metric(&l, "eval", r->run, r->step);
     nd_str(&l, "task", r->task);
     nd_str(&l, "type", eval_task_type_name(r->type));
     nd_int(&l, "num_fewshot", r->num_fewshot);
@@ -255,11 +252,13 @@ void eval_summary_write_ndjson(const EvalSummary *s, FILE *fp, const char *what)
             die("%s: write failed", what);
         cJSON_free(text);
     }
+    eval_write_core_line(fp, what, s->n_tasks ? s->tasks[0].run : "", s->n_tasks ? s->tasks[0].step : 0, s);
+}
+
+void eval_write_core_line(FILE *fp, const char *what, const char *run, int64_t step, const EvalSummary *s)
+{
     NdLine l = { 0 };
-    nd_begin(&l);
-    nd_str(&l, "kind", "core");
-    nd_str(&l, "run", s->n_tasks ? s->tasks[0].run : "");
-    nd_int(&l, "step", s->n_tasks ? s->tasks[0].step : 0);
+    nd_begin_metric(&l, "core", run, step);
     nd_f64(&l, "core", eval_summary_core(s));
     nd_int(&l, "n_tasks", (int64_t)s->n_tasks);
     nd_arr_begin(&l, "tasks");

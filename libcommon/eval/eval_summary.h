@@ -78,6 +78,9 @@ double eval_summary_core(const EvalSummary *s);
 void eval_summary_write_table(const EvalSummary *s, FILE *fp);
 /* core.ndjson: the tasks' eval lines, then the `core` line. */
 void eval_summary_write_ndjson(const EvalSummary *s, FILE *fp, const char *what);
+/* The closing `core` line (nmoe-metrics(5)): the mean centered score over s's tasks,
+ * their count and labels, for the checkpoint run/step. */
+void eval_write_core_line(FILE *fp, const char *what, const char *run, int64_t step, const EvalSummary *s);
 void eval_summary_free(EvalSummary *s);
 
 /* `nmoe-eval summary`: read every input (dies with the reason on any error, or when no

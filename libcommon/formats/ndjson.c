@@ -87,6 +87,14 @@ void nd_begin(NdLine *l)
     put(l, "{", 1);
 }
 
+void nd_begin_metric(NdLine *l, const char *kind, const char *run, int64_t step)
+{
+    nd_begin(l);
+    nd_str(l, "kind", kind);
+    nd_str(l, "run", run ? run : "");
+    nd_int(l, "step", step);
+}
+
 void nd_str(NdLine *l, const char *k, const char *v)
 {
     key(l, k);

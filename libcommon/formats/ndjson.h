@@ -23,6 +23,9 @@ typedef struct {
 } NdLine;
 
 void nd_begin(NdLine *l);             /* starts "{"; reuses l->buf if already allocated */
+/* nd_begin, then the preamble every metric-stream line starts with (nmoe-metrics(5)):
+ * "kind", "run" (NULL: "") and "step". */
+void nd_begin_metric(NdLine *l, const char *kind, const char *run, int64_t step);
 void nd_str(NdLine *l, const char *key, const char *value);
 void nd_int(NdLine *l, const char *key, int64_t value);
 void nd_f64(NdLine *l, const char *key, double value); /* %.17g: exact round trip */

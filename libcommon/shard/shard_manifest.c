@@ -22,24 +22,7 @@ int split_from_name(const char *name)
     return -1;
 }
 
-char *path_join(const char *dir, const char *name)
-{
-    size_t nd = strlen(dir), nn = strlen(name);
-    while (nd > 1 && dir[nd - 1] == '/') nd--;
-    char *p = xmalloc(nd + nn + 2);
-    memcpy(p, dir, nd);
-    p[nd] = '/';
-    memcpy(p + nd + 1, name, nn + 1);
-    return p;
-}
-
 char *manifest_path(const char *dir) { return path_join(dir, MANIFEST_NAME); }
-
-bool is_directory(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 void manifest_add_shard(Manifest *m, int split, const ManifestShard *s)
 {
@@ -238,37 +221,15 @@ static void read_split(Ctx *c, const cJSON *splits, int k, Manifest *m)
             (unsigned long long)m->split[k].n_docs, (unsigned long long)m->split[k].n_tokens);
 }
 
-/* Whole file into a NUL-terminated buffer, at most `limit` bytes. */
-static char *slurp(Ctx *c, size_t limit, size_t *len)
-{
-    FILE *fp = fopen(c->path, "rb");
-    if (!fp) { bad(c, "%s", strerror(errno)); return NULL; }
-    size_t cap = 4096, n = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (n + 1 >= cap) {
-            if (cap > limit) { bad(c, "larger than %zu bytes (not a manifest)", limit); free(buf); fclose(fp); return NULL; }
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, fp);
-        n += got;
-        if (got == 0) break;
-    }
-    if (ferror(fp)) { bad(c, "read failed: %s", strerror(errno)); free(buf); fclose(fp); return NULL; }
-    fclose(fp);
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 bool manifest_read(const char *dir, Manifest *m, char *err, size_t cap)
 {
     memset(m, 0, sizeof *m);
     char *path = manifest_path(dir);
     Ctx c = { path, err, cap, false };
     size_t len = 0;
-    char *text = slurp(&c, (size_t)1 << 28, &len);
+    char why[256];
+    char *text = file_slurp(path, (size_t)1 << 28, &len, why, sizeof why);
+    if (!text) bad(&c, "%s", why);
     cJSON *root = NULL;
     if (text) {
         if (memchr(text, 0, len)) bad(&c, "holds a NUL byte (not a JSON manifest)");

@@ -16,6 +16,7 @@
 #ifndef NMOE_SHARD_MANIFEST_H
 #define NMOE_SHARD_MANIFEST_H
 
+#include "base/path.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,10 +59,6 @@ typedef struct {
 
 /* "DIR/manifest.json" (malloc'ed). */
 char *manifest_path(const char *dir);
-/* "DIR/name" (malloc'ed). */
-char *path_join(const char *dir, const char *name);
-/* True when path is a directory. */
-bool is_directory(const char *path);
 
 void manifest_add_shard(Manifest *m, int split, const ManifestShard *s); /* copies s->file */
 /* Atomic write of DIR/manifest.json; dies naming the file on error. */

@@ -4,6 +4,7 @@
  * "file: line N: reason" (or "file: byte N: reason"), never by dying here. */
 #include "tok/tokenizer.h"
 #include "base/error.h"
+#include "base/path.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -16,29 +17,13 @@
 #include <unistd.h>
 
 
-/* Whole file into memory (NUL-terminated). NULL with err set on failure. */
+/* Whole file into memory (NUL-terminated). NULL with err ("path: reason") on failure. */
 static char *slurp(const char *path, size_t *n, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) { errbuf_fail(err, errlen, "%s: %s", path, strerror(errno)); return NULL; }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (len + 1 >= cap) buf = xrealloc(buf, cap *= 2);
-        size_t got = fread(buf + len, 1, cap - len - 1, fp);
-        len += got;
-        if (got == 0) break;
-    }
-    if (ferror(fp)) {
-        errbuf_fail(err, errlen, "%s: read failed: %s", path, strerror(errno));
-        fclose(fp);
-        free(buf);
-        return NULL;
-    }
-    fclose(fp);
-    buf[len] = 0;
-    *n = len;
-    return buf;
+    char why[256];
+    char *text = file_slurp(path, 0, n, why, sizeof why);
+    if (!text) errbuf_fail(err, errlen, "%s: %s", path, why);
+    return text;
 }
 
 /* Growable token list: bytes + offsets. */

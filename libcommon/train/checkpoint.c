@@ -2,6 +2,7 @@
 #include "train/checkpoint.h"
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/path.h"
 #include "base/hash.h"
 #include "formats/ndjson.h"
 #include "formats/tensor_file.h"
@@ -14,38 +15,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = xmalloc(n);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-static bool is_file(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* Read a whole small text file; NULL if absent. */
+/* A whole small text file (state.json, latest); NULL if absent, else dies naming it. */
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (n + 1 >= cap) buf = xrealloc(buf, cap *= 2);
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-        if (n > (64u << 20)) die("%s: too large for a checkpoint state file", path);
-    }
-    if (ferror(f)) die("%s: read failed", path);
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
+    char why[256];
+    char *text = file_slurp(path, (size_t)64 << 20, NULL, why, sizeof why);
+    if (!text && errno != ENOENT) die("%s: %s", path, why);
+    return text;
 }
 
 /* ---- weights and optimizer moments as tensor files ---------------------------------- */
@@ -146,10 +122,10 @@ char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Op
 {
     char name[32];
     snprintf(name, sizeof name, "step-%08" PRId64, p->step);
-    char *dir = join(out_dir, name);
+    char *dir = path_join(out_dir, name);
     make_dirs(dir);
 
-    char *model_path = join(dir, "model.bin");
+    char *model_path = path_join(dir, "model.bin");
     uint64_t model_sum = write_weights(model_path, cfg, m, p->vocab_id, p->step);
 
     /* AdamW moments, one pair of tensors per parameter tensor, same names. */
@@ -168,7 +144,7 @@ char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Op
     }
     char meta[64];
     snprintf(meta, sizeof meta, "{\"step\":%" PRId64 "}", o->step);
-    char *opt_path = join(dir, "optimizer.bin");
+    char *opt_path = path_join(dir, "optimizer.bin");
     uint64_t opt_sum = tensor_file_write(opt_path, "optimizer", meta, t, 2 * n);
     free(t);
     free(m1);
@@ -231,12 +207,12 @@ char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Op
         nd_obj_end(&l);
     }
     nd_end(&l);
-    char *state_path = join(dir, "state.json");
+    char *state_path = path_join(dir, "state.json");
     atomic_write_file(state_path, l.buf, l.len);
     nd_free(&l);
     free(config);
 
-    char *latest = join(out_dir, "latest");
+    char *latest = path_join(out_dir, "latest");
     char line[48];
     int len = snprintf(line, sizeof line, "%s\n", name);
     atomic_write_file(latest, line, (size_t)len);
@@ -251,13 +227,13 @@ char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Op
 
 char *checkpoint_find(const char *dir)
 {
-    char *state = join(dir, "state.json");
-    if (is_file(state)) {
+    char *state = path_join(dir, "state.json");
+    if (is_regular_file(state)) {
         free(state);
         return xstrdup(dir);
     }
     free(state);
-    char *latest_path = join(dir, "latest");
+    char *latest_path = path_join(dir, "latest");
     char *latest = slurp(latest_path);
     if (!latest) {
         free(latest_path);
@@ -267,9 +243,9 @@ char *checkpoint_find(const char *dir)
     while (n && (latest[n - 1] == '\n' || latest[n - 1] == '\r')) latest[--n] = '\0';
     if (n == 0 || strchr(latest, '/') || strcmp(latest, "..") == 0 || strcmp(latest, ".") == 0)
         die("%s: does not name a checkpoint directory", latest_path);
-    char *ckpt = join(dir, latest);
-    char *state2 = join(ckpt, "state.json");
-    if (!is_file(state2)) die("%s: names %s, which has no state.json", latest_path, latest);
+    char *ckpt = path_join(dir, latest);
+    char *state2 = path_join(ckpt, "state.json");
+    if (!is_regular_file(state2)) die("%s: names %s, which has no state.json", latest_path, latest);
     free(state2);
     free(latest);
     free(latest_path);
@@ -305,17 +281,28 @@ static int64_t json_nonneg_int(const cJSON *obj, const char *key, const char *pa
     return (int64_t)v->valuedouble;
 }
 
-void checkpoint_read_state(const char *ckpt_dir, CheckpointState *st)
+/* The one reader of state.json: read, parse, check the format and version. Returns the
+ * object and, in *path_out, the file's path (both the caller's to free). */
+static cJSON *state_open(const char *ckpt_dir, char **path_out)
 {
-    char *path = join(ckpt_dir, "state.json");
+    char *path = path_join(ckpt_dir, "state.json");
     char *text = slurp(path);
     if (!text) die("%s: %s", path, strerror(errno));
     cJSON *obj = cJSON_Parse(text);
+    free(text);
     if (!cJSON_IsObject(obj)) die("%s: not a JSON object (corrupt checkpoint)", path);
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(obj, "format");
     if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "nmoe-checkpoint") != 0) die("%s: format is not nmoe-checkpoint", path);
     int64_t version = json_nonneg_int(obj, "version", path);
     if (version != CHECKPOINT_VERSION) die("%s: checkpoint version %" PRId64 " (this build reads %d)", path, version, CHECKPOINT_VERSION);
+    *path_out = path;
+    return obj;
+}
+
+void checkpoint_read_state(const char *ckpt_dir, CheckpointState *st)
+{
+    char *path;
+    cJSON *obj = state_open(ckpt_dir, &path);
     memset(st, 0, sizeof *st);
     st->progress.step = json_nonneg_int(obj, "step", path);
     st->progress.tokens = json_nonneg_int(obj, "tokens", path);
@@ -348,13 +335,12 @@ void checkpoint_read_state(const char *ckpt_dir, CheckpointState *st)
             st->progress.fingerprint);
     cJSON_free(ctext);
     cJSON_Delete(obj);
-    free(text);
     free(path);
 }
 
 static TensorFile *open_checked(const char *ckpt_dir, const char *name, uint64_t want)
 {
-    char *path = join(ckpt_dir, name);
+    char *path = path_join(ckpt_dir, name);
     TensorFile *f = tensor_file_open(path);
     if (tensor_file_checksum(f) != want) {
         char got[17], exp[17];
@@ -405,11 +391,8 @@ static double json_number(const cJSON *obj, const char *key, const char *path)
 
 void checkpoint_load_router(const char *ckpt_dir, Model *m, int64_t *from_step)
 {
-    char *path = join(ckpt_dir, "state.json");
-    char *text = slurp(path);
-    if (!text) die("%s: %s", path, strerror(errno));
-    cJSON *obj = cJSON_Parse(text);
-    if (!cJSON_IsObject(obj)) die("%s: not a JSON object (corrupt checkpoint)", path);
+    char *path;
+    cJSON *obj = state_open(ckpt_dir, &path);
     const cJSON *router = cJSON_GetObjectItemCaseSensitive(obj, "router");
     const int n = model_n_moe_layers(m);
     if (n == 0) {
@@ -444,7 +427,6 @@ void checkpoint_load_router(const char *ckpt_dir, Model *m, int64_t *from_step)
         }
     }
     cJSON_Delete(obj);
-    free(text);
     free(path);
 }
 

@@ -210,17 +210,6 @@ static size_t string_cap(const ConfigKey *k)
     return CONFIG_STRING_MAX;
 }
 
-static bool fail(char *err, size_t cap, const char *fmt, ...) NMOE_PRINTF(3, 4);
-static bool fail(char *err, size_t cap, const char *fmt, ...)
-{
-    if (err && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, cap, fmt, ap);
-        va_end(ap);
-    }
-    return false;
-}
 
 static const char *type_name(ConfigType t)
 {
@@ -237,7 +226,7 @@ static const char *type_name(ConfigType t)
 static bool set_int(Config *c, const ConfigKey *k, int64_t v, const char *where, char *err, size_t cap)
 {
     if (v < k->imin || v > k->imax)
-        return fail(err, cap, "%s: %s: %lld is out of range [%lld, %lld]", where, k->name, (long long)v,
+        return errbuf_fail(err, cap, "%s: %s: %lld is out of range [%lld, %lld]", where, k->name, (long long)v,
                     (long long)k->imin, (long long)k->imax);
     *(int64_t *)field(c, k) = v;
     return true;
@@ -245,11 +234,11 @@ static bool set_int(Config *c, const ConfigKey *k, int64_t v, const char *where,
 
 static bool set_float(Config *c, const ConfigKey *k, double v, const char *where, char *err, size_t cap)
 {
-    if (!isfinite(v)) return fail(err, cap, "%s: %s: must be a finite number", where, k->name);
+    if (!isfinite(v)) return errbuf_fail(err, cap, "%s: %s: must be a finite number", where, k->name);
     if (k->fmin_open ? !(v > k->fmin) : !(v >= k->fmin))
-        return fail(err, cap, "%s: %s: %g must be %s %g", where, k->name, v, k->fmin_open ? ">" : ">=", k->fmin);
+        return errbuf_fail(err, cap, "%s: %s: %g must be %s %g", where, k->name, v, k->fmin_open ? ">" : ">=", k->fmin);
     if (k->fmax_open ? !(v < k->fmax) : !(v <= k->fmax))
-        return fail(err, cap, "%s: %s: %g must be %s %g", where, k->name, v, k->fmax_open ? "<" : "<=", k->fmax);
+        return errbuf_fail(err, cap, "%s: %s: %g must be %s %g", where, k->name, v, k->fmax_open ? "<" : "<=", k->fmax);
     *(double *)field(c, k) = v;
     return true;
 }
@@ -257,7 +246,7 @@ static bool set_float(Config *c, const ConfigKey *k, double v, const char *where
 static bool set_string(Config *c, const ConfigKey *k, const char *v, const char *where, char *err, size_t cap)
 {
     if (strlen(v) >= string_cap(k))
-        return fail(err, cap, "%s: %s: longer than %zu bytes", where, k->name, string_cap(k) - 1);
+        return errbuf_fail(err, cap, "%s: %s: longer than %zu bytes", where, k->name, string_cap(k) - 1);
     if (k->choices) {
         bool ok = false;
         for (const char *const *ch = k->choices; *ch; ch++) ok |= strcmp(*ch, v) == 0;
@@ -267,7 +256,7 @@ static bool set_string(Config *c, const ConfigKey *k, const char *v, const char 
                 if (ch != k->choices) strncat(list, ", ", sizeof list - strlen(list) - 1);
                 strncat(list, *ch, sizeof list - strlen(list) - 1);
             }
-            return fail(err, cap, "%s: %s: '%s' is not one of: %s", where, k->name, v, list);
+            return errbuf_fail(err, cap, "%s: %s: '%s' is not one of: %s", where, k->name, v, list);
         }
     }
     strcpy(field(c, k), v);
@@ -299,8 +288,8 @@ static void unknown_key_message(const char *where, const char *name, char *err, 
         int d = edit_distance(name, keys[i].name);
         if (d < best_d) { best_d = d; best = keys[i].name; }
     }
-    if (best) fail(err, cap, "%s: unknown key '%s' (did you mean '%s'?)", where, name, best);
-    else fail(err, cap, "%s: unknown key '%s'", where, name);
+    if (best) errbuf_fail(err, cap, "%s: unknown key '%s' (did you mean '%s'?)", where, name, best);
+    else errbuf_fail(err, cap, "%s: unknown key '%s'", where, name);
 }
 
 static const char *toml_kind(const TomlValue *v)
@@ -348,7 +337,7 @@ static bool apply_doc(Config *c, TomlDoc *doc, char *err, size_t cap)
                             (tlen == 5 && strncmp(full, "train", 5) == 0) ||
                             (tlen == 4 && strncmp(full, "data", 4) == 0);
             if (!table_ok || strchr(dot + 1, '.')) {
-                ok = fail(err, cap, "%s: unknown key '%s' (keys go at top level or in [model], [train], [data])", where, full);
+                ok = errbuf_fail(err, cap, "%s: unknown key '%s' (keys go at top level or in [model], [train], [data])", where, full);
                 break;
             }
             name = dot + 1;
@@ -361,26 +350,26 @@ static bool apply_doc(Config *c, TomlDoc *doc, char *err, size_t cap)
         }
         size_t ki = (size_t)(k - keys);
         if (seen_line[ki]) {
-            ok = fail(err, cap, "%s: %s: given twice (first at line %d)", where, k->name, seen_line[ki]);
+            ok = errbuf_fail(err, cap, "%s: %s: given twice (first at line %d)", where, k->name, seen_line[ki]);
             break;
         }
         seen_line[ki] = v->line;
         switch (k->type) {
         case CONFIG_INT:
-            if (v->type != TOML_INT) ok = fail(err, cap, "%s: %s: expected an integer, got %s", where, k->name, toml_kind(v));
+            if (v->type != TOML_INT) ok = errbuf_fail(err, cap, "%s: %s: expected an integer, got %s", where, k->name, toml_kind(v));
             else ok = set_int(c, k, v->u.i, where, err, cap);
             break;
         case CONFIG_FLOAT:
             if (v->type == TOML_INT) ok = set_float(c, k, (double)v->u.i, where, err, cap);
             else if (v->type == TOML_FLOAT) ok = set_float(c, k, v->u.f, where, err, cap);
-            else ok = fail(err, cap, "%s: %s: expected a number, got %s", where, k->name, toml_kind(v));
+            else ok = errbuf_fail(err, cap, "%s: %s: expected a number, got %s", where, k->name, toml_kind(v));
             break;
         case CONFIG_BOOL:
-            if (v->type != TOML_BOOL) ok = fail(err, cap, "%s: %s: expected true or false, got %s", where, k->name, toml_kind(v));
+            if (v->type != TOML_BOOL) ok = errbuf_fail(err, cap, "%s: %s: expected true or false, got %s", where, k->name, toml_kind(v));
             else *(bool *)field(c, k) = v->u.b;
             break;
         case CONFIG_STRING:
-            if (v->type != TOML_STRING) ok = fail(err, cap, "%s: %s: expected a string, got %s", where, k->name, toml_kind(v));
+            if (v->type != TOML_STRING) ok = errbuf_fail(err, cap, "%s: %s: expected a string, got %s", where, k->name, toml_kind(v));
             else ok = set_string(c, k, v->u.s, where, err, cap);
             break;
         }
@@ -394,10 +383,10 @@ bool config_set(Config *c, const char *assignment, char *err, size_t cap)
     char where[CONFIG_STRING_MAX + 64];
     snprintf(where, sizeof where, "--set %s", assignment);
     const char *eq = strchr(assignment, '=');
-    if (!eq || eq == assignment) return fail(err, cap, "%s: expected key=value", where);
+    if (!eq || eq == assignment) return errbuf_fail(err, cap, "%s: expected key=value", where);
     char name[128];
     size_t nlen = (size_t)(eq - assignment);
-    if (nlen >= sizeof name) return fail(err, cap, "%s: key too long", where);
+    if (nlen >= sizeof name) return errbuf_fail(err, cap, "%s: key too long", where);
     memcpy(name, assignment, nlen);
     name[nlen] = '\0';
     /* "model.dim=..." is accepted like the file's tables. */
@@ -415,19 +404,19 @@ bool config_set(Config *c, const char *assignment, char *err, size_t cap)
     case CONFIG_INT: {
         errno = 0;
         long long v = strtoll(val, &end, 10);
-        if (!*val || *end || errno) return fail(err, cap, "%s: %s: expected %s", where, k->name, type_name(k->type));
+        if (!*val || *end || errno) return errbuf_fail(err, cap, "%s: %s: expected %s", where, k->name, type_name(k->type));
         return set_int(c, k, v, where, err, cap);
     }
     case CONFIG_FLOAT: {
         errno = 0;
         double v = strtod(val, &end);
-        if (!*val || *end || errno == EINVAL) return fail(err, cap, "%s: %s: expected %s", where, k->name, type_name(k->type));
+        if (!*val || *end || errno == EINVAL) return errbuf_fail(err, cap, "%s: %s: expected %s", where, k->name, type_name(k->type));
         return set_float(c, k, v, where, err, cap);
     }
     case CONFIG_BOOL:
         if (strcmp(val, "true") == 0) *(bool *)field(c, k) = true;
         else if (strcmp(val, "false") == 0) *(bool *)field(c, k) = false;
-        else return fail(err, cap, "%s: %s: expected %s", where, k->name, type_name(k->type));
+        else return errbuf_fail(err, cap, "%s: %s: expected %s", where, k->name, type_name(k->type));
         return true;
     case CONFIG_STRING:
         return set_string(c, k, val, where, err, cap);
@@ -451,13 +440,13 @@ int64_t config_moe_layers(const Config *c)
 static bool check_moe(const Config *c, const char *origin, char *err, size_t cap)
 {
     if (c->n_activated_experts > c->n_routed_experts)
-        return fail(err, cap, "%s: n_activated_experts (%lld) must not exceed n_routed_experts (%lld)", origin,
+        return errbuf_fail(err, cap, "%s: n_activated_experts (%lld) must not exceed n_routed_experts (%lld)", origin,
                     (long long)c->n_activated_experts, (long long)c->n_routed_experts);
     if (c->n_dense_layers >= c->n_layers)
-        return fail(err, cap, "%s: n_dense_layers (%lld) leaves no MoE block of the n_layers (%lld); set n_routed_experts = 0 for a dense model",
+        return errbuf_fail(err, cap, "%s: n_dense_layers (%lld) leaves no MoE block of the n_layers (%lld); set n_routed_experts = 0 for a dense model",
                     origin, (long long)c->n_dense_layers, (long long)c->n_layers);
     if (c->batch_size * c->seq_len > INT32_MAX / c->n_activated_experts)
-        return fail(err, cap, "%s: n_activated_experts: batch_size * seq_len * n_activated_experts is too large", origin);
+        return errbuf_fail(err, cap, "%s: n_activated_experts: batch_size * seq_len * n_activated_experts is too large", origin);
     return true;
 }
 
@@ -465,24 +454,24 @@ bool config_check(const Config *c, const char *origin, char *err, size_t cap)
 {
     if (c->n_routed_experts > 0 && !check_moe(c, origin, err, cap)) return false;
     if (c->dim % c->n_heads != 0)
-        return fail(err, cap, "%s: dim (%lld) must be a multiple of n_heads (%lld)", origin, (long long)c->dim,
+        return errbuf_fail(err, cap, "%s: dim (%lld) must be a multiple of n_heads (%lld)", origin, (long long)c->dim,
                     (long long)c->n_heads);
     if (config_head_dim(c) % 2 != 0)
-        return fail(err, cap, "%s: dim / n_heads (%lld) must be even for rotary embeddings", origin,
+        return errbuf_fail(err, cap, "%s: dim / n_heads (%lld) must be even for rotary embeddings", origin,
                     (long long)config_head_dim(c));
     if (c->n_heads % config_kv_heads(c) != 0)
-        return fail(err, cap, "%s: n_heads (%lld) must be a multiple of n_kv_heads (%lld)", origin,
+        return errbuf_fail(err, cap, "%s: n_heads (%lld) must be a multiple of n_kv_heads (%lld)", origin,
                     (long long)c->n_heads, (long long)config_kv_heads(c));
     if (c->eos_token_id >= c->vocab_size)
-        return fail(err, cap, "%s: eos_token_id (%lld) must be below vocab_size (%lld), or -1 for none", origin,
+        return errbuf_fail(err, cap, "%s: eos_token_id (%lld) must be below vocab_size (%lld), or -1 for none", origin,
                     (long long)c->eos_token_id, (long long)c->vocab_size);
     if (c->batch_size % config_micro_batch(c) != 0)
-        return fail(err, cap, "%s: batch_size (%lld) must be a multiple of micro_batch_size (%lld)", origin,
+        return errbuf_fail(err, cap, "%s: batch_size (%lld) must be a multiple of micro_batch_size (%lld)", origin,
                     (long long)c->batch_size, (long long)config_micro_batch(c));
     if (c->decay_floor > c->lr_dense)
-        return fail(err, cap, "%s: decay_floor (%g) must not exceed lr_dense (%g)", origin, c->decay_floor, c->lr_dense);
+        return errbuf_fail(err, cap, "%s: decay_floor (%g) must not exceed lr_dense (%g)", origin, c->decay_floor, c->lr_dense);
     if (c->seq_len > INT32_MAX / c->batch_size)
-        return fail(err, cap, "%s: batch_size * seq_len is too large", origin);
+        return errbuf_fail(err, cap, "%s: batch_size * seq_len is too large", origin);
     return true;
 }
 
@@ -544,29 +533,29 @@ bool config_from_json(Config *c, const char *json, const char *origin, char *err
     cJSON *obj = cJSON_Parse(json);
     if (!cJSON_IsObject(obj)) {
         cJSON_Delete(obj);
-        return fail(err, cap, "%s: config is not a JSON object", origin);
+        return errbuf_fail(err, cap, "%s: config is not a JSON object", origin);
     }
     bool ok = true;
     const cJSON *item;
     cJSON_ArrayForEach(item, obj) {
         const ConfigKey *k = config_key_find(item->string);
-        if (!k) { ok = fail(err, cap, "%s: config: unknown key '%s'", origin, item->string); break; }
+        if (!k) { ok = errbuf_fail(err, cap, "%s: config: unknown key '%s'", origin, item->string); break; }
         switch (k->type) {
         case CONFIG_INT:
             if (!cJSON_IsNumber(item) || item->valuedouble != (double)(int64_t)item->valuedouble)
-                ok = fail(err, cap, "%s: config: %s: expected an integer", origin, k->name);
+                ok = errbuf_fail(err, cap, "%s: config: %s: expected an integer", origin, k->name);
             else ok = set_int(c, k, (int64_t)item->valuedouble, origin, err, cap);
             break;
         case CONFIG_FLOAT:
-            if (!cJSON_IsNumber(item)) ok = fail(err, cap, "%s: config: %s: expected a number", origin, k->name);
+            if (!cJSON_IsNumber(item)) ok = errbuf_fail(err, cap, "%s: config: %s: expected a number", origin, k->name);
             else ok = set_float(c, k, item->valuedouble, origin, err, cap);
             break;
         case CONFIG_BOOL:
-            if (!cJSON_IsBool(item)) ok = fail(err, cap, "%s: config: %s: expected true or false", origin, k->name);
+            if (!cJSON_IsBool(item)) ok = errbuf_fail(err, cap, "%s: config: %s: expected true or false", origin, k->name);
             else *(bool *)field(c, k) = cJSON_IsTrue(item);
             break;
         case CONFIG_STRING:
-            if (!cJSON_IsString(item)) ok = fail(err, cap, "%s: config: %s: expected a string", origin, k->name);
+            if (!cJSON_IsString(item)) ok = errbuf_fail(err, cap, "%s: config: %s: expected a string", origin, k->name);
             else ok = set_string(c, k, item->valuestring, origin, err, cap);
             break;
         }

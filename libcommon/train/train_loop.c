@@ -8,6 +8,7 @@
 #include "model/model.h"
 #include "formats/ndjson.h"
 #include "train/optimizer.h"
+#include "model/router_line.h"
 #include "model/router_stats.h"
 #include "train/train_step.h"
 
@@ -56,10 +57,7 @@ typedef struct {
 
 static void line_begin(Metrics *mx, const char *kind, int64_t step)
 {
-    nd_begin(&mx->l);
-    nd_str(&mx->l, "kind", kind);
-    nd_str(&mx->l, "run", mx->run);
-    nd_int(&mx->l, "step", step);
+    nd_begin_metric(&mx->l, kind, mx->run, step);
 }
 
 static void line_emit(Metrics *mx) { nd_emit(&mx->l, mx->fp, mx->name); }
@@ -173,32 +171,16 @@ static bool emit_router_lines(Run *r, bool close_window, char *reason, size_t ca
         const int layer = model_moe_layer(m, i);
         MoeStats *w = model_router_window_stats(m, layer);
         const float *bias = model_router_bias(m, layer);
+        const RouterLine line = {
+            .layer = layer, .experts = E, .top_k = K, .from_step = r->progress.router_from_step,
+            .to_step = r->progress.step, .tokens = w->tokens, .loads = w->loads, .bias = bias,
+            .drop_frac = w->assignments ? (double)w->dropped / (double)w->assignments : 0.0,
+            .top1_affinity = w->tokens ? w->top1_affinity_sum / (double)w->tokens : 0.0,
+        };
         RouterStats rs;
         router_stats_compute(w->loads, bias, E, &rs);
-        const double drop_frac = w->assignments ? (double)w->dropped / (double)w->assignments : 0.0;
-        const double top1 = w->tokens ? w->top1_affinity_sum / (double)w->tokens : 0.0;
         if (cfg->router_telemetry) {
-            line_begin(&r->mx, "router", r->progress.step);
-            nd_int(&r->mx.l, "layer", layer);
-            nd_int(&r->mx.l, "experts", E);
-            nd_int(&r->mx.l, "top_k", K);
-            nd_int(&r->mx.l, "from_step", r->progress.router_from_step);
-            nd_int(&r->mx.l, "to_step", r->progress.step);
-            nd_int(&r->mx.l, "tokens", w->tokens);
-            nd_arr_begin(&r->mx.l, "loads");
-            for (int e = 0; e < E; e++) nd_elem_int(&r->mx.l, (int64_t)w->loads[e]);
-            nd_arr_end(&r->mx.l);
-            nd_arr_begin(&r->mx.l, "bias");
-            for (int e = 0; e < E; e++) nd_elem_f32(&r->mx.l, bias[e]);
-            nd_arr_end(&r->mx.l);
-            nd_f64(&r->mx.l, "cv_pct", rs.cv_pct);
-            nd_f64(&r->mx.l, "entropy", rs.entropy);
-            nd_int(&r->mx.l, "active", rs.active);
-            nd_f64(&r->mx.l, "bias_min", rs.bias_min);
-            nd_f64(&r->mx.l, "bias_max", rs.bias_max);
-            nd_f64(&r->mx.l, "max_over_mean", rs.max_over_mean);
-            nd_f64(&r->mx.l, "drop_frac", drop_frac);
-            nd_f64(&r->mx.l, "top1_affinity", top1);
+            router_line_begin(&r->mx.l, r->mx.run, r->progress.step, &line, NULL);
             if (cfg->aux_loss_alpha > 0 && w->tokens > 0)
                 nd_f64(&r->mx.l, "aux_loss", w->aux_loss_sum * (double)cfg->seq_len * (double)config_micro_batch(cfg) / (double)w->tokens);
             /* The gradient of the window's last step (still in the model after AdamW). */

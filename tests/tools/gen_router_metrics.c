@@ -15,6 +15,7 @@
  *       [--top-k K] [--n-layers N] [--n-dense N] [--tokens-per-step N] [--seed S]
  *       [--collapse-layer L] [--collapse-step S] [--delay-ms D] [--no-stop] [--run NAME]
  * Deterministic for a given set of options (counter-based RNG, no clock). */
+#include "model/router_line.h"
 #include "base/error.h"
 #include "formats/ndjson.h"
 #include "base/rng.h"
@@ -130,10 +131,7 @@ int main(int argc, char **argv)
     float *bias = xcalloc((size_t)e, sizeof *bias);
     NdLine l = { 0 };
 
-    nd_begin(&l);
-    nd_str(&l, "kind", "meta");
-    nd_str(&l, "run", a.run);
-    nd_int(&l, "step", 0);
+    nd_begin_metric(&l, "meta", a.run, 0);
     nd_str(&l, "program", "gen_router_metrics");
     nd_str(&l, "version", NMOE_VERSION);
     nd_str(&l, "fingerprint", collapse ? "5e1f0c2ab9d37e41" : "9a0b7c3d2e1f4a56");
@@ -158,10 +156,7 @@ int main(int argc, char **argv)
     for (int step = 1; step <= a.steps; step++) {
         tokens_done += a.tokens_per_step;
         double loss = 4.2 * exp(-step / 400.0) + 1.6 + 0.02 * rng_normal(&train_rng);
-        nd_begin(&l);
-        nd_str(&l, "kind", "train");
-        nd_str(&l, "run", a.run);
-        nd_int(&l, "step", step);
+        nd_begin_metric(&l, "train", a.run, step);
         nd_f64(&l, "loss", round(loss * 1e4) / 1e4);
         nd_f64(&l, "lr", 3e-4);
         nd_f64(&l, "grad_norm", round((0.8 + 0.1 * rng_normal(&train_rng)) * 1e4) / 1e4);
@@ -173,10 +168,7 @@ int main(int argc, char **argv)
         nd_obj_end(&l);
         nd_emit(&l, stdout, "stdout");
         if (step == 50) { /* a kind from a future version: readers must skip it */
-            nd_begin(&l);
-            nd_str(&l, "kind", "future_kind");
-            nd_str(&l, "run", a.run);
-            nd_int(&l, "step", step);
+            nd_begin_metric(&l, "future_kind", a.run, step);
             nd_str(&l, "note", "readers ignore kinds they do not know");
             nd_emit(&l, stdout, "stdout");
         }
@@ -228,30 +220,12 @@ int main(int argc, char **argv)
             RouterStats s;
             router_stats_compute(loads, bias, e, &s);
             double top1 = 0.3 + 0.7 * s.max_over_mean / e * a.top_k; /* a plausible mean top-1 affinity */
-            nd_begin(&l);
-            nd_str(&l, "kind", "router");
-            nd_str(&l, "run", a.run);
-            nd_int(&l, "step", step);
-            nd_int(&l, "layer", layer);
-            nd_int(&l, "experts", e);
-            nd_int(&l, "top_k", a.top_k);
-            nd_int(&l, "from_step", step - a.interval + 1);
-            nd_int(&l, "to_step", step);
-            nd_int(&l, "tokens", window_tokens);
-            nd_arr_begin(&l, "loads");
-            for (int i = 0; i < e; i++) nd_elem_int(&l, (int64_t)loads[i]);
-            nd_arr_end(&l);
-            nd_arr_begin(&l, "bias");
-            for (int i = 0; i < e; i++) nd_elem_f32(&l, bias[i]);
-            nd_arr_end(&l);
-            nd_f64(&l, "cv_pct", s.cv_pct);
-            nd_f64(&l, "entropy", s.entropy);
-            nd_int(&l, "active", s.active);
-            nd_f64(&l, "bias_min", s.bias_min);
-            nd_f64(&l, "bias_max", s.bias_max);
-            nd_f64(&l, "max_over_mean", s.max_over_mean);
-            nd_f64(&l, "drop_frac", 0.0);
-            nd_f64(&l, "top1_affinity", round(fmin(top1, 1.0) * 1e4) / 1e4);
+            const RouterLine line = {
+                .layer = layer, .experts = e, .top_k = a.top_k, .from_step = step - a.interval + 1, .to_step = step,
+                .tokens = window_tokens, .loads = loads, .bias = bias, .drop_frac = 0.0,
+                .top1_affinity = round(fmin(top1, 1.0) * 1e4) / 1e4,
+            };
+            router_line_begin(&l, a.run, step, &line, NULL);
             nd_emit(&l, stdout, "stdout");
             if (!collapsed && router_collapsed(&s, a.top_k, ROUTER_COLLAPSE_CV_FRAC)) {
                 router_collapse_reason(&s, layer, stop_reason, sizeof stop_reason);
@@ -260,10 +234,7 @@ int main(int argc, char **argv)
             }
         }
         if (step % 50 == 0) {
-            nd_begin(&l);
-            nd_str(&l, "kind", "val");
-            nd_str(&l, "run", a.run);
-            nd_int(&l, "step", step);
+            nd_begin_metric(&l, "val", a.run, step);
             nd_f64(&l, "loss", round((4.3 * exp(-step / 400.0) + 1.7) * 1e4) / 1e4);
             nd_int(&l, "tokens", 65536);
             nd_emit(&l, stdout, "stdout");
@@ -271,10 +242,7 @@ int main(int argc, char **argv)
         if (step % 100 == 0) {
             char path[64];
             snprintf(path, sizeof path, "run/ckpt/step%06d.ckpt", step);
-            nd_begin(&l);
-            nd_str(&l, "kind", "checkpoint");
-            nd_str(&l, "run", a.run);
-            nd_int(&l, "step", step);
+            nd_begin_metric(&l, "checkpoint", a.run, step);
             nd_str(&l, "path", path);
             nd_emit(&l, stdout, "stdout");
         }
@@ -283,10 +251,7 @@ int main(int argc, char **argv)
     }
     if (a.stop) {
         int64_t last = tokens_done / a.tokens_per_step;
-        nd_begin(&l);
-        nd_str(&l, "kind", "stop");
-        nd_str(&l, "run", a.run);
-        nd_int(&l, "step", last);
+        nd_begin_metric(&l, "stop", a.run, last);
         nd_str(&l, "reason", stop_reason);
         nd_int(&l, "status", stop_status);
         nd_emit(&l, stdout, "stdout");

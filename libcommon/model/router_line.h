@@ -1,0 +1,25 @@
+/* router_line.h: the `router` line of the metric stream (nmoe-metrics(5)), written in
+ * one place for the trainer, nmoe-eval router and the test generators. */
+#ifndef NMOE_MODEL_ROUTER_LINE_H
+#define NMOE_MODEL_ROUTER_LINE_H
+
+#include "formats/ndjson.h"
+#include "model/router_stats.h"
+
+#include <stdint.h>
+
+typedef struct {
+    int layer, experts, top_k;
+    int64_t from_step, to_step;   /* the window the loads cover */
+    int64_t tokens;               /* tokens routed in it */
+    const uint64_t *loads;        /* [experts] */
+    const float *bias;            /* [experts]; NULL: all zero */
+    double drop_frac, top1_affinity;
+} RouterLine;
+
+/* Begin l with the router line's fields, preamble through top1_affinity; the caller
+ * adds its optional keys (aux_loss, router_grad_norm) and emits it. The statistics
+ * computed from the loads and biases go to *rs (may be NULL). */
+void router_line_begin(NdLine *l, const char *run, int64_t step, const RouterLine *r, RouterStats *rs);
+
+#endif
