@@ -42,7 +42,18 @@ TOL_LOGITS = 2e-6
 TOL_LOSS = 2e-6
 TOL_GRAD = 1e-5      # per tensor
 TOL_NORM = 1e-5
-TOL_WEIGHTS = 1e-5   # per tensor, after all steps
+TOL_WEIGHTS = 1e-5   # per tensor, after all steps, plus the AdamW amplification bound below
+# The weights after several AdamW steps cannot be held to a fixed relative tolerance:
+# an element whose gradient is near zero (below the square root of its second moment,
+# or near adam_eps) has an update whose first-order sensitivity to its gradient,
+#   d u / d g <= lr (1 - beta1) / (1 - beta1^t) / (sqrt(v_hat) + eps),
+# is huge, so the last bits of a gradient (which differ between any two fp32
+# implementations and BLAS kernels) move it by up to O(lr). The bound allowed per tensor
+# is therefore || sum_s sens_s * delta || (2-norm over elements) with delta = GRAD_NOISE_
+# FACTOR times the largest per-element difference of the two implementations' step-0
+# gradients of that tensor: derived from the arithmetic of AdamW and the measured
+# gradient agreement, not from one machine's result.
+GRAD_NOISE_FACTOR = 4.0
 
 
 def read_tensor_file(path):
@@ -319,6 +330,7 @@ def main():
     _, c_grads = read_tensor_file(f"{d}/grads.bin")
     tokens = 0
     lrs = {}
+    grad_noise, v2, sens_sum = {}, {}, {}
     for s in range(steps):
         scale = schedule_scale(cfg, s, tokens)
         for kind, pk in peak.items():
@@ -367,12 +379,24 @@ def main():
         if s == 0:
             for name, _, grad in nmoe_named_grads_and_params(model):
                 check(f"step 0 gradient {name}", rel(c_grads[name], grad), TOL_GRAD)
+                grad_noise[name] = GRAD_NOISE_FACTOR * (c_grads[name].double() - grad.double()).abs().max().item()
         params = [p for p in model.parameters()]
         if cfg["grad_clip"] > 0:
             norm = torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"]).item()
         else:
             norm = torch.norm(torch.stack([p.grad.norm() for p in params])).item()
         opt.step()
+        # The AdamW sensitivity bound of every element (see GRAD_NOISE_FACTOR).
+        b1, b2, t = cfg["adam_beta1"], cfg["adam_beta2"], s + 1
+        for name, _, grad in nmoe_named_grads_and_params(model):
+            g = grad.detach().double()
+            v2[name] = b2 * v2.get(name, torch.zeros_like(g)) + (1 - b2) * g * g
+            kind = "router" if ".router." in name else "expert" if ".experts." in name else "dense"
+            sens = lrs[kind] * (1 - b1) / (1 - b1 ** t) / ((v2[name] / (1 - b2 ** t)).sqrt() + cfg["adam_eps"])
+            # An exactly zero gradient (an embedding row no token of the step uses) is
+            # exact in both implementations: nothing to amplify.
+            sens = sens * (g != 0)
+            sens_sum[name] = sens_sum.get(name, torch.zeros_like(g)) + sens
         tokens += B * T
         cs = c_steps[s]
         if moes:
@@ -415,7 +439,16 @@ def main():
     _, final = read_tensor_file(f"{d}/final.bin")
     named = nmoe_named_grads_and_params(model)
     for name, p, _ in named:
-        check(f"weights after {steps} steps {name}", rel(final[name], p), TOL_WEIGHTS)
+        # Normwise: || c - t || <= TOL_WEIGHTS || t || + || sum_s sens_s || * delta.
+        amplified = (sens_sum[name] * grad_noise[name]).norm().item()
+        nt = p.double().norm().item()
+        allowed = TOL_WEIGHTS + amplified / (nt if nt > 0 else 1.0)
+        err = rel(final[name], p)
+        ok = err <= allowed
+        print(f"{'ok  ' if ok else 'FAIL'} weights after {steps} steps {name}: relative error {err:.3g} "
+              f"(tolerance {TOL_WEIGHTS:g} + AdamW amplification {allowed - TOL_WEIGHTS:.2g})")
+        if not ok:
+            failures.append(f"weights after {steps} steps {name}")
     for l, f in moes:
         same = np.array_equal(final[f"layers.{l}.ffn.router.bias"].numpy(), f.moe.bias.numpy())
         print(f"{'ok  ' if same else 'FAIL'} final routing bias of block {l} bit-identical")
