@@ -1,6 +1,7 @@
 // cuda_gemm.cu: the first CUDA piece, cuBLASLt GEMM behind a C interface, so the
 // CUDA build is exercised (and tested on a GPU) from the start.
 #include "cuda_backend.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -11,8 +12,6 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <nccl.h>
-
-extern "C" void die(const char *fmt, ...);
 
 #define CUDA_CHECK(call) do { cudaError_t e_ = (call); if (e_ != cudaSuccess) \
     die("%s:%d: %s failed: %s (is a GPU visible? check nvidia-smi)", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); } while (0)

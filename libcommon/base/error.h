@@ -9,6 +9,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* C linkage for C++ and CUDA translation units (the .cu files of kernels/cuda include it). */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Exit statuses, the same for every program (documented in nmoe(7)). */
 enum {
     NMOE_EXIT_OK = 0,
@@ -64,5 +69,9 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 /* 64-byte aligned, zeroed; release with free(). */
 void *xaligned_alloc(size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
