@@ -85,10 +85,22 @@ AtomicFile *atomic_open(const char *final_path)
     for (int i = 0; i < MAX_OPEN_TEMPS; i++)
         if (!temp_used[i]) { af->slot = i; break; }
     if (af->slot < 0) die("%s: too many files open for atomic writing", final_path);
+    /* Create and register the temporary file with SIGINT/SIGTERM held, so that a
+     * signal arriving between the two cannot leave a temporary file the handler does
+     * not know of (tests/cli/shard_interrupt.sh met that window). */
+    sigset_t hold, old;
+    sigemptyset(&hold);
+    sigaddset(&hold, SIGINT);
+    sigaddset(&hold, SIGTERM);
+    sigprocmask(SIG_BLOCK, &hold, &old);
     int fd = mkstemp(af->temp_path);
-    if (fd < 0) die("%s: cannot create temporary file: %s", final_path, strerror(errno));
-    strcpy(open_temps[af->slot], af->temp_path);
-    temp_used[af->slot] = 1;
+    int saved = errno;
+    if (fd >= 0) {
+        strcpy(open_temps[af->slot], af->temp_path);
+        temp_used[af->slot] = 1;
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (fd < 0) die("%s: cannot create temporary file: %s", final_path, strerror(saved));
     fchmod(fd, 0644);
     af->fp = fdopen(fd, "wb");
     if (!af->fp) die("%s: %s", af->temp_path, strerror(errno));
