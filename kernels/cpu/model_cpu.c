@@ -62,9 +62,6 @@ typedef struct {
     float *final_rstd;     /* [N] */
     float *logits;         /* [HEAD_ROWS][V] one chunk; its gradient in place */
     float *row_loss;       /* [N] */
-    uint32_t *row_tokens;  /* [N] inputs, targets and argmax of model_score */
-    uint32_t *row_targets; /* [N] */
-    uint32_t *row_argmax;  /* [N] */
 } Acts;
 
 /* Gradients of activations (training only), reused by every block. */
@@ -271,10 +268,6 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
     a->final_rstd = alloc_floats(m, N);
     a->logits = alloc_floats(m, (size_t)HEAD_ROWS * s->vocab_size);
     a->row_loss = alloc_floats(m, N);
-    a->row_tokens = xaligned_alloc(N * sizeof(uint32_t));
-    a->row_targets = xaligned_alloc(N * sizeof(uint32_t));
-    a->row_argmax = xaligned_alloc(N * sizeof(uint32_t));
-    m->bytes += 3 * N * sizeof(uint32_t);
     if (training) {
         DActs *d = &m->d;
         d->resid = alloc_floats(m, m->stride_c);
@@ -340,9 +333,6 @@ static void cpu_destroy(void *be)
     free(m->state);
     free(m->moe_y);
     free(m->partials);
-    free(a->row_tokens);
-    free(a->row_targets);
-    free(a->row_argmax);
     free(m->w.layers);
     free(m->g.layers);
     free(m);

@@ -178,14 +178,15 @@ static bool emit_router_lines(Run *r, bool close_window, char *reason, size_t ca
             .top1_affinity = w->tokens ? w->top1_affinity_sum / (double)w->tokens : 0.0,
         };
         RouterStats rs;
-        router_stats_compute(w->loads, bias, E, &rs);
         if (cfg->router_telemetry) {
-            router_line_begin(&r->mx.l, r->mx.run, r->progress.step, &line, NULL);
+            router_line_begin(&r->mx.l, r->mx.run, r->progress.step, &line, &rs);
             if (cfg->aux_loss_alpha > 0 && w->tokens > 0)
                 nd_f64(&r->mx.l, "aux_loss", w->aux_loss_sum * (double)cfg->seq_len * (double)config_micro_batch(cfg) / (double)w->tokens);
             /* The gradient of the window's last step (still in the model after AdamW). */
             if (cfg->log_router_grad_norm) nd_f64(&r->mx.l, "router_grad_norm", model_router_grad_norm(m, layer));
             line_emit(&r->mx);
+        } else {
+            router_stats_compute(w->loads, bias, E, &rs);
         }
         say(&r->pg, NMOE_VERBOSE, "step %" PRId64 ": layer %d router cv %.1f%% entropy %.3f active %d/%d bias [%.3g, %.3g]",
             r->progress.step, layer, rs.cv_pct, rs.entropy, rs.active, E, rs.bias_min, rs.bias_max);
