@@ -4,12 +4,16 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <zlib.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+enum { GZ_CHUNK = 1 << 16 };
 
 typedef enum { SRC_PLAIN, SRC_COMPRESSED, SRC_ARCHIVE } SrcKind;
 
@@ -19,6 +23,8 @@ struct TextInput {
     SrcKind kind;
     FILE *fp;                 /* SRC_PLAIN */
     struct archive *ar;       /* SRC_COMPRESSED, SRC_ARCHIVE */
+    gzFile gz;                /* a gzip name: zlib decompresses, libarchive reads the result */
+    void *gz_buf;
     char *member;             /* current archive member name */
     bool in_member;           /* an archive member's JSONL lines are being read */
     bool done;
@@ -57,6 +63,122 @@ static const char *compression_suffix(const char *p)
     return NULL;
 }
 
+/* The filter a name promises (".gz", ".tar.zst", ...), or ARCHIVE_FILTER_NONE. A
+ * file so named must hold that filter's data: libarchive would otherwise read a
+ * damaged or uncompressed one as raw bytes and tokenize them as text. */
+static int promised_filter(const char *p, const char **suffix)
+{
+    static const struct { const char *sfx; int code; } f[] = {
+        { ".gz", ARCHIVE_FILTER_GZIP }, { ".tgz", ARCHIVE_FILTER_GZIP },
+        { ".zst", ARCHIVE_FILTER_ZSTD }, { ".zstd", ARCHIVE_FILTER_ZSTD }, { ".tzst", ARCHIVE_FILTER_ZSTD },
+        { ".xz", ARCHIVE_FILTER_XZ }, { ".bz2", ARCHIVE_FILTER_BZIP2 },
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (ends_with(p, f[i].sfx)) {
+            *suffix = f[i].sfx;
+            return f[i].code;
+        }
+    return ARCHIVE_FILTER_NONE;
+}
+
+static const char *filter_name(int code)
+{
+    return code == ARCHIVE_FILTER_GZIP ? "gzip" : code == ARCHIVE_FILTER_ZSTD ? "zstd" : code == ARCHIVE_FILTER_XZ ? "xz" : "bzip2";
+}
+
+/* Dies: `path` is named for `code` but does not start as its data. Names the bytes
+ * found, since a damaged magic number looks different from plain text. */
+static void refuse_unpromised(const char *path, const char *sfx, int code)
+{
+    unsigned char head[4] = { 0 };
+    size_t got = 0;
+    FILE *fp = fopen(path, "rb");
+    if (fp) {
+        got = fread(head, 1, sizeof head, fp);
+        fclose(fp);
+    }
+    char hex[16] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < got; i++) len += (size_t)snprintf(hex + len, sizeof hex - len, "%s%02x", i ? " " : "", head[i]);
+    die("%s: named %s but does not start as %s data (first bytes: %s): damaged or not compressed; not read as text",
+        path, sfx, filter_name(code), got ? hex : "none, the file is empty");
+}
+
+static bool has_filter(struct archive *ar, int code)
+{
+    for (int i = 0; i < archive_filter_count(ar); i++)
+        if (archive_filter_code(ar, i) == code) return true;
+    return false;
+}
+
+/* Before libarchive sees it: a file named for a filter starts with that filter's magic
+ * number (zstd may start with a skippable frame, 0x184D2A50..5F little-endian). A
+ * file that cannot be opened is left for the open to report. */
+static void require_promised_magic(const char *path)
+{
+    const char *sfx = NULL;
+    int want = promised_filter(path, &sfx);
+    if (want == ARCHIVE_FILTER_NONE) return;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return;
+    unsigned char m[6] = { 0 };
+    size_t n = fread(m, 1, sizeof m, fp);
+    fclose(fp);
+    bool ok = false;
+    switch (want) {
+    case ARCHIVE_FILTER_GZIP: ok = n >= 2 && m[0] == 0x1f && m[1] == 0x8b; break;
+    case ARCHIVE_FILTER_ZSTD:
+        ok = n >= 4 && ((m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) ||
+                        ((m[0] & 0xf0) == 0x50 && m[1] == 0x2a && m[2] == 0x4d && m[3] == 0x18));
+        break;
+    case ARCHIVE_FILTER_XZ: ok = n == 6 && memcmp(m, "\xfd" "7zXZ\0", 6) == 0; break;
+    default: ok = n >= 3 && memcmp(m, "BZh", 3) == 0; break;
+    }
+    if (!ok) refuse_unpromised(path, sfx, want);
+}
+
+/* After the open: libarchive found the promised filter (a second guard, in case its
+ * bidding and the magic check above ever disagree). */
+static void require_promised_filter(TextInput *in)
+{
+    const char *sfx = NULL;
+    int want = promised_filter(in->path, &sfx);
+    if (want != ARCHIVE_FILTER_NONE && !has_filter(in->ar, want)) refuse_unpromised(in->path, sfx, want);
+}
+
+/* gzip through zlib, not libarchive's gzip filter: that one skips the trailer's CRC-32,
+ * so a damaged deflate stream that still decodes would be tokenized as if good. zlib
+ * checks every member's CRC-32 and length. libarchive then sees the decompressed bytes
+ * (a .tar.gz's tar, or a .gz's raw stream). */
+static la_ssize_t gz_read_cb(struct archive *a, void *ctx, const void **buf)
+{
+    TextInput *in = ctx;
+    int got = gzread(in->gz, in->gz_buf, GZ_CHUNK);
+    int zerr = Z_OK;
+    const char *why = gzerror(in->gz, &zerr);
+    if (got < 0 || (zerr != Z_OK && zerr != Z_STREAM_END)) {
+        /* zlib's text starts with the path, which the message names already. */
+        size_t n = strlen(in->path);
+        if (strncmp(why, in->path, n) == 0 && strncmp(why + n, ": ", 2) == 0) why += n + 2;
+        archive_set_error(a, EIO, "gzip: %s", zerr == Z_ERRNO ? strerror(errno) : why);
+        return -1;
+    }
+    *buf = in->gz_buf;
+    return got;
+}
+
+static void open_gzip(TextInput *in)
+{
+    in->gz = gzopen(in->path, "rb");
+    if (!in->gz) die("%s: %s", in->path, errno ? strerror(errno) : "cannot open");
+    in->gz_buf = xmalloc(GZ_CHUNK);
+    const char *sfx = NULL;
+    promised_filter(in->path, &sfx);
+    if (gzdirect(in->gz)) refuse_unpromised(in->path, sfx, ARCHIVE_FILTER_GZIP);
+    if (archive_read_open(in->ar, in, NULL, gz_read_cb, NULL) != ARCHIVE_OK)
+        die("%s: damaged data: %s", in->path, archive_error_string(in->ar) ? archive_error_string(in->ar) : "unreadable");
+}
+
 static bool name_is_jsonl(const char *p, size_t len)
 {
     return len >= 6 && memcmp(p + len - 6, ".jsonl", 6) == 0;
@@ -85,7 +207,10 @@ TextInput *text_input_open(const char *path, const TextInputOptions *opt)
     } else {
         in->ar = archive_read_new();
         if (!in->ar) die("%s: out of memory opening archive reader", path);
-        archive_read_support_filter_all(in->ar);
+        const char *sfx;
+        require_promised_magic(path);
+        bool gzip = promised_filter(path, &sfx) == ARCHIVE_FILTER_GZIP;
+        if (!gzip) archive_read_support_filter_all(in->ar);
         if (in->kind == SRC_ARCHIVE) {
             archive_read_support_format_tar(in->ar);
             archive_read_support_format_gnutar(in->ar);
@@ -95,8 +220,16 @@ TextInput *text_input_open(const char *path, const TextInputOptions *opt)
             size_t base = strlen(path) - strlen(compression_suffix(path));
             in->jsonl = opt->force_jsonl || name_is_jsonl(path, base);
         }
-        if (archive_read_open_filename(in->ar, path, 1 << 16) != ARCHIVE_OK)
-            die("%s: %s", path, archive_error_string(in->ar) ? archive_error_string(in->ar) : "cannot open");
+        if (gzip) {
+            open_gzip(in);
+        } else {
+            if (archive_read_open_filename(in->ar, path, 1 << 16) != ARCHIVE_OK) {
+                /* The magic was checked: what fails here is damaged further in. */
+                die("%s: %s%s", path, access(path, R_OK) == 0 ? "damaged data: " : "",
+                    archive_error_string(in->ar) ? archive_error_string(in->ar) : "cannot open");
+            }
+            require_promised_filter(in);
+        }
         if (in->kind == SRC_COMPRESSED) {
             struct archive_entry *e;
             int rc = archive_read_next_header(in->ar, &e);
@@ -292,6 +425,8 @@ void text_input_close(TextInput *in)
     if (!in) return;
     if (in->fp && in->fp != stdin) fclose(in->fp);
     if (in->ar) archive_read_free(in->ar);
+    if (in->gz) gzclose(in->gz);
+    free(in->gz_buf);
     free(in->path);
     free(in->member);
     free(in->buf);
