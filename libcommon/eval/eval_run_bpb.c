@@ -47,6 +47,7 @@ typedef struct {
     TokenConcat concat;
     TokenSource src;
     char origin[CONFIG_STRING_MAX + 128];
+    double verify_s;             /* the shards' one-pass check on open */
 } BpbData;
 
 static void bpb_data_open(BpbData *d, const EvalModel *em, const EvalOptions *o)
@@ -76,6 +77,11 @@ static void bpb_data_open(BpbData *d, const EvalModel *em, const EvalOptions *o)
             d->src = token_source_shards(d->sets[0], o->data);
             snprintf(d->origin, sizeof d->origin, "%s (all of it)", o->data);
         }
+        /* As data_open does for the other splits: every token checked before use. */
+        const double t0 = monotonic_s();
+        for (int i = 0; i < 2; i++)
+            if (d->sets[i]) shardset_verify(d->sets[i]);
+        d->verify_s = monotonic_s() - t0;
         return;
     }
     /* val and train: the sources the trainer would use with data_path = DATA (its val
@@ -86,6 +92,7 @@ static void bpb_data_open(BpbData *d, const EvalModel *em, const EvalOptions *o)
     c.validation_data_path[0] = '\0';
     data_open(&d->ds, &c);
     d->ds_open = true;
+    d->verify_s = d->ds.verify_s;
     if (strcmp(o->split, "val") == 0) {
         if (d->ds.val.n_tokens == 0)
             die("%s: no validation data: no val split, and the checkpoint's holdout_fraction is 0 "
@@ -201,6 +208,7 @@ int eval_run_bpb(const EvalOptions *o)
         nd_str(&l, "fingerprint", em.run);
         nd_obj_begin(&l, "time");
         nd_f64(&l, "elapsed_s", monotonic_s() - t0);
+        nd_f64(&l, "data_verify_s", d.verify_s);
         nd_f64(&l, "tok_per_s", score_s > 0 ? (double)acc.tokens / score_s : 0.0);
         nd_obj_end(&l);
         nd_emit(&l, out.fp, out.name);

@@ -468,6 +468,23 @@ void shardset_read(const ShardSet *set, uint64_t pos, size_t n, uint32_t *out)
     }
 }
 
+uint64_t shardset_verify(const ShardSet *set)
+{
+    char (*errs)[1024] = xcalloc((size_t)set->n, sizeof *errs);
+    bool *ok = xcalloc((size_t)set->n, sizeof *ok);
+    uint64_t bytes = 0;
+    #pragma omp parallel for schedule(dynamic, 1) reduction(+ : bytes)
+    for (int i = 0; i < set->n; i++) {
+        ok[i] = shard_verify(set->shards[i], errs[i], sizeof errs[i]);
+        bytes += set->shards[i]->h.tokens_size;
+    }
+    for (int i = 0; i < set->n; i++)
+        if (!ok[i]) die("%s", errs[i]);
+    free(errs);
+    free(ok);
+    return bytes;
+}
+
 void shardset_close(ShardSet *set)
 {
     if (!set) return;

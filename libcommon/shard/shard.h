@@ -64,6 +64,10 @@ int shardset_count(const ShardSet *set);
 const Shard *shardset_shard(const ShardSet *set, int i);
 /* Copy n ids starting at global token position pos (may cross shard boundaries). */
 void shardset_read(const ShardSet *set, uint64_t pos, size_t n, uint32_t *out);
+/* shard_verify of every shard of the set, once, before its tokens are used (the
+ * trainer and evaluator call it on open): the shards in parallel, the first failure
+ * in set order a fatal `path: reason`. Returns the bytes of token data checked. */
+uint64_t shardset_verify(const ShardSet *set);
 void shardset_close(ShardSet *set);
 
 #endif

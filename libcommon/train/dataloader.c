@@ -1,5 +1,6 @@
 /* dataloader.c: see dataloader.h. */
 #include "train/dataloader.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "shard/shard.h"
 #include "shard/shard_manifest.h"
@@ -137,6 +138,12 @@ void data_open(DataSources *d, const Config *cfg)
     } else {
         snprintf(d->val_origin, sizeof d->val_origin, "none");
     }
+    /* One pass over every token before the first is used: a flipped byte anywhere is
+     * caught here, not only where a sampled window happens to read it. */
+    double t0 = monotonic_s();
+    d->verified_bytes = shardset_verify(d->train_set);
+    if (d->val_set) d->verified_bytes += shardset_verify(d->val_set);
+    d->verify_s = monotonic_s() - t0;
     if (d->val.n_tokens && d->val.vocab_size > (uint64_t)cfg->vocab_size)
         die("%s: the data's vocabulary has %u ids, more than vocab_size = %" PRId64, d->val.name, d->val.vocab_size, cfg->vocab_size);
     if (d->val.n_tokens && d->val.vocab_id && d->train.vocab_id && d->val.vocab_id != d->train.vocab_id)

@@ -87,10 +87,14 @@ typedef struct {
     TokenSource train, val;  /* val.n_tokens == 0: no validation data */
     char val_origin[CONFIG_STRING_MAX + 64]; /* for people: where validation comes from */
     TokenSlice train_slice, val_slice; /* holdout */
+    uint64_t verified_bytes;           /* token data checked on open */
+    double verify_s;                   /* and the time that took */
 } DataSources;
 
-/* Opens the shards (dies with `path: reason`), checks the vocabulary against the
- * config's vocab_size and that training and validation share a tokenizer. */
+/* Opens the shards (dies with `path: reason`) and verifies each one's token checksum
+ * and id range before any token is read, so that training never sees corrupt data;
+ * checks the vocabulary against the config's vocab_size and that training and
+ * validation share a tokenizer. */
 void data_open(DataSources *d, const Config *cfg); /* d must stay where it is while open */
 void data_close(DataSources *d);
 

@@ -322,6 +322,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     char hex[17];
     snprintf(hex, sizeof hex, "%016" PRIx64, data.train.vocab_id);
     nd_str(&r.mx.l, "vocab_id", hex);
+    nd_int(&r.mx.l, "verified_bytes", (int64_t)data.verified_bytes);
     nd_obj_end(&r.mx.l);
     if (ckpt) nd_str(&r.mx.l, "resumed_from", ckpt);
     else nd_null(&r.mx.l, "resumed_from");
@@ -332,6 +333,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     model_describe(r.model, described, sizeof described);
     nd_str(&r.mx.l, "backend_describe", described);
     nd_f64(&r.mx.l, "model_mb", (double)model_bytes(r.model) / (1 << 20));
+    nd_f64(&r.mx.l, "data_verify_s", data.verify_s);
     nd_obj_end(&r.mx.l);
     line_emit(&r.mx);
     free(config_json);
@@ -339,6 +341,8 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
         omp_get_max_threads(), r.progress.fingerprint);
     say(&r.pg, NMOE_NORMAL, "train: %s (%" PRIu64 " tokens); validation: %s", cfg->data_path, data.train.n_tokens,
         data.val_origin);
+    say(&r.pg, NMOE_VERBOSE, "data: %.1f MB of tokens verified (checksums, id range) in %.3f s", (double)data.verified_bytes / 1e6,
+        data.verify_s);
     if (ckpt) say(&r.pg, NMOE_NORMAL, "resuming from %s at step %" PRId64, ckpt, r.progress.step);
 
     struct sigaction sa, old_int, old_term;
