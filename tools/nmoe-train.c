@@ -14,7 +14,7 @@
 static void short_usage(FILE *fp)
 {
     fprintf(fp,
-            "Usage: nmoe-train CONFIG.toml [--set KEY=VALUE]... [--metrics FILE] [--resume DIR] [-q] [-v]\n"
+            "Usage: nmoe-train CONFIG.toml [--set KEY=VALUE]... [--metrics FILE] [--resume DIR] [-f] [-q] [-v]\n"
             "Train a transformer on the CPU; the metric stream (NDJSON) goes to stdout.\n"
             "Try 'nmoe-train --help' for all options.\n");
 }
@@ -34,6 +34,8 @@ static void long_usage(void)
            "                        resuming) [default: - (stdout)]\n"
            "      --resume DIR      continue from a checkpoint directory, or from the latest\n"
            "                        checkpoint of an out_dir [default: none; see the resume key]\n"
+           "  -f, --force           start over checkpoints of another run in out_dir,\n"
+           "                        removing them (refused otherwise) [default: off]\n"
            "      --backend NAME    where the model runs: cpu, or cuda (a CUDA build on a\n"
            "                        machine with a GPU); the same as --set backend=NAME\n"
            "                        [default: the config's backend key, else cpu]\n"
@@ -80,6 +82,7 @@ int main(int argc, char **argv)
         { "metrics", required_argument, 0, OPT_METRICS },
         { "resume", required_argument, 0, OPT_RESUME },
         { "threads", required_argument, 0, 'T' },
+        { "force", no_argument, 0, 'f' },
         { "print-config", no_argument, 0, OPT_PRINT_CONFIG },
         { "list-keys", no_argument, 0, OPT_LIST_KEYS },
         { "quiet", no_argument, 0, 'q' },
@@ -94,7 +97,7 @@ int main(int argc, char **argv)
     const char *backend = NULL;
     TrainOptions topt = { 0 };
     int c;
-    while ((c = getopt_long(argc, argv, ":T:qvhV", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":T:fqvhV", longs, NULL)) != -1) {
         switch (c) {
         case OPT_SET: sets[n_sets++] = optarg; break;
         case OPT_BACKEND: backend = optarg; break;
@@ -103,6 +106,7 @@ int main(int argc, char **argv)
         case 'T': omp_set_num_threads((int)parse_int(optarg, "--threads", 1, 4096)); break;
         case OPT_PRINT_CONFIG: print_config = true; break;
         case OPT_LIST_KEYS: list_keys(); free(sets); return NMOE_EXIT_OK;
+        case 'f': topt.force = true; break;
         case 'q': verbosity = NMOE_QUIET; break;
         case 'v': verbosity = verbosity >= NMOE_VERBOSE ? NMOE_DEBUG : NMOE_VERBOSE; break;
         case 'h': short_usage(stdout); free(sets); return NMOE_EXIT_OK;

@@ -1,5 +1,6 @@
 /* train_loop.c: see train_loop.h. */
 #include "train/train_loop.h"
+#include "train/out_dir.h"
 #include "train/checkpoint.h"
 #include "base/clock.h"
 #include "train/dataloader.h"
@@ -231,26 +232,8 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     config_fingerprint_hex(cfg, r.progress.fingerprint);
     memcpy(r.mx.run, r.progress.fingerprint, sizeof r.mx.run);
 
-    /* Where to resume from, and whether it is this run. */
-    char *ckpt = NULL;
-    if (opt->resume_dir) {
-        ckpt = checkpoint_find(opt->resume_dir);
-        if (!ckpt) die("%s: no checkpoint there (no state.json, and no latest)", opt->resume_dir);
-    } else if (cfg->resume) {
-        ckpt = checkpoint_find(cfg->out_dir);
-        if (!ckpt) say(&r.pg, NMOE_VERBOSE, "resume: no checkpoint in %s yet, starting fresh", cfg->out_dir);
-    }
-    CheckpointState st;
-    if (ckpt) {
-        checkpoint_read_state(ckpt, &st);
-        if (strcmp(st.progress.fingerprint, r.progress.fingerprint) != 0) {
-            char diff[2048];
-            describe_differences(&st.config, cfg, diff, sizeof diff);
-            die("%s: a checkpoint of another config (fingerprint %s, this config's is %s): %s", ckpt,
-                st.progress.fingerprint, r.progress.fingerprint, diff);
-        }
-    }
-
+    /* The data first: a run refused for its data leaves nothing behind, not even an
+     * out_dir. */
     DataSources data;
     data_open(&data, cfg);
     const int T = (int)cfg->seq_len, B = (int)cfg->batch_size, micro = (int)config_micro_batch(cfg);
@@ -264,6 +247,44 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
                 "validation_data_path, or set holdout_fraction above 0", cfg->validation_every);
         validation_init(&val, data.val, T, (uint64_t)cfg->validation_steps * (uint64_t)B, (uint32_t)cfg->vocab_size);
     }
+    /* The out_dir is this run's for its whole life (out_dir.h): taken before its
+     * checkpoints are looked at, so no other run can change them under us. */
+    if (!cfg->out_dir[0]) die_usage("%s: out_dir is empty (the directory for checkpoints)", origin);
+    (void)out_dir_lock(cfg->out_dir);
+
+    /* Where to resume from, and whether it is this run. */
+    char *ckpt = NULL;
+    if (opt->resume_dir) {
+        ckpt = checkpoint_find(opt->resume_dir);
+        if (!ckpt) die("%s: no checkpoint there (no state.json, and no latest)", opt->resume_dir);
+    } else if (cfg->resume) {
+        ckpt = checkpoint_find(cfg->out_dir);
+        if (!ckpt) say(&r.pg, NMOE_VERBOSE, "resume: no checkpoint in %s yet, starting fresh", cfg->out_dir);
+    }
+    /* A run that does not continue from out_dir's own checkpoints would overwrite
+     * them (and `latest`) as it goes: refused unless --force, which removes them once
+     * every other check has passed (below), so a refused run changes nothing. */
+    char others[1024];
+    const bool replace = !(ckpt && out_dir_holds(cfg->out_dir, ckpt)) &&
+                         out_dir_describe_checkpoints(cfg->out_dir, others, sizeof others);
+    if (replace && !opt->force) {
+        if (ckpt)
+            die("%s: holds checkpoints of another run (%s), and this run continues from %s, outside it; "
+                "choose another out_dir, or pass --force to replace them", cfg->out_dir, others, ckpt);
+        die("%s: holds checkpoints of an earlier run (%s); continue it (--resume %s, or resume = true), choose "
+            "another out_dir, or pass --force to replace them", cfg->out_dir, others, cfg->out_dir);
+    }
+    CheckpointState st;
+    if (ckpt) {
+        checkpoint_read_state(ckpt, &st);
+        if (strcmp(st.progress.fingerprint, r.progress.fingerprint) != 0) {
+            char diff[2048];
+            describe_differences(&st.config, cfg, diff, sizeof diff);
+            die("%s: a checkpoint of another config (fingerprint %s, this config's is %s): %s", ckpt,
+                st.progress.fingerprint, r.progress.fingerprint, diff);
+        }
+    }
+
     r.progress.vocab_id = data.train.vocab_id;
     r.progress.train_tokens = data.train.n_tokens;
     r.progress.sampler = sampler.state;
@@ -294,6 +315,12 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
         r.progress.router_from_step = 1;
     }
     r.trainer = trainer_create(cfg, r.model, r.opt);
+
+    if (replace) {
+        int n = out_dir_remove_checkpoints(cfg->out_dir);
+        say(&r.pg, NMOE_NORMAL, "--force: removed %d checkpoint%s of an earlier run from %s (%s)", n, n == 1 ? "" : "s",
+            cfg->out_dir, others);
+    }
 
     /* The metric stream: stdout, or a file (appended to when resuming). */
     r.mx.fp = stdout;

@@ -22,10 +22,13 @@
 
 #include "train/config.h"
 
+#include <stdbool.h>
+
 typedef struct {
     const char *config_origin; /* the config file, for messages */
     const char *metrics_path;  /* NULL or "-": stdout; a file is appended to on resume */
     const char *resume_dir;    /* --resume DIR (a checkpoint or an out_dir), or NULL */
+    bool force;                /* --force: replace checkpoints of another run in out_dir */
 } TrainOptions;
 
 /* Runs the training; returns the exit status. Fatal errors die (error.h). */

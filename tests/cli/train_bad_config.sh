@@ -48,5 +48,5 @@ expect_fail 1 "nmoe-train: nowhere: No such file or directory" nmoe-train tiny.t
 expect_fail 1 "fewer than seq_len + 1 = 1000001" nmoe-train tiny.toml --set seq_len=1000000
 expect_fail 1 "nmoe-train: validation_every = 4 but there is no validation data" \
     nmoe-train tiny.toml --set data_path=data/train-000000.shard --set holdout_fraction=0
-[ ! -e out ] || fail "a failed start left $(ls out)"
+[ ! -e out ] || fail "a failed start left $(ls -A out)"
 echo "bad configs: ok"

@@ -21,17 +21,18 @@ grep -qF "seed 3 -> 4" cmd.err || fail "refusal does not name seed: $(cat cmd.er
 nmoe-train -q tiny.toml --set steps=6 --set log_every=2 --set validation_every=3 --set checkpoint_every=0 --resume out >b.ndjson
 tail -n 1 b.ndjson | grep -q '"step":6,"reason":"finished"' || fail "resume with more steps did not complete"
 
-# Damaged checkpoints.
+# Damaged checkpoints (continued into an out_dir of their own: out holds the run they
+# were copied from).
 cp -r out/step-00000004 bad
 printf 'X' | dd of=bad/model.bin bs=1 seek=5000 conv=notrunc 2>/dev/null
-expect_fail 1 "bad/model.bin: data checksum" nmoe-train tiny.toml --resume bad
+expect_fail 1 "bad/model.bin: data checksum" nmoe-train tiny.toml --set out_dir=out_bad --resume bad
 cp out/step-00000004/model.bin bad/model.bin
 cp out/step-00000006/optimizer.bin bad/optimizer.bin
-expect_fail 1 "bad/optimizer.bin: checksum" nmoe-train tiny.toml --resume bad
+expect_fail 1 "bad/optimizer.bin: checksum" nmoe-train tiny.toml --set out_dir=out_bad --resume bad
 grep -qF "files from different checkpoints" cmd.err || fail "mixed files: $(cat cmd.err)"
 head -c 100 out/step-00000004/state.json >bad/state.json
-expect_fail 1 "bad/state.json: not a JSON object (corrupt checkpoint)" nmoe-train tiny.toml --resume bad
-expect_fail 1 "nothere: no checkpoint there" nmoe-train tiny.toml --resume nothere
+expect_fail 1 "bad/state.json: not a JSON object (corrupt checkpoint)" nmoe-train tiny.toml --set out_dir=out_bad --resume bad
+expect_fail 1 "nothere: no checkpoint there" nmoe-train tiny.toml --set out_dir=out_bad --resume nothere
 # The same data_path holding other data is noticed.
 rm -rf data
 mktokstream --docs 200 --vocab 256 --zipf --max-len 300 --seed 8 | nmoe-shard pack -q --val-fraction 0.1 -o data

@@ -9,7 +9,7 @@ write_config
 nmoe-train -h >h.txt
 grep -q '^Usage: nmoe-train CONFIG.toml' h.txt || fail "-h: $(cat h.txt)"
 nmoe-train --help >help.txt
-for opt in --set --metrics --resume --threads --print-config --list-keys --quiet --verbose --help --version; do
+for opt in --set --metrics --resume --force --threads --print-config --list-keys --quiet --verbose --help --version; do
     grep -q -- "$opt" help.txt || fail "--help lacks $opt"
 done
 # Every option carries a default, except -h, --help and -V.
