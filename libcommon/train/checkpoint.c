@@ -206,6 +206,10 @@ char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Op
         nd_arr_end(&l);
         nd_obj_end(&l);
     }
+    /* Last, the checksum of every byte before it: an edited step, RNG counter or load
+     * is caught on reading, not resumed from. */
+    hash64_hex(hash64(l.buf, l.len, 0), hex);
+    nd_str(&l, STATE_CHECKSUM_KEY, hex);
     nd_end(&l);
     char *state_path = path_join(dir, "state.json");
     atomic_write_file(state_path, l.buf, l.len);
@@ -281,6 +285,35 @@ static int64_t json_nonneg_int(const cJSON *obj, const char *key, const char *pa
     return (int64_t)v->valuedouble;
 }
 
+/* state.json ends `,"state_xxh3":"<16 hex>"}` and a newline; the digits are the
+ * XXH3-64 of every byte before that comma. Checked on the text as read, before it is
+ * parsed, so that the file's bytes (not one parser's view of them) are what is sealed. */
+static void check_state_checksum(const char *text, const char *path)
+{
+    static const char tag[] = ",\"" STATE_CHECKSUM_KEY "\":\"";
+    const char *at = NULL;
+    for (const char *p = strstr(text, tag); p; p = strstr(p + 1, tag)) at = p;
+    if (!at) {
+        /* An older writer's file says so by its version; anything else is damage. */
+        if (strstr(text, "\"version\":1,")) die("%s: checkpoint version 1, written before state.json carried its checksum "
+                                                "(this build reads version %d)", path, CHECKPOINT_VERSION);
+        die("%s: no %s (truncated or edited; corrupt checkpoint)", path, STATE_CHECKSUM_KEY);
+    }
+    const char *hex = at + sizeof tag - 1;
+    char want[17];
+    for (int i = 0; i < 16; i++)
+        if (!hex[i] || !strchr("0123456789abcdef", hex[i])) die("%s: %s: not 16 hex digits (corrupt checkpoint)", path, STATE_CHECKSUM_KEY);
+    memcpy(want, hex, 16);
+    want[16] = '\0';
+    if (strcmp(hex + 16, "\"}\n") != 0 && strcmp(hex + 16, "\"}") != 0)
+        die("%s: bytes after %s (state.json ends with it; corrupt checkpoint)", path, STATE_CHECKSUM_KEY);
+    char got[17];
+    hash64_hex(hash64(text, (size_t)(at - text), 0), got);
+    if (strcmp(got, want) != 0)
+        die("%s: checksum %s, but the file records %s: edited or damaged since it was written (corrupt checkpoint)", path,
+            got, want);
+}
+
 /* The one reader of state.json: read, parse, check the format and version. Returns the
  * object and, in *path_out, the file's path (both the caller's to free). */
 static cJSON *state_open(const char *ckpt_dir, char **path_out)
@@ -288,6 +321,7 @@ static cJSON *state_open(const char *ckpt_dir, char **path_out)
     char *path = path_join(ckpt_dir, "state.json");
     char *text = slurp(path);
     if (!text) die("%s: %s", path, strerror(errno));
+    check_state_checksum(text, path);
     cJSON *obj = cJSON_Parse(text);
     free(text);
     if (!cJSON_IsObject(obj)) die("%s: not a JSON object (corrupt checkpoint)", path);
@@ -333,6 +367,21 @@ void checkpoint_read_state(const char *ckpt_dir, CheckpointState *st)
     if (strcmp(check, st->progress.fingerprint) != 0)
         die("%s: the stored config's fingerprint is %s, not the recorded %s (corrupt checkpoint)", path, check,
             st->progress.fingerprint);
+    /* What one step does, the counts must agree with: every step takes batch_size
+     * sequences of seq_len tokens, and one AdamW step. */
+    const int64_t k = st->progress.step;
+    if (st->optimizer_step != k)
+        die("%s: optimizer_step %" PRId64 " is not step %" PRId64 " (corrupt checkpoint)", path, st->optimizer_step, k);
+    if (st->progress.tokens != k * config_tokens_per_step(&st->config))
+        die("%s: tokens %" PRId64 " is not step %" PRId64 " x %" PRId64 " tokens per step (corrupt checkpoint)", path,
+            st->progress.tokens, k, config_tokens_per_step(&st->config));
+    if (st->progress.sampler.sequences != (uint64_t)k * (uint64_t)st->config.batch_size)
+        die("%s: data.sequences %" PRIu64 " is not step %" PRId64 " x batch_size %" PRId64 " (corrupt checkpoint)", path,
+            st->progress.sampler.sequences, k, st->config.batch_size);
+    if (st->progress.sampler.rng.seed != (uint64_t)st->config.seed || st->progress.sampler.rng.stream != DATA_STREAM)
+        die("%s: data.rng_seed/rng_stream %" PRIu64 "/%" PRIu64 " are not the config's seed %" PRId64 " and the data stream %d "
+            "(corrupt checkpoint)", path, st->progress.sampler.rng.seed, st->progress.sampler.rng.stream, st->config.seed,
+            DATA_STREAM);
     cJSON_free(ctext);
     cJSON_Delete(obj);
     free(path);
@@ -352,9 +401,35 @@ static TensorFile *open_checked(const char *ckpt_dir, const char *name, uint64_t
     return f;
 }
 
+/* The step (and, for the weights, fingerprint and vocabulary) that a .bin file's own
+ * header records must be state.json's: the second witness of where the run stood. */
+static void cross_check_meta(const TensorFile *f, const char *ckpt_dir, const char *name, int64_t step,
+                             const CheckpointState *st)
+{
+    char *meta = tensor_file_meta_json(f);
+    cJSON *obj = cJSON_Parse(meta);
+    char *path = path_join(ckpt_dir, name);
+    if (!cJSON_IsObject(obj)) die("%s: its header's meta is not a JSON object", path);
+    const int64_t got = json_nonneg_int(obj, "step", path);
+    if (got != step)
+        die("%s: written at step %" PRId64 ", but state.json says %" PRId64 " (state.json and the weights disagree; "
+            "corrupt checkpoint)", path, got, step);
+    if (st) {
+        const cJSON *fp = cJSON_GetObjectItemCaseSensitive(obj, "fingerprint");
+        if (!cJSON_IsString(fp) || strcmp(fp->valuestring, st->progress.fingerprint) != 0)
+            die("%s: its config fingerprint is not state.json's %s (corrupt checkpoint)", path, st->progress.fingerprint);
+        if (parse_hex(obj, "vocab_id", path) != st->progress.vocab_id)
+            die("%s: its vocab_id is not state.json's (corrupt checkpoint)", path);
+    }
+    free(path);
+    cJSON_Delete(obj);
+    free(meta);
+}
+
 void checkpoint_load_weights(const char *ckpt_dir, const CheckpointState *st, Model *m)
 {
     TensorFile *f = open_checked(ckpt_dir, "model.bin", st->model_xxh3);
+    cross_check_meta(f, ckpt_dir, "model.bin", st->progress.step, st);
     read_weights(f, m);
     tensor_file_close(f);
 }
@@ -363,6 +438,7 @@ void checkpoint_load_optimizer(const char *ckpt_dir, const CheckpointState *st, 
 {
     TensorFile *f = open_checked(ckpt_dir, "optimizer.bin", st->optimizer_xxh3);
     if (strcmp(tensor_file_kind(f), "optimizer") != 0) die("%s/optimizer.bin: a %s file", ckpt_dir, tensor_file_kind(f));
+    cross_check_meta(f, ckpt_dir, "optimizer.bin", st->optimizer_step, NULL);
     if (tensor_file_count(f) != 2 * model_n_tensors(m))
         die("%s/optimizer.bin: %d tensors, expected %d", ckpt_dir, tensor_file_count(f), 2 * model_n_tensors(m));
     const size_t np = model_n_params(m);

@@ -7,11 +7,14 @@
  *   OUT_DIR/step-00000100/state.json    step, tokens, data sampler RNG and cursor, optimizer
  *                                       step, vocabulary id, config fingerprint, the whole
  *                                       config, the checksums of the two .bin files, and (MoE)
- *                                       each block's router window counters
+ *                                       each block's router window counters, and
+ *                                       last the checksum of all of that
  * Each file is written atomically (temporary file, fsync, rename); `latest` is written
  * last, so a kill at any moment leaves `latest` naming a complete checkpoint. A reader
- * checks every file and that the .bin checksums match state.json (no mixing of files
- * from two writes). */
+ * checks every file, state.json's own checksum, that the .bin checksums match
+ * state.json (no mixing of files from two writes), that the step each .bin header
+ * records is state.json's, and that the counts agree with the config (tokens = step x
+ * tokens per step, sequences = step x batch_size, optimizer_step = step). */
 #ifndef NMOE_CHECKPOINT_H
 #define NMOE_CHECKPOINT_H
 
@@ -23,7 +26,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum { CHECKPOINT_VERSION = 1 };
+/* Version 2: state.json ends with STATE_CHECKSUM_KEY, the XXH3-64 of the bytes before it. */
+enum { CHECKPOINT_VERSION = 2 };
+#define STATE_CHECKSUM_KEY "state_xxh3"
 
 typedef struct {
     int64_t step;            /* optimizer steps completed */

@@ -61,6 +61,32 @@ void sampler_next(TrainSampler *s, int n, uint32_t *out)
     }
 }
 
+SamplerState sampler_replay(const TrainSampler *fresh, uint64_t sequences)
+{
+    const uint64_t n = fresh->src.n_tokens - ((uint64_t)fresh->seq_len + 1) + 1, limit = UINT64_MAX - UINT64_MAX % n;
+    const uint64_t seed = fresh->state.rng.seed;
+    /* Draw i takes words 2i and 2i + 1 (one Philox block holds draws 2b and 2b + 1)
+     * as long as no earlier draw was rejected (rng_below: x >= limit, about n / 2^64
+     * per draw). So find the first rejection on that assumption, in parallel: none
+     * means the assumption held throughout, and the counter is 2 x sequences; else
+     * replay one by one from there. Exact either way. */
+    int64_t first = (int64_t)sequences;
+    const int64_t blocks = (int64_t)((sequences + 1) / 2);
+    #pragma omp parallel for schedule(static) reduction(min : first)
+    for (int64_t b = 0; b < blocks; b++) {
+        uint32_t w[4];
+        philox4x32(seed, DATA_STREAM, (uint64_t)b, w);
+        for (int j = 0; j < 2; j++) {
+            const int64_t i = 2 * b + j;
+            if ((uint64_t)i < sequences && ((((uint64_t)w[2 * j] << 32) | w[2 * j + 1]) >= limit) && i < first) first = i;
+        }
+    }
+    SamplerState st = { .rng = rng_make(seed, DATA_STREAM), .sequences = sequences };
+    st.rng.counter = 2 * (uint64_t)first;
+    for (uint64_t i = (uint64_t)first; i < sequences; i++) (void)rng_below(&st.rng, n);
+    return st;
+}
+
 void validation_init(ValidationSet *v, TokenSource src, int seq_len, uint64_t want, uint32_t vocab_limit)
 {
     if (src.n_tokens < (uint64_t)seq_len + 1)

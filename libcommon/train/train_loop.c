@@ -306,6 +306,14 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
         checkpoint_load_router(ckpt, r.model, &r.progress.router_from_step);
         r.progress.step = st.progress.step;
         r.progress.tokens = st.progress.tokens;
+        /* The sampler's state is a function of the seed and the sequences drawn: replay
+         * the draws (no tokens read; about 20 ns each on one core, spread over the
+         * cores) rather than trust the counter. */
+        SamplerState replayed = sampler_replay(&sampler, st.progress.sampler.sequences);
+        if (replayed.rng.counter != st.progress.sampler.rng.counter)
+            die("%s: data.rng_counter %" PRIu64 " is not where %" PRIu64 " draws from seed %" PRId64 " end (%" PRIu64
+                "; corrupt checkpoint)", ckpt, st.progress.sampler.rng.counter, st.progress.sampler.sequences, cfg->seed,
+                replayed.rng.counter);
         sampler.state = st.progress.sampler;
         r.progress.sampler = sampler.state;
         r.last_checkpoint = xstrdup(ckpt);

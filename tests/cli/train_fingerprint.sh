@@ -31,7 +31,7 @@ cp out/step-00000006/optimizer.bin bad/optimizer.bin
 expect_fail 1 "bad/optimizer.bin: checksum" nmoe-train tiny.toml --set out_dir=out_bad --resume bad
 grep -qF "files from different checkpoints" cmd.err || fail "mixed files: $(cat cmd.err)"
 head -c 100 out/step-00000004/state.json >bad/state.json
-expect_fail 1 "bad/state.json: not a JSON object (corrupt checkpoint)" nmoe-train tiny.toml --set out_dir=out_bad --resume bad
+expect_fail 1 "bad/state.json: no state_xxh3 (truncated or edited; corrupt checkpoint)" nmoe-train tiny.toml --set out_dir=out_bad --resume bad
 expect_fail 1 "nothere: no checkpoint there" nmoe-train tiny.toml --set out_dir=out_bad --resume nothere
 # The same data_path holding other data is noticed.
 rm -rf data

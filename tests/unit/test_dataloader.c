@@ -208,11 +208,39 @@ static void sources(void)
     expect_death(open_config, &c, 1, "data_path is not set");
 }
 
+/* sampler_replay reaches the state that drawing does, with no rejection (a small
+ * source) and with many (a source of 2^63 + 1 starts, where rng_below rejects about
+ * half of its 64-bit words). The replay reads no tokens, so the huge source is fake. */
+static void replay_checks(void)
+{
+    static const uint64_t sizes[] = { 1000, ((uint64_t)1 << 63) + 1 + 8 };
+    for (size_t k = 0; k < 2; k++) {
+        TokenSource src = { .name = "fake", .n_tokens = sizes[k], .vocab_size = 10 };
+        TrainSampler s;
+        sampler_init(&s, src, 8, 10, 77);
+        const uint64_t starts = sizes[k] - 9 + 1;
+        Rng r = rng_make(77, DATA_STREAM);
+        for (uint64_t n = 0; n <= 2001; n++) {
+            if (n == 0 || n == 1 || n == 2 || n == 999 || n == 2000 || n == 2001) {
+                SamplerState got = sampler_replay(&s, n);
+                CHECK(got.sequences == n);
+                CHECK(got.rng.counter == r.counter);
+                CHECK(got.rng.seed == 77 && got.rng.stream == DATA_STREAM);
+            }
+            (void)rng_below(&r, starts);
+        }
+        /* The huge source really rejected: its counter ran ahead of 2 x draws. */
+        if (k == 1) CHECK(r.counter > 2 * 2002 + 100);
+        else CHECK(r.counter == 2 * 2002);
+    }
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
     nmoe_set_prog("test_dataloader");
     sampler_checks();
+    replay_checks();
     for (int i = 0; i < 40; i++) bad_tokens[i] = (uint32_t)i;
     bad_tokens[20] = 500;
     expect_death(draw_bad, NULL, 1, "bad.shard: token id 500 at position 20 is not below vocab_size 100");
