@@ -111,6 +111,8 @@ static const ConfigKey keys[] = {
       "validate every this many steps (and at step 0 and the end); 0 = never" },
     { "validation_steps", "train", CONFIG_INT, OFF(validation_steps), 1, 1 << 20, 0, 0, false, false, false, NULL,
       "batches of batch_size sequences in the fixed validation set" },
+    { "validation_log_bpb", "train", CONFIG_BOOL, OFF(validation_log_bpb), 0, 0, 0, 0, false, false, false, NULL,
+      "val lines also give bits per byte (bpb), as nmoe-eval bpb computes it, from the byte lengths of tokenizer" },
     { "target_loss", "train", CONFIG_FLOAT, OFF(target_loss), 0, 0, 0, DBL_MAX, false, false, false, NULL,
       "stop when the validation loss is at or below this; 0 = off" },
     /* data and output */
@@ -120,6 +122,8 @@ static const ConfigKey keys[] = {
       "validation shards; empty = the val split of data_path" },
     { "holdout_fraction", "data", CONFIG_FLOAT, OFF(holdout_fraction), 0, 0, 0, 0.5, false, false, true, NULL,
       "when the data has no val split and validation_data_path is empty, this last fraction of the training tokens is the validation data, never trained on" },
+    { "tokenizer", "data", CONFIG_STRING, OFF(tokenizer), 0, 0, 0, 0, false, false, false, NULL,
+      "the data's tokenizer (gpt2, or an nmoe-tok file), for validation_log_bpb; empty = none" },
     { "out_dir", "data", CONFIG_STRING, OFF(out_dir), 0, 0, 0, 0, false, false, false, NULL, "checkpoint directory" },
     { "backend", "train", CONFIG_STRING, OFF(backend), 0, 0, 0, 0, false, false, false, backends,
       "where the model runs: cpu (fp32, OpenBLAS) or cuda (needs a CUDA build and a GPU; never a quiet CPU run)" },
@@ -462,6 +466,9 @@ bool config_check(const Config *c, const char *origin, char *err, size_t cap)
     if (c->n_heads % config_kv_heads(c) != 0)
         return errbuf_fail(err, cap, "%s: n_heads (%lld) must be a multiple of n_kv_heads (%lld)", origin,
                     (long long)c->n_heads, (long long)config_kv_heads(c));
+    if (c->validation_log_bpb && !c->tokenizer[0])
+        return errbuf_fail(err, cap, "%s: validation_log_bpb needs tokenizer (the data's tokenizer, for its byte lengths)",
+                           origin);
     if (c->eos_token_id >= c->vocab_size)
         return errbuf_fail(err, cap, "%s: eos_token_id (%lld) must be below vocab_size (%lld), or -1 for none", origin,
                     (long long)c->eos_token_id, (long long)c->vocab_size);

@@ -42,9 +42,11 @@ typedef struct {
     int64_t batch_size, micro_batch_size, steps, seed, eos_token_id;
     bool loss_mask_eos;
     int64_t log_every, checkpoint_every, validation_every, validation_steps;
+    bool validation_log_bpb;   /* val lines carry bits per byte (needs tokenizer) */
     double target_loss;
     /* data and output */
     char data_path[CONFIG_STRING_MAX], validation_data_path[CONFIG_STRING_MAX], out_dir[CONFIG_STRING_MAX];
+    char tokenizer[CONFIG_STRING_MAX]; /* the data's tokenizer, for its byte lengths */
     double holdout_fraction;
     bool resume;
     char backend[8];           /* "cpu" or "cuda" (model/backend.h) */

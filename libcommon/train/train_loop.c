@@ -1,6 +1,7 @@
 /* train_loop.c: see train_loop.h. */
 #include "train/train_loop.h"
 #include "train/out_dir.h"
+#include "tok/tokenizer.h"
 #include "train/checkpoint.h"
 #include "base/clock.h"
 #include "train/dataloader.h"
@@ -122,6 +123,7 @@ typedef struct {
     char *last_checkpoint;  /* path of the newest checkpoint written or resumed from */
     int64_t last_checkpoint_step;
     double t_start;
+    Tokenizer *tok;         /* validation_log_bpb: the byte lengths of the data's tokens */
 } Run;
 
 static void save_checkpoint(Run *r)
@@ -141,9 +143,15 @@ static double run_validation(Run *r, const ValidationSet *v)
 {
     double t0 = monotonic_s();
     int64_t counted = 0;
-    double loss = trainer_validate(r->trainer, v, &counted);
+    EvalBpb bpb = { 0 };
+    double loss = trainer_validate(r->trainer, v, &counted, r->tok ? &bpb : NULL, r->tok ? r->tok->token_len : NULL,
+                                   r->tok ? r->tok->vocab_size : 0);
     line_begin(&r->mx, "val", r->progress.step);
     nd_f64(&r->mx.l, "loss", loss);
+    if (r->tok) {
+        nd_f64(&r->mx.l, "bpb", eval_bpb_value(&bpb));
+        nd_int(&r->mx.l, "bytes", (int64_t)bpb.bytes);
+    }
     nd_int(&r->mx.l, "tokens", counted);
     nd_int(&r->mx.l, "sequences", (int64_t)v->n_sequences);
     nd_obj_begin(&r->mx.l, "time");
@@ -246,6 +254,15 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
             die("validation_every = %" PRId64 " but there is no validation data: pack with --val-fraction, set "
                 "validation_data_path, or set holdout_fraction above 0", cfg->validation_every);
         validation_init(&val, data.val, T, (uint64_t)cfg->validation_steps * (uint64_t)B, (uint32_t)cfg->vocab_size);
+    }
+    if (cfg->validation_log_bpb) {
+        /* Byte lengths only fit the tokenizer the data was made with. */
+        r.tok = tokenizer_load_or_die(cfg->tokenizer);
+        if (data.train.vocab_id && r.tok->vocab_id != data.train.vocab_id)
+            die("tokenizer %s (vocabulary id %016" PRIx64 ") is not the one %s was made with (%016" PRIx64 ")",
+                cfg->tokenizer, r.tok->vocab_id, cfg->data_path, data.train.vocab_id);
+        if ((int64_t)r.tok->vocab_size > cfg->vocab_size)
+            die("tokenizer %s has %u ids, more than vocab_size = %" PRId64, cfg->tokenizer, r.tok->vocab_size, cfg->vocab_size);
     }
     /* The out_dir is this run's for its whole life (out_dir.h): taken before its
      * checkpoints are looked at, so no other run can change them under us. */
@@ -516,6 +533,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     free(ckpt);
     free(r.last_checkpoint);
     trainer_free(r.trainer);
+    if (r.tok) tokenizer_free(r.tok);
     optimizer_free(r.opt);
     model_free(r.model);
     data_close(&data);

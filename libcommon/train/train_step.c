@@ -2,6 +2,7 @@
 #include "train/train_step.h"
 #include "base/error.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +101,8 @@ StepResult trainer_step(Trainer *t, const uint32_t *batch, int64_t tokens_before
     return r;
 }
 
-double trainer_validate(Trainer *t, const ValidationSet *v, int64_t *counted_out)
+double trainer_validate(Trainer *t, const ValidationSet *v, int64_t *counted_out, EvalBpb *bpb,
+                        const uint32_t *token_bytes, uint32_t vocab_size)
 {
     const int T = t->T;
     double sum = 0.0;
@@ -114,6 +116,9 @@ double trainer_validate(Trainer *t, const ValidationSet *v, int64_t *counted_out
             n_counted += t->mask[i];
         }
         sum += model_eval_loss(t->model, t->inputs, t->targets, t->mask, B, T, t->row_loss, NULL);
+        if (bpb && !eval_bpb_add(bpb, t->row_loss, t->targets, (size_t)B * T, token_bytes, vocab_size))
+            die("%s: validation sequence %" PRIu64 "..: a token id the tokenizer (%u ids) does not have", v->src.name,
+                s0, vocab_size);
     }
     *counted_out = n_counted;
     return n_counted ? sum / (double)n_counted : 0.0;

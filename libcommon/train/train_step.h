@@ -21,6 +21,7 @@
 
 #include "train/config.h"
 #include "train/dataloader.h"
+#include "eval/eval_bpb.h"
 #include "model/model.h"
 #include "train/optimizer.h"
 
@@ -42,7 +43,10 @@ void trainer_free(Trainer *t);
 /* batch: batch_size * (seq_len + 1) tokens. tokens_before drives the schedule. */
 StepResult trainer_step(Trainer *t, const uint32_t *batch, int64_t tokens_before);
 /* Mean loss over the counted targets of the validation set; *counted receives their
- * number. Forward only, in micro-batches. */
-double trainer_validate(Trainer *t, const ValidationSet *v, int64_t *counted);
+ * number. Forward only, in micro-batches. With bpb (may be NULL), every target's loss
+ * is also added to it (eval_bpb.h) with the tokenizer's byte lengths token_bytes, as
+ * nmoe-eval bpb adds them: the same windows, the same numbers. */
+double trainer_validate(Trainer *t, const ValidationSet *v, int64_t *counted, EvalBpb *bpb,
+                        const uint32_t *token_bytes, uint32_t vocab_size);
 
 #endif

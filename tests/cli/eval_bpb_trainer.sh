@@ -6,7 +6,8 @@
 # loss_mask_eos = true (EOS targets left out), and a pack without one (the trainer holds
 # out the last holdout_fraction of the tokens) with loss_mask_eos = false; each with a
 # --batch other than the trainer's micro-batch. Also: bpb is consistent with the numbers
-# on its own line, and --tokens, --split and --table do what they say.
+# on its own line, the trainer's val lines (validation_log_bpb) give the same bpb over
+# the same bytes, and --tokens, --split and --table do what they say.
 source "$NMOE_TOP/tests/cli/eval_common.bash"
 make_tokenizer
 make_text_data split --val-fraction 0.1
@@ -27,6 +28,13 @@ assert ev["sequences"] == val["sequences"], (ev["sequences"], val["sequences"])
 rel = abs(ev["loss"] - val["loss"]) / abs(val["loss"])
 print(f"loss: nmoe-eval {ev['loss']!r}, trainer {val['loss']!r}, relative difference {rel:.3g}")
 assert rel <= 1e-6, "loss per token differs from the trainer's validation loss"
+# validation_log_bpb: the trainer's val line gives the bpb nmoe-eval reports, over the
+# same bytes. The same float32 losses summed in double in the same order, except that
+# the eval batches differently (--batch), which the backend's result does not depend on.
+assert val["bytes"] == ev["bytes"], f"bytes: eval {ev['bytes']} vs trainer {val['bytes']}"
+rel = abs(ev["bpb"] - val["bpb"]) / ev["bpb"]
+print(f"bpb: nmoe-eval {ev['bpb']!r}, trainer {val['bpb']!r}, relative difference {rel:.3g}")
+assert rel <= 1e-12, "the trainer's validation bpb differs from nmoe-eval bpb"
 # bpb from the line's own counts: bpb * ln2 * bytes is the text tokens' loss, which is
 # at most the loss of every target, and at least the counted loss minus the EOS targets
 assert ev["bytes"] > ev["text_tokens"] > 0 and math.isfinite(ev["bpb"]) and ev["bpb"] > 0
@@ -42,14 +50,15 @@ PY
 }
 
 # 1. A val split, EOS targets masked (the default), trainer micro-batch 4, eval batch 3.
-write_config a.toml split out-a validation_every=10 validation_steps=2
+write_config a.toml split out-a validation_every=10 validation_steps=2 validation_log_bpb=true 'tokenizer="tok.nmoe"'
 nmoe-train -q a.toml --metrics a.ndjson
 nmoe-eval bpb -q --ckpt out-a --data split --tokenizer tok.nmoe --tokens 1024 --batch 3 >a.eval
 grep -q '"loss_mask_eos":true' a.eval || fail "setup 1 should mask EOS targets"
 compare a.ndjson a.eval
 
 # 2. No val split (holdout_fraction 0.2 of the tokens), EOS counted, eval batch 16.
-write_config b.toml whole out-b validation_every=30 validation_steps=3 holdout_fraction=0.2 loss_mask_eos=false
+write_config b.toml whole out-b validation_every=30 validation_steps=3 holdout_fraction=0.2 loss_mask_eos=false \
+    validation_log_bpb=true 'tokenizer="tok.nmoe"'
 nmoe-train -q b.toml --metrics b.ndjson
 nmoe-eval bpb -q --ckpt out-b --data whole --tokenizer tok.nmoe --tokens 1536 >b.eval
 compare b.ndjson b.eval

@@ -40,7 +40,11 @@ expect_fail 2 "nmoe-train: tiny.toml: batch_size (4) must be a multiple of micro
     nmoe-train tiny.toml --set micro_batch_size=3
 expect_fail 2 "nmoe-train: tiny.toml: eos_token_id (300) must be below vocab_size (256)" nmoe-train tiny.toml --set eos_token_id=300
 
+expect_fail 2 "nmoe-train: tiny.toml: validation_log_bpb needs tokenizer" nmoe-train tiny.toml --set validation_log_bpb=true
 # The data.
+expect_fail 1 "nmoe-train: tokenizer gpt2 (vocabulary id " \
+    nmoe-train tiny.toml --set validation_log_bpb=true --set tokenizer=gpt2
+grep -qF "is not the one data was made with (000000005eedf00d)" cmd.err || fail "tokenizer mismatch: $(cat cmd.err)"
 expect_fail 1 "nmoe-train: data: the data's vocabulary has 256 ids, more than vocab_size = 100 (set vocab_size to at least 256)" \
     nmoe-train tiny.toml --set vocab_size=100 --set eos_token_id=-1
 expect_fail 1 "nmoe-train: data_path is not set" nmoe-train tiny.toml --set data_path=
