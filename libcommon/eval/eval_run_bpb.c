@@ -78,10 +78,7 @@ static void bpb_data_open(BpbData *d, const EvalModel *em, const EvalOptions *o)
             snprintf(d->origin, sizeof d->origin, "%s (all of it)", o->data);
         }
         /* As data_open does for the other splits: every token checked before use. */
-        const double t0 = monotonic_s();
-        for (int i = 0; i < 2; i++)
-            if (d->sets[i]) shardset_verify(d->sets[i]);
-        d->verify_s = monotonic_s() - t0;
+        (void)data_verify(d->sets, 2, &d->verify_s);
         return;
     }
     /* val and train: the sources the trainer would use with data_path = DATA (its val

@@ -166,15 +166,23 @@ void data_open(DataSources *d, const Config *cfg)
     }
     /* One pass over every token before the first is used: a flipped byte anywhere is
      * caught here, not only where a sampled window happens to read it. */
-    double t0 = monotonic_s();
-    d->verified_bytes = shardset_verify(d->train_set);
-    if (d->val_set) d->verified_bytes += shardset_verify(d->val_set);
-    d->verify_s = monotonic_s() - t0;
+    ShardSet *const sets[2] = { d->train_set, d->val_set };
+    d->verified_bytes = data_verify(sets, 2, &d->verify_s);
     if (d->val.n_tokens && d->val.vocab_size > (uint64_t)cfg->vocab_size)
         die("%s: the data's vocabulary has %u ids, more than vocab_size = %" PRId64, d->val.name, d->val.vocab_size, cfg->vocab_size);
     if (d->val.n_tokens && d->val.vocab_id && d->train.vocab_id && d->val.vocab_id != d->train.vocab_id)
         die("%s: its tokenizer (vocabulary id %016" PRIx64 ") is not the training data's (%016" PRIx64 ")", d->val.name,
             d->val.vocab_id, d->train.vocab_id);
+}
+
+uint64_t data_verify(ShardSet *const *sets, int n, double *seconds)
+{
+    const double t0 = monotonic_s();
+    uint64_t bytes = 0;
+    for (int i = 0; i < n; i++)
+        if (sets[i]) bytes += shardset_verify(sets[i]);
+    *seconds = monotonic_s() - t0;
+    return bytes;
 }
 
 void data_close(DataSources *d)

@@ -99,6 +99,9 @@ typedef struct {
  * checks the vocabulary against the config's vocab_size and that training and
  * validation share a tokenizer. */
 void data_open(DataSources *d, const Config *cfg); /* d must stay where it is while open */
+/* shardset_verify of each set given (NULL ones skipped); returns the bytes checked and
+ * the time taken in *seconds. data_open's check, for callers that open sets themselves. */
+uint64_t data_verify(struct ShardSet *const *sets, int n, double *seconds);
 void data_close(DataSources *d);
 
 #endif
