@@ -2,8 +2,11 @@
 #include "cpu/attention.h"
 #include "cpu/vmath.h"
 
+#include "base/error.h"
+
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Rows of a block in the fast path: the score block of rows [r0, r1) spans keys
@@ -192,5 +195,49 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                             dV + (size_t)c0 * ldk, ldk);
             }
         }
+    }
+}
+
+/* ---- over a key/value cache ------------------------------------------------------ */
+
+void attention_cached(float *out, const float *q, const float *kc, const float *vc, int n, int p0,
+                      const AttnShape *s)
+{
+    const int H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim, group = H / KV;
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel
+    {
+        float *p = xmalloc((size_t)(p0 + n) * sizeof *p); /* one row's scores, per thread */
+#pragma omp for schedule(dynamic, 4)
+        for (int task = 0; task < n * H; task++) {
+            const int i = task / H, h = task % H, kvh = h / group, t = p0 + i;
+            const int lo = first_key(t, s->window);
+            const float *qt = q + ((size_t)i * H + h) * hd;
+            float max = -INFINITY;
+            int nan = 0;
+            for (int j = lo; j <= t; j++) {
+                const float *kj = kc + ((size_t)j * KV + kvh) * hd;
+                float dot = 0.0f;
+                for (int d = 0; d < hd; d++) dot += qt[d] * kj[d];
+                p[j] = dot * scale;
+                max = p[j] > max ? p[j] : max;
+                nan |= p[j] != p[j];
+            }
+            if (nan) max = NAN;
+            float sum = 0.0f;
+            for (int j = lo; j <= t; j++) {
+                p[j] = vexpf(p[j] - max);
+                sum += p[j];
+            }
+            const float inv = 1.0f / sum;
+            float *ot = out + ((size_t)i * H + h) * hd;
+            for (int d = 0; d < hd; d++) ot[d] = 0.0f;
+            for (int j = lo; j <= t; j++) {
+                const float w = p[j] * inv;
+                const float *vj = vc + ((size_t)j * KV + kvh) * hd;
+                for (int d = 0; d < hd; d++) ot[d] += w * vj[d];
+            }
+        }
+        free(p);
     }
 }

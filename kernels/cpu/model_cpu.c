@@ -26,6 +26,12 @@
  * rows, cut so the matrix product tiles line up with whole sequences (see head_chunk). */
 enum { HEAD_ROWS = 512 };
 
+/* Scoring (cpu_forward_scored) runs the head only at the rows that are scored, gathered
+ * HEAD_GATHER at a time into a block of one fixed shape, the tail zero-padded: every
+ * such product is then the same HEAD_GATHER x V x C call, so a row's logits do not
+ * depend on which rows it was gathered with (tests/unit/test_grad_model.c checks it). */
+enum { HEAD_GATHER = 64 };
+
 typedef enum { FFN_DENSE, FFN_MOE } FfnKind;
 
 /* Pointers into a parameter-shaped buffer: the weights, or the gradients. */
@@ -46,7 +52,9 @@ typedef struct {
 } ParamView;
 
 /* Saved activations of the forward, each [layer][rows][width] with a fixed per-layer
- * stride (max_batch * max_seq rows). */
+ * stride (max_batch * max_seq rows). A model built for inference keeps one layer's
+ * worth (every layer reuses slot 0; the residual stream alternates two slots): the
+ * backward is what needs them all (act_slot, resid_slot). */
 typedef struct {
     float *resid;          /* [L+1][N][C] the residual stream entering block l; [L] leaves the last */
     float *attn_in;        /* [L][N][C] RMSNorm before attention */
@@ -62,6 +70,7 @@ typedef struct {
     float *final_rstd;     /* [N] */
     float *logits;         /* [HEAD_ROWS][V] one chunk; its gradient in place */
     float *row_loss;       /* [N] */
+    float *gathered;       /* [HEAD_GATHER][C] scored rows of final_out (scoring) */
 } Acts;
 
 /* Gradients of activations (training only), reused by every block. */
@@ -110,9 +119,17 @@ typedef struct {
     double last_aux;
     bool hold_routing;
     MoeCounters counters;  /* of the call in progress */
+    /* Key/value cache of one sequence (inference models): [L][max_seq][KV*hd] each,
+     * positions [0, cache_len) filled (cpu_cache_extend). */
+    float *kcache, *vcache;
+    int cache_len;
 } CpuModel;
 
 static bool is_moe_block(const ModelShape *s, int l) { return s->n_routed_experts > 0 && l >= s->n_dense_layers; }
+
+/* Which saved-activation slot layer l uses (see Acts), and which residual slot. */
+static size_t act_slot(const CpuModel *m, int l) { return m->training ? (size_t)l : 0; }
+static size_t resid_slot(const CpuModel *m, int l) { return m->training ? (size_t)l : (size_t)(l & 1); }
 /* Hidden width of the shared experts of an MoE block (one SwiGLU of n_shared * F). */
 static int shared_dim(const ModelShape *s) { return s->n_shared_experts * s->moe_inter_dim; }
 
@@ -239,7 +256,7 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
         bind_view(m, m->grads, &m->g);
     }
 
-    const size_t L = (size_t)s->n_layers, N = (size_t)max_batch * max_seq, C = (size_t)s->dim;
+    const size_t L = training ? (size_t)s->n_layers : 1, N = (size_t)max_batch * max_seq, C = (size_t)s->dim;
     const size_t Hd = (size_t)s->n_heads * s->head_dim, KVd = (size_t)s->n_kv_heads * s->head_dim;
     /* h1, h3, hg hold the dense FFN's or the shared experts' hidden activations. */
     const size_t I = max_size((size_t)s->inter_dim, s->n_routed_experts > 0 ? (size_t)shared_dim(s) : 0);
@@ -250,7 +267,7 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
     m->stride_n = N;
     m->stride_p = (size_t)max_batch * s->n_heads * max_seq * max_seq;
     Acts *a = &m->a;
-    a->resid = alloc_floats(m, (L + 1) * m->stride_c);
+    a->resid = alloc_floats(m, (training ? L + 1 : 2) * m->stride_c);
     a->attn_in = alloc_floats(m, L * m->stride_c);
     a->attn_rstd = alloc_floats(m, L * N);
     a->q = alloc_floats(m, L * m->stride_q);
@@ -268,6 +285,7 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
     a->final_rstd = alloc_floats(m, N);
     a->logits = alloc_floats(m, (size_t)HEAD_ROWS * s->vocab_size);
     a->row_loss = alloc_floats(m, N);
+    a->gathered = alloc_floats(m, (size_t)HEAD_GATHER * C);
     if (training) {
         DActs *d = &m->d;
         d->resid = alloc_floats(m, m->stride_c);
@@ -280,6 +298,10 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
         d->h3 = alloc_floats(m, m->stride_i);
         d->hg = alloc_floats(m, m->stride_i);
         d->final = alloc_floats(m, m->stride_c);
+    }
+    if (!training) {
+        m->kcache = alloc_floats(m, (size_t)s->n_layers * max_seq * KVd);
+        m->vcache = alloc_floats(m, (size_t)s->n_layers * max_seq * KVd);
     }
     m->rope_cos = alloc_floats(m, (size_t)max_seq * s->head_dim / 2);
     m->rope_sin = alloc_floats(m, (size_t)max_seq * s->head_dim / 2);
@@ -302,6 +324,7 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
         head_chunk(r0, Nmax, T, &rows, &period);
         g = max_size(g, linear_scratch_floats(rows, (int)C, s->vocab_size, period));
     }
+    g = max_size(g, linear_scratch_floats(HEAD_GATHER, (int)C, s->vocab_size, HEAD_GATHER));
     m->gemm.n_floats = g;
     m->gemm.buf = g ? alloc_floats(m, g) : NULL;
     if (training) {
@@ -320,9 +343,9 @@ static void cpu_destroy(void *be)
     Acts *a = &m->a;
     float *bufs[] = { m->params, m->grads, m->mom1, m->mom2, a->resid, a->attn_in, a->attn_rstd, a->q, a->k, a->v,
                       a->probs, a->attn_out, a->mid, a->ffn_in, a->ffn_rstd, a->h1, a->h3, a->hg, a->final_out,
-                      a->final_rstd, a->logits, a->row_loss, m->d.resid, m->d.norm, m->d.q,
+                      a->final_rstd, a->logits, a->row_loss, a->gathered, m->d.resid, m->d.norm, m->d.q,
                       m->d.k, m->d.v, m->d.attn_out, m->d.h1, m->d.h3, m->d.hg, m->d.final, m->rope_cos,
-                      m->rope_sin, m->gemm.buf, m->attn_scratch };
+                      m->rope_sin, m->gemm.buf, m->attn_scratch, m->kcache, m->vcache };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     for (int l = 0; m->moe && l < m->s.n_layers; l++) {
         MoeBlock *b = &m->moe[l];
@@ -392,7 +415,8 @@ static void swiglu_ffn_forward(CpuModel *m, int l, const LayerView *w, int I, co
                                float *next, int N, int T)
 {
     const int C = m->s.dim;
-    float *h1 = m->a.h1 + l * m->stride_i, *h3 = m->a.h3 + l * m->stride_i, *hg = m->a.hg + l * m->stride_i;
+    const size_t sl = act_slot(m, l);
+    float *h1 = m->a.h1 + sl * m->stride_i, *h3 = m->a.h3 + sl * m->stride_i, *hg = m->a.hg + sl * m->stride_i;
     k_linear(m, h1, ffn_in, w->w1, N, C, I, T);
     k_linear(m, h3, ffn_in, w->w3, N, C, I, T);
     if (m->reference) swiglu_forward_ref(hg, h1, h3, (size_t)N * I);
@@ -483,13 +507,14 @@ static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
     embedding_forward(a->resid, tokens, m->w.tok_embeddings, N, C);
     for (int l = 0; l < s->n_layers; l++) {
         const LayerView *w = &m->w.layers[l];
-        float *x = a->resid + l * m->stride_c, *attn_in = a->attn_in + l * m->stride_c;
-        float *q = a->q + l * m->stride_q, *k = a->k + l * m->stride_kv, *v = a->v + l * m->stride_kv;
-        float *attn_out = a->attn_out + l * m->stride_q, *probs = a->probs + l * m->stride_p;
-        float *mid = a->mid + l * m->stride_c, *ffn_in = a->ffn_in + l * m->stride_c;
-        float *next = a->resid + (l + 1) * m->stride_c;
+        const size_t sl = act_slot(m, l);
+        float *x = a->resid + resid_slot(m, l) * m->stride_c, *attn_in = a->attn_in + sl * m->stride_c;
+        float *q = a->q + sl * m->stride_q, *k = a->k + sl * m->stride_kv, *v = a->v + sl * m->stride_kv;
+        float *attn_out = a->attn_out + sl * m->stride_q, *probs = a->probs + sl * m->stride_p;
+        float *mid = a->mid + sl * m->stride_c, *ffn_in = a->ffn_in + sl * m->stride_c;
+        float *next = a->resid + resid_slot(m, l + 1) * m->stride_c;
 
-        k_rmsnorm(m, attn_in, a->attn_rstd + l * m->stride_n, x, w->attn_norm, N);
+        k_rmsnorm(m, attn_in, a->attn_rstd + sl * m->stride_n, x, w->attn_norm, N);
         k_linear(m, q, attn_in, w->wq, N, C, Hd, T);
         k_linear(m, k, attn_in, w->wk, N, C, KVd, T);
         k_linear(m, v, attn_in, w->wv, N, C, KVd, T);
@@ -500,13 +525,13 @@ static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
         memcpy(mid, x, (size_t)N * C * sizeof(float));
         k_linear_acc(m, mid, attn_out, w->wo, N, Hd, C, T);
 
-        k_rmsnorm(m, ffn_in, a->ffn_rstd + l * m->stride_n, mid, w->ffn_norm, N);
+        k_rmsnorm(m, ffn_in, a->ffn_rstd + sl * m->stride_n, mid, w->ffn_norm, N);
         switch (w->ffn_kind) {
         case FFN_DENSE: swiglu_ffn_forward(m, l, w, I, ffn_in, mid, next, N, T); break;
         case FFN_MOE: moe_ffn_forward(m, l, w, ffn_in, mid, next, N, T); break;
         }
     }
-    k_rmsnorm(m, a->final_out, a->final_rstd, a->resid + s->n_layers * m->stride_c, m->w.norm, N);
+    k_rmsnorm(m, a->final_out, a->final_rstd, a->resid + resid_slot(m, s->n_layers) * m->stride_c, m->w.norm, N);
 }
 
 /* LM head and cross-entropy over all rows, in chunks. With grad_weight, the head's
@@ -530,6 +555,26 @@ static void head_and_loss(CpuModel *m, const uint32_t *targets, const float *gra
                          grad_weight ? grad_weight + r0 : NULL);
         if (grad_weight)
             k_linear_back(m, m->d.final + (size_t)r0 * C, m->g.output, m->a.logits, h, m->w.output, rows, C, V, period);
+    }
+}
+
+/* The head and the loss at n final hidden states (scoring), gathered HEAD_GATHER at a
+ * time into one fixed-shape block (see HEAD_GATHER). */
+static void head_at_hidden(CpuModel *m, const float *hidden, const uint32_t *targets, size_t n_rows, float *loss_out,
+                           uint32_t *argmax_out)
+{
+    const int C = m->s.dim, V = m->s.vocab_size;
+    for (size_t i = 0; i < n_rows; i++)
+        if (targets[i] >= (uint32_t)V) die("model: target id %u of scored row %zu is not below vocab_size %d", targets[i], i, V);
+    for (size_t i0 = 0; i0 < n_rows; i0 += HEAD_GATHER) {
+        const int n = n_rows - i0 < HEAD_GATHER ? (int)(n_rows - i0) : HEAD_GATHER;
+        memcpy(m->a.gathered, hidden + i0 * C, (size_t)n * C * sizeof(float));
+        memset(m->a.gathered + (size_t)n * C, 0, (size_t)(HEAD_GATHER - n) * C * sizeof(float));
+        k_linear(m, m->a.logits, m->a.gathered, m->w.output, HEAD_GATHER, C, V, HEAD_GATHER);
+        if (m->reference)
+            crossentropy_ref(m->a.logits, n, V, targets + i0, loss_out + i0, argmax_out ? argmax_out + i0 : NULL, NULL);
+        else
+            crossentropy(m->a.logits, n, V, targets + i0, loss_out + i0, argmax_out ? argmax_out + i0 : NULL, NULL);
     }
 }
 
@@ -642,6 +687,92 @@ static double cpu_forward_rows(void *be, const uint32_t *tokens, const uint32_t 
     m->counters = NULL;
     head_and_loss(m, targets, NULL, B, T, loss_out, argmax_out);
     return m->last_aux;
+}
+
+static double cpu_forward_hidden(void *be, const uint32_t *tokens, int B, int T, const int32_t *rows, int n_rows,
+                                 float *hidden_out, MoeCounters counters)
+{
+    CpuModel *m = be;
+    const int C = m->s.dim;
+    for (int i = 0; i < n_rows; i++)
+        if (rows[i] < 0 || rows[i] >= B * T) die("model: scored row %d is not in the %d x %d batch", rows[i], B, T);
+    m->counters = counters;
+    forward_blocks(m, tokens, B, T);
+    m->counters = NULL;
+    for (int i = 0; i < n_rows; i++)
+        memcpy(hidden_out + (size_t)i * C, m->a.final_out + (size_t)rows[i] * C, (size_t)C * sizeof(float));
+    return m->last_aux;
+}
+
+static void cpu_head_loss(void *be, const float *hidden, const uint32_t *targets, size_t n_rows, float *loss_out,
+                          uint32_t *argmax_out)
+{
+    head_at_hidden(be, hidden, targets, n_rows, loss_out, argmax_out);
+}
+
+/* Incremental inference of one sequence: n new tokens at positions cache_len.. run
+ * through every block, their keys and values appended to the cache, each attending to
+ * the cache (kernels/cpu/attention.h attention_cached). The products run over the n
+ * new rows (period n), so a token's values can differ from a whole-sequence forward
+ * in the last bits. */
+static double cpu_cache_extend(void *be, const uint32_t *ids, int n, float *hidden_out, MoeCounters counters)
+{
+    CpuModel *m = be;
+    const ModelShape *s = &m->s;
+    const int p0 = m->cache_len, C = s->dim, H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim, I = s->inter_dim;
+    const int Hd = H * hd, KVd = KV * hd, half = hd / 2;
+    if (m->training) die("model: a key/value cache on a model built for training");
+    if (n < 1 || n > m->max_seq - p0)
+        die("model: %d more tokens do not fit the cache (%d of %d positions used)", n, p0, m->max_seq);
+    for (int r = 0; r < n; r++)
+        if (ids[r] >= (uint32_t)s->vocab_size) die("model: token id %u at row %d is not below vocab_size %d", ids[r], r, s->vocab_size);
+    Acts *a = &m->a;
+    const AttnShape as = attn_shape(m, 1, p0 + n);
+    m->last_aux = 0.0;
+    m->counters = counters;
+    embedding_forward(a->resid, ids, m->w.tok_embeddings, n, C);
+    for (int l = 0; l < s->n_layers; l++) {
+        const LayerView *w = &m->w.layers[l];
+        float *x = a->resid + resid_slot(m, l) * m->stride_c, *next = a->resid + resid_slot(m, l + 1) * m->stride_c;
+        float *kc = m->kcache + (size_t)l * m->max_seq * KVd, *vc = m->vcache + (size_t)l * m->max_seq * KVd;
+        float *k_new = kc + (size_t)p0 * KVd, *v_new = vc + (size_t)p0 * KVd;
+        k_rmsnorm(m, a->attn_in, a->attn_rstd, x, w->attn_norm, n);
+        k_linear(m, a->q, a->attn_in, w->wq, n, C, Hd, n);
+        k_linear(m, k_new, a->attn_in, w->wk, n, C, KVd, n);
+        k_linear(m, v_new, a->attn_in, w->wv, n, C, KVd, n);
+        /* Tables from position p0: row r of the n sits at position p0 + r. */
+        rope_forward(a->q, m->rope_cos + (size_t)p0 * half, m->rope_sin + (size_t)p0 * half, n, n, H, hd);
+        rope_forward(k_new, m->rope_cos + (size_t)p0 * half, m->rope_sin + (size_t)p0 * half, n, n, KV, hd);
+        attention_cached(a->attn_out, a->q, kc, vc, n, p0, &as);
+        memcpy(a->mid, x, (size_t)n * C * sizeof(float));
+        k_linear_acc(m, a->mid, a->attn_out, w->wo, n, Hd, C, n);
+        k_rmsnorm(m, a->ffn_in, a->ffn_rstd, a->mid, w->ffn_norm, n);
+        switch (w->ffn_kind) {
+        case FFN_DENSE: swiglu_ffn_forward(m, l, w, I, a->ffn_in, a->mid, next, n, n); break;
+        case FFN_MOE: moe_ffn_forward(m, l, w, a->ffn_in, a->mid, next, n, n); break;
+        }
+    }
+    m->counters = NULL;
+    k_rmsnorm(m, a->final_out, a->final_rstd, a->resid + resid_slot(m, s->n_layers) * m->stride_c, m->w.norm, n);
+    if (hidden_out) memcpy(hidden_out, a->final_out, (size_t)n * C * sizeof(float));
+    m->cache_len = p0 + n;
+    return m->last_aux;
+}
+
+static void cpu_cache_truncate(void *be, int len)
+{
+    CpuModel *m = be;
+    if (len < 0 || len > m->cache_len) die("model: cannot cut a cache of %d positions to %d", m->cache_len, len);
+    m->cache_len = len;
+}
+
+static int cpu_cache_len(const void *be) { return ((const CpuModel *)be)->cache_len; }
+
+/* Logits (V floats each) at n hidden states. */
+static void cpu_head_logits(void *be, const float *hidden, int n, float *logits_out)
+{
+    CpuModel *m = be;
+    k_linear(m, logits_out, hidden, m->w.output, n, m->s.dim, m->s.vocab_size, n);
 }
 
 static void cpu_logits(void *be, const uint32_t *tokens, int B, int T, float *logits_out)
@@ -767,6 +898,12 @@ const ModelBackend model_backend_cpu = {
     .grad_sumsq = cpu_grad_sumsq,
     .optimizer_step = cpu_optimizer_step,
     .forward_rows = cpu_forward_rows,
+    .forward_hidden = cpu_forward_hidden,
+    .head_loss = cpu_head_loss,
+    .cache_extend = cpu_cache_extend,
+    .cache_truncate = cpu_cache_truncate,
+    .cache_len = cpu_cache_len,
+    .head_logits = cpu_head_logits,
     .logits = cpu_logits,
     .next_logits = cpu_next_logits,
     .get_params = cpu_get_params,

@@ -5,7 +5,7 @@
  * or a seeded subset of --limit) build the few-shot prompts (eval_prompts.h), tokenize
  * each prompt whole, turn the token sequences into an EvalExample (BOS in front, scored
  * span, left truncation), and score the sequences with the trainer's forward pass
- * (model_score), several examples per call. The decisions are tallied into one `eval`
+ * (model_score_from: the head only at the scored positions), several examples per call. The decisions are tallied into one `eval`
  * line per task; a `core` line (mean centered score) closes the output.
  *
  * With --examples, an `example` line per example shows what was scored: each
@@ -129,7 +129,7 @@ typedef struct {
     size_t n_pending, pending_seqs, cap_pending;
     /* model_score arguments, reused */
     const uint32_t **ids;
-    size_t *lens;
+    size_t *lens, *from;
     float **lp;
     uint32_t **am;
     size_t cap_seqs;
@@ -187,11 +187,12 @@ static void flush_pending(TaskRun *r)
         for (size_t s = 0; s < p->ex.n_seqs; s++, n++) {
             r->ids[n] = p->ex.seqs[s].ids;
             r->lens[n] = p->ex.seqs[s].len;
+            r->from[n] = p->ex.seqs[s].start - 1; /* the first scored token's position */
             r->lp[n] = p->logprob[s];
             r->am[n] = p->argmax[s];
         }
     }
-    if (n) model_score(r->em->model, n, r->ids, r->lens, r->lp, r->am);
+    if (n) model_score_from(r->em->model, n, r->ids, r->lens, r->from, r->lp, r->am);
     for (size_t i = 0; i < r->n_pending; i++) {
         Pending *p = &r->pending[i];
         double *mean_loss = xcalloc(p->ex.n_seqs, sizeof *mean_loss);
@@ -235,6 +236,7 @@ static void add_pending(TaskRun *r, size_t item, EvalExample *ex)
         r->cap_seqs = 2 * (r->pending_seqs + 1);
         r->ids = xrealloc(r->ids, r->cap_seqs * sizeof *r->ids);
         r->lens = xrealloc(r->lens, r->cap_seqs * sizeof *r->lens);
+        r->from = xrealloc(r->from, r->cap_seqs * sizeof *r->from);
         r->lp = xrealloc(r->lp, r->cap_seqs * sizeof *r->lp);
         r->am = xrealloc(r->am, r->cap_seqs * sizeof *r->am);
     }
@@ -331,6 +333,7 @@ static void run_task(EvalModel *em, const EvalOptions *o, uint64_t seed, const E
     free(r.pending);
     free(r.ids);
     free(r.lens);
+    free(r.from);
     free(r.lp);
     free(r.am);
     nd_free(&r.line);

@@ -83,6 +83,27 @@ typedef struct ModelBackend {
      * sum over MoE blocks of their aux loss values (0 for an inference model). */
     double (*forward_rows)(void *be, const uint32_t *tokens, const uint32_t *targets, int B, int T,
                          float *loss_out, uint32_t *argmax_out, MoeCounters counters);
+    /* Scoring, in two halves so the head runs once over the scored rows of many calls
+     * (CORE scores a few positions of many short sequences). forward_hidden: the blocks
+     * and the final norm of B x T rows, copying the final hidden states (dim floats) of
+     * rows[i] (0 <= rows[i] < B*T) to hidden_out[i]. head_loss: at n hidden states,
+     * loss_out[i] = -log p(targets[i] | hidden[i]) and argmax_out[i] (may be NULL). A
+     * row's values must not depend on the other rows scored, nor on the other sequences
+     * of the batch (dense models). Both NULL: the front uses forward_rows. */
+    double (*forward_hidden)(void *be, const uint32_t *tokens, int B, int T, const int32_t *rows, int n_rows,
+                             float *hidden_out, MoeCounters counters);
+    void (*head_loss)(void *be, const float *hidden, const uint32_t *targets, size_t n_rows, float *loss_out,
+                      uint32_t *argmax_out);
+    /* Incremental inference of one sequence over a key/value cache (inference models;
+     * sampling, shared contexts): cache_extend runs n new tokens at positions
+     * cache_len.. (cache_len + n <= max_seq), appends their keys and values and copies
+     * their final hidden states to hidden_out (n x dim, may be NULL); cache_truncate
+     * keeps the first len positions; head_logits gives the logits of n hidden states.
+     * All NULL: the front has no cache and recomputes. */
+    double (*cache_extend)(void *be, const uint32_t *ids, int n, float *hidden_out, MoeCounters counters);
+    void (*cache_truncate)(void *be, int len);
+    int (*cache_len)(const void *be);
+    void (*head_logits)(void *be, const float *hidden, int n, float *logits_out);
     void (*logits)(void *be, const uint32_t *tokens, int B, int T, float *logits_out);
     /* Logits (V floats) at the last of T tokens of one sequence. */
     void (*next_logits)(void *be, const uint32_t *ids, int T, float *logits_out);

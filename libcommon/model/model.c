@@ -34,6 +34,8 @@ struct Model {
     /* model_score's rows: inputs, targets, losses, argmax of one call */
     uint32_t *row_tokens, *row_targets, *row_argmax;
     float *row_loss;
+    int32_t *row_index;    /* scored rows of a model_score_from call */
+    float *cache_hidden;   /* [max_seq][dim] hidden states of a model_cache_extend call */
     size_t bytes;
     /* provenance */
     uint64_t vocab_id;
@@ -186,6 +188,7 @@ Model *model_create_on(const ModelBackend *be, const ModelShape *shape, int max_
     m->row_targets = xmalloc(N * sizeof *m->row_targets);
     m->row_argmax = xmalloc(N * sizeof *m->row_argmax);
     m->row_loss = xmalloc(N * sizeof *m->row_loss);
+    m->row_index = xmalloc(N * sizeof *m->row_index);
     m->bytes = N * (3 * sizeof(uint32_t) + sizeof(float)) + m->lay.n_state_floats * sizeof(float);
     return m;
 }
@@ -212,6 +215,8 @@ void model_free(Model *m)
     free(m->row_targets);
     free(m->row_argmax);
     free(m->row_loss);
+    free(m->row_index);
+    free(m->cache_hidden);
     free(m->tensors);
     free(m);
 }
@@ -303,30 +308,36 @@ void model_logits(Model *m, const uint32_t *tokens, int B, int T, float *logits_
     m->be->logits(m->impl, tokens, B, T, logits_out);
 }
 
-void model_score(Model *m, size_t n_seqs, const uint32_t *const *ids, const size_t *lens,
-                 float *const *logprob, uint32_t *const *argmax)
+/* Sequences of one length go through together, up to max_batch at a time. A sequence
+ * of len tokens runs its first len - 1 as inputs (the last one is only a target),
+ * exactly as the trainer runs a validation window of seq_len + 1 tokens. */
+static size_t next_group(Model *m, size_t n_seqs, const size_t *lens, bool *done, size_t first, size_t *batch, int *B_out)
 {
-    /* A sequence of len tokens runs its first len - 1 as inputs (the last one is only a
-     * target), exactly as the trainer runs a validation window of seq_len + 1 tokens.
-     * Sequences of one length go through together, up to max_batch at a time; every
-     * product is tiled per sequence, so the grouping changes no bit. */
+    const size_t len = lens[first];
+    if (len < 1 || len > (size_t)m->max_seq + 1) die("model: sequence of %zu tokens (1 to %d fit)", len, m->max_seq + 1);
+    int B = 0;
+    for (size_t s = first; s < n_seqs && B < m->max_batch; s++)
+        if (!done[s] && lens[s] == len) { batch[B++] = s; done[s] = true; }
+    *B_out = B;
+    return len;
+}
+
+/* Every position, through the backend's forward_rows (the trainer's validation path). */
+static void score_all_positions(Model *m, size_t n_seqs, const uint32_t *const *ids, const size_t *lens,
+                                float *const *logprob, uint32_t *const *argmax)
+{
     bool *done = xcalloc(n_seqs ? n_seqs : 1, sizeof *done);
     size_t *batch = xmalloc((size_t)m->max_batch * sizeof *batch);
     for (size_t first = 0; first < n_seqs; first++) {
         if (done[first]) continue;
-        const size_t len = lens[first];
-        if (len < 1 || len > (size_t)m->max_seq + 1)
-            die("model: sequence of %zu tokens (1 to %d fit)", len, m->max_seq + 1);
-        int B = 0;
-        for (size_t s = first; s < n_seqs && B < m->max_batch; s++)
-            if (!done[s] && lens[s] == len) { batch[B++] = s; done[s] = true; }
+        int B;
+        const size_t len = next_group(m, n_seqs, lens, done, first, batch, &B);
         if (len == 1) continue; /* nothing to score */
         const int T = (int)len - 1;
         uint32_t *tok = m->row_tokens, *tgt = m->row_targets;
         for (int b = 0; b < B; b++) {
-            const uint32_t *seq = ids[batch[b]];
-            memcpy(tok + (size_t)b * T, seq, (size_t)T * sizeof(uint32_t));
-            memcpy(tgt + (size_t)b * T, seq + 1, (size_t)T * sizeof(uint32_t));
+            memcpy(tok + (size_t)b * T, ids[batch[b]], (size_t)T * sizeof(uint32_t));
+            memcpy(tgt + (size_t)b * T, ids[batch[b]] + 1, (size_t)T * sizeof(uint32_t));
         }
         m->last_aux = m->be->forward_rows(m->impl, tok, tgt, B, T, m->row_loss, argmax ? m->row_argmax : NULL, m->sink);
         for (int b = 0; b < B; b++) {
@@ -341,10 +352,132 @@ void model_score(Model *m, size_t n_seqs, const uint32_t *const *ids, const size
     free(done);
 }
 
+/* The positions from from[s] on: the blocks per group of equal lengths, keeping the
+ * final hidden states of the scored rows, then the head once over all of them. */
+static void score_from_positions(Model *m, size_t n_seqs, const uint32_t *const *ids, const size_t *lens,
+                                 const size_t *from, float *const *logprob, uint32_t *const *argmax)
+{
+    const size_t C = (size_t)m->s.dim;
+    size_t total = 0;
+    for (size_t s = 0; s < n_seqs; s++)
+        if (lens[s] >= 1 && from[s] + 1 < lens[s]) total += lens[s] - 1 - from[s];
+    if (total == 0) return;
+    float *hidden = xmalloc(total * C * sizeof *hidden);
+    uint32_t *targets = xmalloc(total * sizeof *targets);
+    size_t *seq_of = xmalloc(total * sizeof *seq_of), *pos_of = xmalloc(total * sizeof *pos_of);
+    bool *done = xcalloc(n_seqs, sizeof *done);
+    size_t *batch = xmalloc((size_t)m->max_batch * sizeof *batch);
+    size_t at = 0;
+    for (size_t first = 0; first < n_seqs; first++) {
+        if (done[first]) continue;
+        int B;
+        const size_t len = next_group(m, n_seqs, lens, done, first, batch, &B);
+        if (len == 1) continue;
+        const int T = (int)len - 1;
+        int n = 0;
+        for (int b = 0; b < B; b++) {
+            const size_t s = batch[b];
+            memcpy(m->row_tokens + (size_t)b * T, ids[s], (size_t)T * sizeof(uint32_t));
+            for (size_t t = from[s]; t < (size_t)T; t++) {
+                m->row_index[n++] = (int32_t)((size_t)b * T + t);
+                seq_of[at] = s;
+                pos_of[at] = t;
+                targets[at++] = ids[s][t + 1];
+            }
+        }
+        if (n == 0) continue;
+        m->last_aux = m->be->forward_hidden(m->impl, m->row_tokens, B, T, m->row_index, n, hidden + (at - n) * C,
+                                            m->sink);
+    }
+    float *loss = xmalloc(total * sizeof *loss);
+    uint32_t *am = argmax ? xmalloc(total * sizeof *am) : NULL;
+    m->be->head_loss(m->impl, hidden, targets, total, loss, am);
+    for (size_t i = 0; i < total; i++) {
+        logprob[seq_of[i]][pos_of[i]] = -loss[i];
+        if (argmax) argmax[seq_of[i]][pos_of[i]] = am[i];
+    }
+    free(loss);
+    free(am);
+    free(batch);
+    free(done);
+    free(seq_of);
+    free(pos_of);
+    free(targets);
+    free(hidden);
+}
+
+void model_score(Model *m, size_t n_seqs, const uint32_t *const *ids, const size_t *lens,
+                 float *const *logprob, uint32_t *const *argmax)
+{
+    score_all_positions(m, n_seqs, ids, lens, logprob, argmax);
+}
+
+void model_score_from(Model *m, size_t n_seqs, const uint32_t *const *ids, const size_t *lens, const size_t *from,
+                      float *const *logprob, uint32_t *const *argmax)
+{
+    if (!m->be->forward_hidden || !m->be->head_loss) {
+        /* A backend without the scoring halves: every position, then keep the asked ones. */
+        float **lp = xcalloc(n_seqs ? n_seqs : 1, sizeof *lp);
+        uint32_t **am = argmax ? xcalloc(n_seqs ? n_seqs : 1, sizeof *am) : NULL;
+        for (size_t s = 0; s < n_seqs; s++) {
+            lp[s] = xmalloc((lens[s] ? lens[s] : 1) * sizeof **lp);
+            if (am) am[s] = xmalloc((lens[s] ? lens[s] : 1) * sizeof **am);
+        }
+        score_all_positions(m, n_seqs, ids, lens, lp, am);
+        for (size_t s = 0; s < n_seqs; s++) {
+            for (size_t t = from[s]; t + 1 < lens[s]; t++) {
+                logprob[s][t] = lp[s][t];
+                if (am) argmax[s][t] = am[s][t];
+            }
+            free(lp[s]);
+            if (am) free(am[s]);
+        }
+        free(lp);
+        free(am);
+        return;
+    }
+    score_from_positions(m, n_seqs, ids, lens, from, logprob, argmax);
+}
+
 void model_next_logits(Model *m, const uint32_t *ids, size_t n, float *logits)
 {
     if (n < 1 || n > (size_t)m->max_seq) die("model: context of %zu tokens (1 to %d fit)", n, m->max_seq);
     m->be->next_logits(m->impl, ids, (int)n, logits);
+}
+
+/* ---- incremental inference ---- */
+
+bool model_has_cache(const Model *m) { return !m->training && m->be->cache_extend != NULL; }
+
+static void need_cache(const Model *m)
+{
+    if (!model_has_cache(m))
+        die("model: no key/value cache (%s backend, %s model)", m->be->name, m->training ? "training" : "inference");
+}
+
+size_t model_cache_len(const Model *m)
+{
+    need_cache(m);
+    return (size_t)m->be->cache_len(m->impl);
+}
+
+void model_cache_truncate(Model *m, size_t len)
+{
+    need_cache(m);
+    const size_t used = model_cache_len(m);
+    if (len > used) die("model: cannot cut a cache of %zu positions to %zu", used, len);
+    m->be->cache_truncate(m->impl, (int)len);
+}
+
+void model_cache_extend(Model *m, const uint32_t *ids, size_t n, float *logits_last)
+{
+    need_cache(m);
+    const size_t used = model_cache_len(m);
+    if (n < 1 || n > (size_t)m->max_seq - used)
+        die("model: %zu more tokens do not fit the cache (%zu of %d positions used)", n, used, m->max_seq);
+    if (!m->cache_hidden) m->cache_hidden = xmalloc((size_t)m->max_seq * m->s.dim * sizeof *m->cache_hidden);
+    m->last_aux = m->be->cache_extend(m->impl, ids, (int)n, m->cache_hidden, m->sink);
+    if (logits_last) m->be->head_logits(m->impl, m->cache_hidden + (n - 1) * (size_t)m->s.dim, 1, logits_last);
 }
 
 /* ---- provenance ---- */

@@ -200,8 +200,32 @@ void model_logits(Model *m, const uint32_t *tokens, int B, int T, float *logits_
  * its logprobs are bit-identical to minus the trainer's validation losses of it. */
 void model_score(Model *m, size_t n_seqs, const uint32_t *const *ids, const size_t *lens,
                  float *const *logprob, uint32_t *const *argmax);
+/* The same, scoring only the positions t in [from[s], lens[s] - 1) of each sequence
+ * (the continuations of CORE; from[s] = 0: all): the LM head, the largest product of a
+ * small model, then runs at those positions only. logprob[s][t] and argmax[s][t] are
+ * written for those t alone. A position's values do not depend on the other positions
+ * scored nor on the grouping of sequences into calls (dense models: bit-identical), and
+ * agree with model_score's to rounding (the head's product is cut differently, so the
+ * last bits may differ). */
+void model_score_from(Model *m, size_t n_seqs, const uint32_t *const *ids, const size_t *lens, const size_t *from,
+                      float *const *logprob, uint32_t *const *argmax);
 /* Logits (V floats) at the last of n tokens, for sampling. n <= max_seq. */
 void model_next_logits(Model *m, const uint32_t *ids, size_t n, float *logits);
+
+/* ---- incremental inference: one sequence over a key/value cache ---- */
+
+/* Models built for inference on a backend with a cache (the CPU backend) keep the keys
+ * and values of up to max_seq positions of one sequence, so generation costs one
+ * position per token instead of a whole forward. Positions [0, model_cache_len) are
+ * filled; model_cache_truncate(m, n) keeps the first n (0: empty), e.g. to score the
+ * choices of a shared context one after another. model_cache_extend appends n tokens
+ * (cache_len + n <= max_seq) and writes the logits (V floats) at the last of them into
+ * logits_last (may be NULL). The values agree with model_next_logits of the whole
+ * sequence to rounding (products over the new rows only; tests/unit/test_grad_model.c). */
+bool model_has_cache(const Model *m);
+size_t model_cache_len(const Model *m);
+void model_cache_truncate(Model *m, size_t len);
+void model_cache_extend(Model *m, const uint32_t *ids, size_t n, float *logits_last);
 
 /* ---- provenance (set by checkpoint loading; used by nmoe-eval) ---- */
 size_t model_seq_len(const Model *m);
