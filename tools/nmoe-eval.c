@@ -94,6 +94,8 @@ static void long_usage(void)
            "      --temperature T   sampling temperature; 0 = greedy [default: 1.0]\n"
            "      --top-k K         sample among the K most likely tokens; 0 = all\n"
            "                        [default: 0]\n"
+           "      --top-p P         then among the most likely tokens whose probabilities\n"
+           "                        add up to P (nucleus sampling); 1 = all [default: 1.0]\n"
            "      --seed S          sampling seed [default: 42]\n"
            "      --max-tokens N    tokens to generate at most [default: 256]\n"
            "\n"
@@ -112,7 +114,7 @@ static const char *const sub_names[N_SUBS] = { "bpb", "core", "router", "sample"
 enum {
     OPT_TABLE = 256, OPT_TOKENIZER, OPT_THREADS, OPT_HELP, OPT_CKPT, OPT_SEQ_LEN, OPT_BATCH, OPT_DATA, OPT_SPLIT,
     OPT_TOKENS, OPT_TASKS, OPT_TASK, OPT_LIMIT, OPT_SEED, OPT_EXAMPLES, OPT_LIST, OPT_DUMP, OPT_PROMPT, OPT_TEMP,
-    OPT_TOPK, OPT_MAX_TOKENS, OPT_BACKEND
+    OPT_TOPK, OPT_MAX_TOKENS, OPT_BACKEND, OPT_TOPP
 };
 
 static const struct option longs[] = {
@@ -129,6 +131,7 @@ static const struct option longs[] = {
     { "dump-prompts", no_argument, 0, OPT_DUMP }, { "prompt", required_argument, 0, OPT_PROMPT },
     { "temperature", required_argument, 0, OPT_TEMP }, { "top-k", required_argument, 0, OPT_TOPK },
     { "max-tokens", required_argument, 0, OPT_MAX_TOKENS }, { "backend", required_argument, 0, OPT_BACKEND },
+    { "top-p", required_argument, 0, OPT_TOPP },
     { 0, 0, 0, 0 },
 };
 
@@ -143,7 +146,7 @@ static unsigned option_subs(int c)
     case OPT_TASKS: case OPT_TASK: case OPT_LIMIT: case OPT_EXAMPLES: case OPT_LIST: case OPT_DUMP:
         return S(SUB_CORE);
     case OPT_SEED: return S(SUB_CORE) | S(SUB_SAMPLE);
-    case OPT_PROMPT: case OPT_TEMP: case OPT_TOPK: case OPT_MAX_TOKENS: return S(SUB_SAMPLE);
+    case OPT_PROMPT: case OPT_TEMP: case OPT_TOPK: case OPT_TOPP: case OPT_MAX_TOKENS: return S(SUB_SAMPLE);
     case OPT_TABLE: return S(SUB_BPB) | S(SUB_CORE) | S(SUB_SUMMARY);
     default: return ALL_SUBS;
     }
@@ -226,6 +229,10 @@ int main(int argc, char **argv)
         case OPT_PROMPT: o.prompt = optarg; break;
         case OPT_TEMP: o.temperature = parse_double(optarg, "--temperature", 0.0, 1e6); break;
         case OPT_TOPK: o.top_k = parse_int(optarg, "--top-k", 0, INT32_MAX); break;
+        case OPT_TOPP:
+            o.top_p = parse_double(optarg, "--top-p", 0.0, 1.0);
+            if (o.top_p <= 0.0) die_usage("--top-p %s: must be above 0 (1 = no limit)", optarg);
+            break;
         case OPT_MAX_TOKENS: o.max_tokens = parse_int(optarg, "--max-tokens", 0, 1 << 30); break;
         case ':': die_usage("option '%s' needs a value", argv[optind - 1]);
         default:

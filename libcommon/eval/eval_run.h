@@ -61,6 +61,7 @@ typedef struct {
     const char *prompt;          /* --prompt TEXT; NULL: empty */
     double temperature;          /* --temperature; 0: greedy */
     int64_t top_k;               /* --top-k; 0: no limit */
+    double top_p;                /* --top-p; 1: no limit */
     int64_t max_tokens;          /* --max-tokens */
 } EvalOptions;
 

@@ -18,6 +18,7 @@ void eval_options_defaults(EvalOptions *o)
     o->split = "val";
     o->temperature = EVAL_RUN_DEFAULT_TEMPERATURE;
     o->max_tokens = EVAL_RUN_DEFAULT_MAX_TOKENS;
+    o->top_p = 1.0;
 }
 
 void eval_model_open(EvalModel *em, const EvalOptions *o, bool load_tokenizer)

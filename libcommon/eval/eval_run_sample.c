@@ -2,18 +2,23 @@
  * look at what it learned (nmoe-eval(1)).
  *
  * The context is <|endoftext|> (what precedes a document in training) followed by the
- * prompt's tokens; each step runs the trainer's forward pass on the last seq_len tokens
- * (model_next_logits; no KV cache, so a step costs a whole forward) and draws the next
- * token. Draws come from one Philox stream (rng.h: seed, EVAL_SAMPLE_STREAM), and the
+ * prompt's tokens, at most the last seq_len. The model keeps the keys and values of the
+ * context in its cache (model_cache_extend): the prompt is run once, then each drawn
+ * token is one more position, so generation is linear in its length. When the cache is
+ * full (seq_len positions), it restarts from the last seq_len/2 tokens of the text
+ * (positions from 0 again): the model sees between seq_len/2 and seq_len tokens, and
+ * the restart costs one forward of seq_len/2 tokens every seq_len/2 tokens. Draws come from one Philox stream (rng.h: seed, EVAL_SAMPLE_STREAM), and the
  * choice rule is a fixed function of the logits and the draw, so the same checkpoint,
  * prompt, options and seed give the same text on any thread count.
  *
  *   temperature 0:  the most likely token (the lowest id on ties)
  *   otherwise:      p_i proportional to exp((logit_i - max) / T) over the candidates:
  *                   every id the tokenizer can decode, or with --top-k K the K most
- *                   likely (ties broken by the lower id); the token is the first, in
- *                   candidate order, whose cumulative probability exceeds u * total,
- *                   u uniform in [0, 1) with 53 random bits.
+ *                   likely (ties broken by the lower id), then with --top-p P < 1 the
+ *                   fewest most likely of those whose p_i add up to at least P of their
+ *                   total (nucleus sampling); the token is the first, in candidate
+ *                   order, whose cumulative probability exceeds u * total (of the
+ *                   candidates kept), u uniform in [0, 1) with 53 random bits.
  * Generation stops after --max-tokens tokens or when <|endoftext|> is drawn. */
 #include "base/error.h"
 #include "eval/eval_run.h"
@@ -39,7 +44,7 @@ static int cmp_candidate(const void *a, const void *b)
 
 /* The next token from logits[V]; allowed[v] marks the ids that may be drawn. */
 static uint32_t pick_token(const float *logits, const bool *allowed, uint32_t V, double temperature, int64_t top_k,
-                           Rng *rng, Candidate *cand)
+                           double top_p, Rng *rng, Candidate *cand)
 {
     uint32_t n = 0;
     for (uint32_t v = 0; v < V; v++) {
@@ -54,15 +59,28 @@ static uint32_t pick_token(const float *logits, const bool *allowed, uint32_t V,
             if (cand[i].logit > cand[best].logit) best = i; /* strict: the lowest id wins ties */
         return cand[best].id;
     }
-    if (top_k > 0 && (uint64_t)top_k < n) {
+    const bool nucleus = top_p < 1.0;
+    if ((top_k > 0 && (uint64_t)top_k < n) || nucleus) {
         qsort(cand, n, sizeof *cand, cmp_candidate);
-        n = (uint32_t)top_k;
+        if (top_k > 0 && (uint64_t)top_k < n) n = (uint32_t)top_k;
     }
     float max = cand[0].logit;
     for (uint32_t i = 1; i < n; i++)
         if (cand[i].logit > max) max = cand[i].logit;
     double total = 0.0;
     for (uint32_t i = 0; i < n; i++) total += exp(((double)cand[i].logit - max) / temperature);
+    if (nucleus) {
+        /* Sorted most likely first: keep the shortest prefix reaching top_p of the total. */
+        double kept = 0.0;
+        uint32_t k = 0;
+        while (k < n) {
+            kept += exp(((double)cand[k].logit - max) / temperature);
+            k++;
+            if (kept >= top_p * total) break;
+        }
+        n = k;
+        total = kept;
+    }
     const double u = (double)(rng_u64(rng) >> 11) * 0x1p-53 * total;
     double cum = 0.0;
     for (uint32_t i = 0; i < n; i++) {
@@ -105,15 +123,38 @@ int eval_run_sample(const EvalOptions *o)
     eval_out_open(&out, o);
     if (prompt_tokens > em.seq_len)
         warnx("the prompt has %zu tokens; the model sees the last %zu", prompt_tokens, em.seq_len);
-    info(NMOE_VERBOSE, "sample: %zu prompt tokens, temperature %g, top-k %" PRId64 ", seed %" PRIu64 "\n", prompt_tokens,
-         o->temperature, o->top_k, rng.seed);
+    info(NMOE_VERBOSE, "sample: %zu prompt tokens, temperature %g, top-k %" PRId64 ", top-p %g, seed %" PRIu64 "\n",
+         prompt_tokens, o->temperature, o->top_k, o->top_p, rng.seed);
     if (fwrite(prompt, 1, strlen(prompt), out.fp) != strlen(prompt)) die("%s: write failed", out.name);
+    Model *m = em.model;
+    const bool cached = model_has_cache(m);
+    const double t0 = monotonic_s();
+    double t_prompt = 0.0;
+    size_t pending = 0; /* tokens of ctx not yet in the cache */
+    if (cached) {
+        const size_t n = ctx.n < em.seq_len ? ctx.n : em.seq_len;
+        model_cache_truncate(m, 0);
+        model_cache_extend(m, ctx.v + (ctx.n - n), n, logits);
+        t_prompt = monotonic_s() - t0;
+    }
     int64_t generated = 0;
     const char *why = "max-tokens";
     for (; generated < o->max_tokens; generated++) {
-        const size_t n = ctx.n < em.seq_len ? ctx.n : em.seq_len;
-        model_next_logits(em.model, ctx.v + (ctx.n - n), n, logits);
-        const uint32_t id = pick_token(logits, allowed, V, o->temperature, o->top_k, &rng, cand);
+        if (!cached) {
+            const size_t n = ctx.n < em.seq_len ? ctx.n : em.seq_len;
+            model_next_logits(m, ctx.v + (ctx.n - n), n, logits);
+        } else if (pending) {
+            if (model_cache_len(m) + pending > em.seq_len) {
+                /* Full: restart from the last seq_len/2 tokens, positions from 0. */
+                const size_t keep = em.seq_len / 2 > 0 ? em.seq_len / 2 : 1;
+                model_cache_truncate(m, 0);
+                model_cache_extend(m, ctx.v + (ctx.n - keep), keep, logits);
+            } else {
+                model_cache_extend(m, ctx.v + (ctx.n - pending), pending, logits);
+            }
+            pending = 0;
+        }
+        const uint32_t id = pick_token(logits, allowed, V, o->temperature, o->top_k, o->top_p, &rng, cand);
         if (t->eot_id >= 0 && id == (uint32_t)t->eot_id) {
             why = "<|endoftext|>";
             break;
@@ -122,10 +163,15 @@ int eval_run_sample(const EvalOptions *o)
         const uint8_t *bytes = tokenizer_token_bytes(t, id, &len);
         if (fwrite(bytes, 1, len, out.fp) != len || fflush(out.fp) != 0) die("%s: write failed", out.name);
         idvec_push(&ctx, id);
+        pending++;
     }
+    const double t_all = monotonic_s() - t0;
     if (fputc('\n', out.fp) == EOF) die("%s: write failed", out.name);
     eval_out_close(&out);
-    info(NMOE_VERBOSE, "sample: %" PRId64 " tokens, stopped at %s\n", generated, why);
+    const double t_gen = t_all - t_prompt;
+    info(NMOE_NORMAL, "sample: %zu prompt tokens in %.3f s, %" PRId64 " tokens generated in %.3f s (%.1f tokens/s%s), stopped at %s\n",
+         prompt_tokens < em.seq_len ? prompt_tokens : em.seq_len, t_prompt, generated, t_gen,
+         t_gen > 0 ? (double)generated / t_gen : 0.0, cached ? ", key/value cache" : ", no cache", why);
 
     free(cand);
     free(logits);
