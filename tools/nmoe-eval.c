@@ -81,7 +81,14 @@ static void long_usage(void)
            "                        [default: every task, in the config's order]\n"
            "      --limit N         N examples per task, a seeded random subset; 0 = all\n"
            "                        [default: 0]\n"
-           "      --seed N          few-shot and subset seed [default: suite.seed, 1234]\n"
+           "      --seed N          few-shot and subset seed; under --draw python the\n"
+           "                        few-shot base (item idx: N + idx)\n"
+           "                        [default: suite.seed, 1234]\n"
+           "      --draw NAME       how the --limit subset and the few-shot examples are\n"
+           "                        drawn: philox, or python (as the DCLM / nanochat\n"
+           "                        reference, random.Random(1337) shuffle and\n"
+           "                        random.Random(N + idx).sample)\n"
+           "                        [default: suite.draw, philox]\n"
            "      --examples        also write an `example` line per example (token ids,\n"
            "                        scored span, log-likelihood) [default: off]\n"
            "      --list            print the tasks (label, type, shots, baseline, file)\n"
@@ -114,7 +121,7 @@ static const char *const sub_names[N_SUBS] = { "bpb", "core", "router", "sample"
 enum {
     OPT_TABLE = 256, OPT_TOKENIZER, OPT_THREADS, OPT_HELP, OPT_CKPT, OPT_SEQ_LEN, OPT_BATCH, OPT_DATA, OPT_SPLIT,
     OPT_TOKENS, OPT_TASKS, OPT_TASK, OPT_LIMIT, OPT_SEED, OPT_EXAMPLES, OPT_LIST, OPT_DUMP, OPT_PROMPT, OPT_TEMP,
-    OPT_TOPK, OPT_MAX_TOKENS, OPT_BACKEND, OPT_TOPP
+    OPT_TOPK, OPT_MAX_TOKENS, OPT_BACKEND, OPT_TOPP, OPT_DRAW
 };
 
 static const struct option longs[] = {
@@ -131,7 +138,7 @@ static const struct option longs[] = {
     { "dump-prompts", no_argument, 0, OPT_DUMP }, { "prompt", required_argument, 0, OPT_PROMPT },
     { "temperature", required_argument, 0, OPT_TEMP }, { "top-k", required_argument, 0, OPT_TOPK },
     { "max-tokens", required_argument, 0, OPT_MAX_TOKENS }, { "backend", required_argument, 0, OPT_BACKEND },
-    { "top-p", required_argument, 0, OPT_TOPP },
+    { "top-p", required_argument, 0, OPT_TOPP }, { "draw", required_argument, 0, OPT_DRAW },
     { 0, 0, 0, 0 },
 };
 
@@ -143,7 +150,7 @@ static unsigned option_subs(int c)
     case OPT_THREADS: return MODEL_SUBS;
     case OPT_CKPT: case OPT_SEQ_LEN: case OPT_BATCH: case OPT_BACKEND: return MODEL_SUBS;
     case OPT_DATA: case OPT_SPLIT: case OPT_TOKENS: return S(SUB_BPB) | S(SUB_ROUTER);
-    case OPT_TASKS: case OPT_TASK: case OPT_LIMIT: case OPT_EXAMPLES: case OPT_LIST: case OPT_DUMP:
+    case OPT_TASKS: case OPT_TASK: case OPT_LIMIT: case OPT_EXAMPLES: case OPT_LIST: case OPT_DUMP: case OPT_DRAW:
         return S(SUB_CORE);
     case OPT_SEED: return S(SUB_CORE) | S(SUB_SAMPLE);
     case OPT_PROMPT: case OPT_TEMP: case OPT_TOPK: case OPT_TOPP: case OPT_MAX_TOKENS: return S(SUB_SAMPLE);
@@ -223,6 +230,10 @@ int main(int argc, char **argv)
         case OPT_TASK: task_names[o.n_task_names++] = optarg; break;
         case OPT_LIMIT: o.limit = (uint64_t)parse_int(optarg, "--limit", 0, INT64_MAX); break;
         case OPT_SEED: o.seed = (uint64_t)parse_int(optarg, "--seed", 0, (int64_t)1 << 53); o.seed_set = true; break;
+        case OPT_DRAW:
+            if (!eval_draw_parse(optarg, &o.draw)) die_usage("--draw %s: expected philox or python", optarg);
+            o.draw_set = true;
+            break;
         case OPT_EXAMPLES: o.examples = true; break;
         case OPT_LIST: o.list = true; break;
         case OPT_DUMP: o.dump_prompts = true; break;

@@ -2,6 +2,7 @@
 #include "eval/eval_prompts.h"
 #include "base/error.h"
 #include "formats/ndjson.h"
+#include "base/pyrandom.h"
 #include "base/rng.h"
 
 #include <stdarg.h>
@@ -47,6 +48,90 @@ void eval_subset_order(uint64_t seed, size_t n, size_t *order)
         size_t j = i + (size_t)rng_below(&r, n - i);
         size_t t = order[i]; order[i] = order[j]; order[j] = t;
     }
+}
+
+bool eval_draw_parse(const char *s, EvalDraw *out)
+{
+    if (strcmp(s, "philox") == 0) *out = EVAL_DRAW_PHILOX;
+    else if (strcmp(s, "python") == 0) *out = EVAL_DRAW_PYTHON;
+    else return false;
+    return true;
+}
+
+const char *eval_draw_name(EvalDraw d) { return d == EVAL_DRAW_PYTHON ? "python" : "philox"; }
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void eval_subset_make(EvalDraw draw, uint64_t seed, size_t n_items, uint64_t limit, EvalSubset *out)
+{
+    memset(out, 0, sizeof *out);
+    out->draw = draw;
+    out->seed = seed;
+    out->n_items = n_items;
+    out->n = limit == 0 || limit >= n_items ? n_items : (size_t)limit;
+    size_t *order = xcalloc(n_items + 1, sizeof *order);
+    if (draw == EVAL_DRAW_PHILOX) {
+        /* All in file order, or the first `limit` of a seeded permutation, sorted. */
+        if (out->n == n_items) for (size_t i = 0; i < n_items; i++) order[i] = i;
+        else eval_subset_order(seed, n_items, order);
+        qsort(order, out->n, sizeof *order, cmp_size);
+        out->items = order;
+        return;
+    }
+    /* data = file order; random.Random(1337).shuffle(data); data = data[:limit]. The
+     * shuffle is of the whole file even without a limit, since idx (the few-shot seed
+     * offset) is the position in the shuffled list. */
+    for (size_t i = 0; i < n_items; i++) order[i] = i;
+    PyRandom r;
+    pyrandom_seed(&r, EVAL_PYTHON_SHUFFLE_SEED);
+    pyrandom_shuffle(&r, order, n_items);
+    out->pool = order;
+    size_t *idx_of = xcalloc(n_items + 1, sizeof *idx_of);   /* file index -> idx + 1 */
+    for (size_t idx = 0; idx < out->n; idx++) idx_of[order[idx]] = idx + 1;
+    out->items = xcalloc(out->n + 1, sizeof *out->items);
+    out->pool_pos = xcalloc(out->n + 1, sizeof *out->pool_pos);
+    for (size_t i = 0, j = 0; i < n_items; i++)
+        if (idx_of[i]) {
+            out->items[j] = i;
+            out->pool_pos[j] = idx_of[i] - 1;
+            j++;
+        }
+    free(idx_of);
+}
+
+size_t eval_subset_fewshot_pool(const EvalSubset *s) { return s->draw == EVAL_DRAW_PYTHON ? s->n : s->n_items; }
+
+void eval_subset_fewshot(const EvalSubset *s, size_t j, size_t k, size_t *out)
+{
+    if (k == 0) return;
+    if (s->draw == EVAL_DRAW_PHILOX) {
+        eval_fewshot_sample(s->seed, s->items[j], s->n_items, k, out);
+        return;
+    }
+    /* rng = random.Random(seed + idx)
+     * available_indices = [i for i in range(len(data)) if i != idx]
+     * fewshot = [data[i] for i in rng.sample(available_indices, k)] */
+    const size_t idx = s->pool_pos[j];
+    PyRandom r;
+    pyrandom_seed(&r, s->seed + idx);
+    pyrandom_sample(&r, s->n - 1, k, out);
+    for (size_t i = 0; i < k; i++) {
+        size_t a = out[i] < idx ? out[i] : out[i] + 1;   /* available_indices[out[i]] */
+        out[i] = s->pool[a];
+    }
+}
+
+void eval_subset_free(EvalSubset *s)
+{
+    if (!s) return;
+    free(s->items);
+    free(s->pool);
+    free(s->pool_pos);
+    memset(s, 0, sizeof *s);
 }
 
 /* A growing string. */
@@ -107,18 +192,30 @@ bool eval_prompts_build(const EvalTaskData *task, size_t item, const EvalPromptS
                         EvalPrompts *out, char *err, size_t err_cap)
 {
     memset(out, 0, sizeof *out);
-    const char *d = spec->delimiter ? spec->delimiter : EVAL_DEFAULT_DELIMITER;
     if (spec->num_fewshot < 0 || (size_t)spec->num_fewshot >= task->n_items) {
         snprintf(err, err_cap, "%s: %zu examples are too few for %d-shot prompts (need at least %d)",
                  task->path, task->n_items, spec->num_fewshot, spec->num_fewshot + 1);
         return false;
     }
+    size_t k = (size_t)spec->num_fewshot;
+    size_t *fewshot = xcalloc(k + 1, sizeof *fewshot);
+    if (k) eval_fewshot_sample(spec->seed, item, task->n_items, k, fewshot);
+    bool ok = eval_prompts_render(task, item, fewshot, k, spec, out, err, err_cap);
+    free(fewshot);
+    return ok;
+}
+
+bool eval_prompts_render(const EvalTaskData *task, size_t item, const size_t *fewshot, size_t n_fewshot,
+                         const EvalPromptSpec *spec, EvalPrompts *out, char *err, size_t err_cap)
+{
+    memset(out, 0, sizeof *out);
+    const char *d = spec->delimiter ? spec->delimiter : EVAL_DEFAULT_DELIMITER;
     const EvalItem *it = &task->items[item];
     out->type = task->type;
     out->gold = it->gold;
-    out->n_fewshot = (size_t)spec->num_fewshot;
+    out->n_fewshot = n_fewshot;
     out->fewshot = xcalloc(out->n_fewshot + 1, sizeof *out->fewshot);
-    if (out->n_fewshot) eval_fewshot_sample(spec->seed, item, task->n_items, out->n_fewshot, out->fewshot);
+    if (n_fewshot) memcpy(out->fewshot, fewshot, n_fewshot * sizeof *fewshot);
 
     Str shots = { 0 };
     str_add(&shots, "", 0);

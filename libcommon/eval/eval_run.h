@@ -12,6 +12,7 @@
 
 #include "base/atomic_file.h"
 #include "base/clock.h"
+#include "eval/eval_prompts.h"
 #include "train/config.h"
 #include "model/model.h"
 #include "tok/tokenizer.h"
@@ -55,6 +56,8 @@ typedef struct {
     uint64_t limit;              /* --limit; 0: all */
     uint64_t seed;               /* --seed (core: few-shot and subset; sample: sampling) */
     bool seed_set;
+    EvalDraw draw;               /* --draw (core) */
+    bool draw_set;
     bool list, dump_prompts;     /* --list, --dump-prompts */
     bool examples;               /* --examples: an `example` line per example */
     /* sample */

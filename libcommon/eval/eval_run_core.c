@@ -2,7 +2,8 @@
  * (nmoe-eval(1); the decision rules and their provenance are in eval_score.h).
  *
  * Per task of the config: load and validate the task file, then for each example (all,
- * or a seeded subset of --limit) build the few-shot prompts (eval_prompts.h), tokenize
+ * or a seeded subset of --limit, drawn by --draw / suite.draw: philox, or python as the
+ * DCLM / nanochat reference draws) build the few-shot prompts (eval_prompts.h), tokenize
  * each prompt whole, turn the token sequences into an EvalExample (BOS in front, scored
  * span, left truncation), and score the sequences with the trainer's forward pass
  * (model_score_from: the head only at the scored positions), several examples per call. The decisions are tallied into one `eval`
@@ -78,26 +79,35 @@ static const EvalTaskSpec **select_tasks(const EvalSuite *s, const EvalOptions *
     return sel;
 }
 
-static int cmp_size(const void *a, const void *b)
+/* The examples of a task to evaluate (eval_subset_make), with the few-shot count checked
+ * against what the draw samples from. A file with too few examples is a runtime error,
+ * as a bad task file is; a --limit that leaves too few under the python draw (whose
+ * few-shot pool is the evaluated subset) is a usage error. */
+static void select_items(const EvalTaskSpec *spec, const EvalTaskData *data, const EvalOptions *o, EvalDraw draw,
+                         uint64_t seed, EvalSubset *sub)
 {
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return x < y ? -1 : x > y;
+    const size_t k = (size_t)spec->num_fewshot;
+    if (k >= data->n_items)
+        die("%s: %zu examples are too few for %zu-shot prompts (need at least %zu)", data->path, data->n_items, k,
+            k + 1);
+    eval_subset_make(draw, seed, data->n_items, o->limit, sub);
+    if (k >= eval_subset_fewshot_pool(sub))
+        die_usage("--limit %" PRIu64 ": task %s has %zu-shot prompts, and under --draw python the few-shot examples "
+                  "come from the %zu evaluated ones (need --limit %zu or more)",
+                  o->limit, spec->label, k, sub->n, k + 1);
 }
 
-/* The examples of a task to evaluate, in file order: all, or the first `limit` of a
- * seeded permutation (eval_subset_order), so a subset is the same whatever else runs. */
-static size_t *select_items(size_t n_items, uint64_t limit, uint64_t seed, size_t *n_out)
+/* The prompts of sub->items[j]. */
+static void build_prompts(const EvalTaskData *data, const EvalTaskSpec *spec, const EvalSubset *sub, size_t j,
+                          EvalPrompts *pr)
 {
-    size_t *order = xcalloc(n_items + 1, sizeof *order);
-    if (limit == 0 || limit >= n_items) {
-        for (size_t i = 0; i < n_items; i++) order[i] = i;
-        *n_out = n_items;
-        return order;
-    }
-    eval_subset_order(seed, n_items, order);
-    qsort(order, (size_t)limit, sizeof *order, cmp_size);
-    *n_out = (size_t)limit;
-    return order;
+    const size_t k = (size_t)spec->num_fewshot;
+    size_t *fewshot = xcalloc(k + 1, sizeof *fewshot);
+    eval_subset_fewshot(sub, j, k, fewshot);
+    EvalPromptSpec ps = { spec->num_fewshot, spec->delimiter, sub->seed };
+    char err[4096];
+    if (!eval_prompts_render(data, sub->items[j], fewshot, k, &ps, pr, err, sizeof err)) die("%s", err);
+    free(fewshot);
 }
 
 static EvalTaskData load_task(const EvalTaskSpec *t)
@@ -257,16 +267,16 @@ static void encode_joined(const Tokenizer *t, TokEncoder *enc, const char *a, co
     tok_encode(t, enc, (const uint8_t *)*buf, la + lb, false, out);
 }
 
-static void run_task(EvalModel *em, const EvalOptions *o, uint64_t seed, const EvalTaskSpec *spec,
+static void run_task(EvalModel *em, const EvalOptions *o, EvalDraw draw, uint64_t seed, const EvalTaskSpec *spec,
                      const EvalTaskData *task_data, EvalOut *out, EvalTaskResult *res)
 {
     const double t0 = monotonic_s();
     const EvalTaskData data = *task_data;
-    size_t n_sel;
-    size_t *items = select_items(data.n_items, o->limit, seed, &n_sel);
+    EvalSubset sub;
+    select_items(spec, &data, o, draw, seed, &sub);
+    const size_t n_sel = sub.n;
     const Tokenizer *t = em->tok;
     TokEncoder *enc = tok_encoder_new(t);
-    EvalPromptSpec ps = { spec->num_fewshot, spec->delimiter, seed };
     TaskRun r = { .em = em, .o = o, .out = out, .spec = spec, .data = &data };
     IdVec *full = NULL, prefix = { 0 };
     size_t n_full = 0;
@@ -276,9 +286,9 @@ static void run_task(EvalModel *em, const EvalOptions *o, uint64_t seed, const E
     double t_said = t0;
 
     for (size_t k = 0; k < n_sel; k++) {
-        const size_t i = items[k];
+        const size_t i = sub.items[k];
         EvalPrompts pr;
-        if (!eval_prompts_build(&data, i, &ps, &pr, err, sizeof err)) die("%s", err);
+        build_prompts(&data, spec, &sub, k, &pr);
         if (pr.n_pairs > n_full) {
             full = xrealloc(full, pr.n_pairs * sizeof *full);
             memset(full + n_full, 0, (pr.n_pairs - n_full) * sizeof *full);
@@ -313,6 +323,7 @@ static void run_task(EvalModel *em, const EvalOptions *o, uint64_t seed, const E
 
     memset(res, 0, sizeof *res);
     eval_result_from_tally(res, spec, seed, &r.tally);
+    res->draw = draw;
     res->run = xstrdup(em->run);
     res->step = em->step;
     res->seq_len = (int64_t)em->seq_len;
@@ -338,31 +349,29 @@ static void run_task(EvalModel *em, const EvalOptions *o, uint64_t seed, const E
     free(r.am);
     nd_free(&r.line);
     tok_encoder_free(enc);
-    free(items);
+    eval_subset_free(&sub);
 }
 
 /* ---- --list and --dump-prompts (no model) -------------------------------------------- */
 
-static void dump_prompts(const EvalTaskSpec *const *sel, size_t n_sel, const EvalOptions *o,
+static void dump_prompts(const EvalTaskSpec *const *sel, size_t n_sel, const EvalOptions *o, EvalDraw draw,
                          uint64_t seed)
 {
     EvalOut out;
     eval_out_open(&out, o);
     if (!out.fp) die_usage("--dump-prompts writes NDJSON: it does not go with --table");
-    char err[4096];
     for (size_t k = 0; k < n_sel; k++) {
         const EvalTaskSpec *spec = sel[k];
         EvalTaskData data = load_task(spec);
-        size_t n_items;
-        size_t *items = select_items(data.n_items, o->limit, seed, &n_items);
-        EvalPromptSpec ps = { spec->num_fewshot, spec->delimiter, seed };
-        for (size_t j = 0; j < n_items; j++) {
+        EvalSubset sub;
+        select_items(spec, &data, o, draw, seed, &sub);
+        for (size_t j = 0; j < sub.n; j++) {
             EvalPrompts p;
-            if (!eval_prompts_build(&data, items[j], &ps, &p, err, sizeof err)) die("%s", err);
-            eval_write_prompts_line(out.fp, out.name, spec->label, items[j], data.items[items[j]].line, &p);
+            build_prompts(&data, spec, &sub, j, &p);
+            eval_write_prompts_line(out.fp, out.name, spec->label, sub.items[j], data.items[sub.items[j]].line, &p);
             eval_prompts_free(&p);
         }
-        free(items);
+        eval_subset_free(&sub);
         eval_tasks_free(&data);
     }
     eval_out_close(&out);
@@ -376,6 +385,7 @@ int eval_run_core(const EvalOptions *o)
     if (!eval_suite_load(path, &suite, err, sizeof err)) die("%s", err);
     free(path);
     const uint64_t seed = o->seed_set ? o->seed : suite.seed;
+    const EvalDraw draw = o->draw_set ? o->draw : suite.draw;
 
     if (o->list) {
         eval_suite_write_list(&suite, stdout);
@@ -386,7 +396,7 @@ int eval_run_core(const EvalOptions *o)
     size_t n_sel;
     const EvalTaskSpec **sel = select_tasks(&suite, o, &n_sel);
     if (o->dump_prompts) {
-        dump_prompts(sel, n_sel, o, seed);
+        dump_prompts(sel, n_sel, o, draw, seed);
         free(sel);
         eval_suite_free(&suite);
         return NMOE_EXIT_OK;
@@ -397,9 +407,9 @@ int eval_run_core(const EvalOptions *o)
     EvalTaskData *data = xcalloc(n_sel + 1, sizeof *data);
     for (size_t k = 0; k < n_sel; k++) {
         data[k] = load_task(sel[k]);
-        if ((size_t)sel[k]->num_fewshot >= data[k].n_items)
-            die("%s: %zu examples are too few for %d-shot prompts (need at least %d)", data[k].path, data[k].n_items,
-                sel[k]->num_fewshot, sel[k]->num_fewshot + 1);
+        EvalSubset sub;
+        select_items(sel[k], &data[k], o, draw, seed, &sub);
+        eval_subset_free(&sub);
     }
     EvalModel em;
     eval_model_open(&em, o, true);
@@ -411,7 +421,7 @@ int eval_run_core(const EvalOptions *o)
     EvalSummary sum = { 0 };
     sum.tasks = xcalloc(n_sel + 1, sizeof *sum.tasks);
     for (size_t k = 0; k < n_sel; k++) {
-        run_task(&em, o, seed, sel[k], &data[k], &out, &sum.tasks[k]);
+        run_task(&em, o, draw, seed, sel[k], &data[k], &out, &sum.tasks[k]);
         sum.n_tasks++;
         eval_tasks_free(&data[k]);
     }

@@ -68,9 +68,10 @@
  * How `nmoe-eval core` is wired (per task of the config; see nmoe-eval(1)):
  *   suite = eval_suite_load(...); task = eval_suite_find(...)        (or every task)
  *   eval_tasks_load(task->file, task->type, &data, err, cap) or die("%s", err)
- *   order = 0..n-1, or eval_subset_order(seed, n, order) and the first --limit entries
- *   for each item i in order:
- *     eval_prompts_build(&data, i, &spec, &prompts, ...)   spec = {num_fewshot, delim, seed}
+ *   eval_subset_make(draw, seed, n, --limit, &sub)   (all items, or a subset; eval_prompts.h)
+ *   for each item i = sub.items[j] (file order):
+ *     eval_subset_fewshot(&sub, j, num_fewshot, shots)  (philox or python draw)
+ *     eval_prompts_render(&data, i, shots, num_fewshot, &spec, &prompts, ...)
  *     MC/schema: full[c] = tok_encode(pairs[c].context + pairs[c].continuation)
  *     LM:        full[0] = tok_encode(context + continuation), prefix = tok_encode(context)
  *       (whole strings: CORE tokenizes whole prompts, never the two halves joined)
@@ -89,8 +90,8 @@
  *   Emit {"kind":"eval","task":"bpb",...} (nmoe-eval(1), OUTPUT).
  * `nmoe-eval sample`: model_next_logits, temperature / top-k sampling with an Rng from
  *   rng.h (seeded, so the same seed gives the same text), tokenizer_token_bytes to decode.
- * `nmoe-eval core --list` = eval_suite_write_list(); `--dump-prompts` =
- *   eval_prompts_build + eval_write_prompts_line per example (neither needs --ckpt).
+ * `nmoe-eval core --list` = eval_suite_write_list(); `--dump-prompts` = the same
+ *   subset and prompts + eval_write_prompts_line per example (neither needs --ckpt).
  * `nmoe-eval summary FILE...`: eval_summary_run() (already complete here).
  * ======================================================================================
  *

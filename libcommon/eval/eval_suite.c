@@ -60,6 +60,7 @@ bool eval_suite_load(const char *path, EvalSuite *out, char *err, size_t cap)
     EvalSuite s = { 0 };
     s.path = xstrdup(path);
     s.seed = 1234;
+    s.draw = EVAL_DRAW_PHILOX;
     char *data_dir = NULL;
     char **files = NULL;   /* as written, per task; resolved at the end */
     bool *typed = NULL;    /* per task: icl_task_type was given */
@@ -77,8 +78,11 @@ bool eval_suite_load(const char *path, EvalSuite *out, char *err, size_t cap)
                 if (v->type != TOML_INT || v->u.i < 0 || v->u.i > ((int64_t)1 << 53))
                     ok = errbuf_fail(err, cap, "%s:%d:%d: suite.seed must be a whole number in [0, 2^53]", path, v->line, v->col);
                 else s.seed = (uint64_t)v->u.i;
+            } else if (strcmp(k, "draw") == 0) {
+                if (v->type != TOML_STRING || !eval_draw_parse(v->u.s, &s.draw))
+                    ok = errbuf_fail(err, cap, "%s:%d:%d: suite.draw must be \"philox\" or \"python\"", path, v->line, v->col);
             } else {
-                ok = errbuf_fail(err, cap, "%s:%d:%d: unknown key \"%s\" (suite keys: data_dir, seed)", path, v->line, v->col, key);
+                ok = errbuf_fail(err, cap, "%s:%d:%d: unknown key \"%s\" (suite keys: data_dir, seed, draw)", path, v->line, v->col, key);
             }
             continue;
         }

@@ -6,6 +6,9 @@
  *   data_dir = "../data/eval"   # task files are found here; relative to this file
  *                               # [default: the folder of this file]
  *   seed = 1234                 # few-shot sampling seed, 0..2^53 [default: 1234]
+ *   draw = "philox"             # "philox" or "python": how the --limit subset and the
+ *                               # few-shot examples are drawn (eval_prompts.h)
+ *                               # [default: "philox"]
  *
  *   [task.arc_easy]
  *   file = "arc_easy.jsonl"                 # .jsonl or .jsonl.zst, relative to data_dir
@@ -19,6 +22,7 @@
 #ifndef NMOE_EVAL_SUITE_H
 #define NMOE_EVAL_SUITE_H
 
+#include "eval/eval_prompts.h"
 #include "eval/eval_tasks.h"
 
 #include <stdbool.h>
@@ -42,6 +46,7 @@ typedef struct {
     char *path;              /* the config file */
     char *data_dir;          /* resolved */
     uint64_t seed;
+    EvalDraw draw;
     EvalTaskSpec *tasks;
     size_t n_tasks;
 } EvalSuite;

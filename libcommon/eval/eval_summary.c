@@ -52,6 +52,7 @@ void eval_write_task_line(FILE *fp, const char *what, const EvalTaskResult *r)
     nd_int(&l, "num_fewshot", r->num_fewshot);
     nd_f64(&l, "random_baseline", r->random_baseline);
     nd_int(&l, "seed", (int64_t)r->seed);
+    if (r->draw != EVAL_DRAW_PHILOX) nd_str(&l, "draw", eval_draw_name(r->draw));
     if (r->seq_len >= 0) nd_int(&l, "seq_len", r->seq_len);
     nd_int(&l, "examples", (int64_t)r->examples);
     nd_int(&l, "correct", (int64_t)r->correct);
@@ -117,7 +118,7 @@ static bool close_enough(double a, double b) { return fabs(a - b) <= 1e-12 * (1 
 
 static bool parse_eval_line(cJSON *o, EvalTaskResult *r, const char *where, char *err, size_t cap)
 {
-    char *type = NULL;
+    char *type = NULL, *draw = NULL;
     double step, examples, correct, nfs, seed, seq_len, trunc, over, adj, nonf;
     bool ok = want_string(o, "run", true, &r->run, where, err, cap) &&
               want_count(o, "step", true, 0, 0, &step, where, err, cap) &&
@@ -129,6 +130,7 @@ static bool parse_eval_line(cJSON *o, EvalTaskResult *r, const char *where, char
     ok = ok && want_count(o, "num_fewshot", true, 0, 0, &nfs, where, err, cap) &&
          want_number(o, "random_baseline", &r->random_baseline, where, err, cap) &&
          want_count(o, "seed", false, 0, 0, &seed, where, err, cap) &&
+         want_string(o, "draw", false, &draw, where, err, cap) &&
          want_count(o, "seq_len", false, 1, -1, &seq_len, where, err, cap) &&
          want_count(o, "examples", true, 1, 0, &examples, where, err, cap) &&
          want_count(o, "correct", true, 0, 0, &correct, where, err, cap) &&
@@ -141,6 +143,10 @@ static bool parse_eval_line(cJSON *o, EvalTaskResult *r, const char *where, char
          want_string(o, "file", false, &r->file, where, err, cap) &&
          want_string(o, "ckpt", false, &r->ckpt, where, err, cap) &&
          want_string(o, "fingerprint", false, &r->fingerprint, where, err, cap);
+    r->draw = EVAL_DRAW_PHILOX;
+    if (ok && draw && !eval_draw_parse(draw, &r->draw))
+        ok = errbuf_fail(err, cap, "%s: \"draw\" \"%s\" is not philox or python", where, draw);
+    free(draw);
     if (!ok) return false;
     r->step = (int64_t)step;
     r->num_fewshot = (int)fmin(nfs, EVAL_MAX_FEWSHOT + 1.0);

@@ -8,6 +8,8 @@
  *    "truncated":0,"overlong":0,"adjusted":0,"nonfinite":0,
  *    "file":"pipelines/../data/eval/arc_easy.jsonl","ckpt":"run/ckpt","fingerprint":"..",
  *    "time":{"elapsed_s":12.5}}
+ * and "draw":"python" after "seed" when the examples were drawn as the DCLM / nanochat
+ * reference draws them (eval_prompts.h); absent, the draw is philox.
  * accuracy = correct / examples; centered = (accuracy - b) / (1 - b), b = random_baseline
  * / 100; overlong examples are counted in examples and not in correct.
  *
@@ -39,6 +41,7 @@ typedef struct {
     int num_fewshot;
     double random_baseline;   /* percent */
     uint64_t seed;
+    EvalDraw draw;            /* written only when not EVAL_DRAW_PHILOX */
     int64_t seq_len;          /* model context used for truncation; -1 unknown */
     char *file;               /* task data file (may be NULL) */
     /* on what */

@@ -210,6 +210,58 @@ static void test_fewshot_sampling(void)
     CHECK(fixed < 10); /* not the identity */
 }
 
+/* The two draws of a --limit subset and its few-shot examples (eval_subset_*). */
+static void test_subset_draws(void)
+{
+    /* philox: the first N of eval_subset_order, sorted; few-shot over the whole file. */
+    EvalSubset s;
+    size_t order[50];
+    eval_subset_order(77, 50, order);
+    eval_subset_make(EVAL_DRAW_PHILOX, 77, 50, 5, &s);
+    CHECK_EQ_INT(s.n, 5);
+    CHECK_EQ_INT(eval_subset_fewshot_pool(&s), 50);
+    for (size_t j = 0; j < 5; j++) {
+        bool in_first = false;
+        for (size_t i = 0; i < 5; i++) in_first = in_first || order[i] == s.items[j];
+        CHECK(in_first);
+        if (j) CHECK(s.items[j - 1] < s.items[j]);
+        size_t a[4], b[4];
+        eval_subset_fewshot(&s, j, 4, a);
+        eval_fewshot_sample(77, s.items[j], 50, 4, b);
+        CHECK(memcmp(a, b, sizeof a) == 0);
+    }
+    eval_subset_free(&s);
+
+    /* python, 10 items, limit 4: random.Random(1337).shuffle(list(range(10)))[:4] is
+     * [0, 3, 7, 2]; position idx samples 2 of the other 3 with random.Random(1234 + idx):
+     *   0 -> [7, 3], 3 -> [2, 7], 7 -> [2, 3], 2 -> [0, 3]   (python3, random 3.11) */
+    eval_subset_make(EVAL_DRAW_PYTHON, 1234, 10, 4, &s);
+    CHECK_EQ_INT(s.n, 4);
+    CHECK_EQ_INT(eval_subset_fewshot_pool(&s), 4);
+    const size_t items[4] = { 0, 2, 3, 7 }, pos[4] = { 0, 3, 1, 2 };
+    const size_t shots[4][2] = { { 7, 3 }, { 0, 3 }, { 2, 7 }, { 2, 3 } };
+    for (size_t j = 0; j < 4; j++) {
+        CHECK_EQ_INT(s.items[j], items[j]);
+        CHECK_EQ_INT(s.pool_pos[j], pos[j]);
+        size_t got[2];
+        eval_subset_fewshot(&s, j, 2, got);
+        CHECK_EQ_INT(got[0], shots[j][0]);
+        CHECK_EQ_INT(got[1], shots[j][1]);
+    }
+    eval_subset_free(&s);
+    /* no limit: every item, in file order */
+    eval_subset_make(EVAL_DRAW_PYTHON, 1234, 10, 0, &s);
+    CHECK_EQ_INT(s.n, 10);
+    for (size_t j = 0; j < 10; j++) CHECK_EQ_INT(s.items[j], j);
+    eval_subset_free(&s);
+
+    EvalDraw d;
+    CHECK(eval_draw_parse("python", &d) && d == EVAL_DRAW_PYTHON);
+    CHECK(eval_draw_parse("philox", &d) && d == EVAL_DRAW_PHILOX);
+    CHECK(!eval_draw_parse("Python", &d) && !eval_draw_parse("", &d));
+    CHECK_STR(eval_draw_name(EVAL_DRAW_PYTHON), "python");
+}
+
 static void test_prompt_line(void)
 {
     EvalTaskData t = load(DATA "mc_pair.jsonl", EVAL_MULTIPLE_CHOICE);
@@ -245,6 +297,7 @@ int main(void)
     test_schema();
     test_language_modeling();
     test_fewshot_sampling();
+    test_subset_draws();
     test_prompt_line();
     return check_report("test_eval_prompts");
 }

@@ -111,6 +111,7 @@ static void test_shipped_suite(void)
     if (s.n_tasks == 0) { fprintf(stderr, "%s\n", err); return; }
     CHECK_EQ_INT(s.n_tasks, n_want);
     CHECK_EQ_INT(s.seed, 1234);
+    CHECK_EQ_INT(s.draw, EVAL_DRAW_PHILOX);
     for (size_t i = 0; i < n_want && i < s.n_tasks; i++) {
         const EvalTaskSpec *t = &s.tasks[i];
         CHECK_STR(t->label, want[i].label);
