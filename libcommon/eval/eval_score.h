@@ -77,7 +77,8 @@
  *       (whole strings: CORE tokenizes whole prompts, never the two halves joined)
  *     eval_example_from_tokens(type, t->eot_id, full, lens, n, prefix, plen,
  *                              model_seq_len, prompts.gold, &ex, ...)
- *     if !ex.overlong: model_score(ex.seqs[*].ids, ex.seqs[*].len) -> logprob, argmax
+ *     if !ex.overlong: model_score_from(ex.seqs[*].ids, ex.seqs[*].len, from = start - 1)
+ *       -> logprob, argmax at the scored positions (the head runs there only)
  *       (batch many examples' sequences into one call; results are per sequence)
  *     eval_example_decide(&ex, logprob, argmax, NULL, &dec); eval_tally_add(&tally, &ex, &dec)
  *   EvalTaskResult from the tally (eval_result_from_tally) -> eval_write_task_line()
