@@ -17,8 +17,9 @@ static void short_usage(FILE *fp)
 {
     fprintf(fp,
             "Usage: nmoe-eval bpb --ckpt DIR --data SHARDS [OPTIONS]\n"
-            "       nmoe-eval core --ckpt DIR [--tasks FILE] [--task NAME]... [OPTIONS]\n"
-            "       nmoe-eval core [--tasks FILE] --list | --dump-prompts\n"
+            "       nmoe-eval core --ckpt DIR [--tasks FILE | --bundle PATH] [--task NAME]...\n"
+            "                [OPTIONS]\n"
+            "       nmoe-eval core [--tasks FILE | --bundle PATH] --list | --dump-prompts\n"
             "       nmoe-eval router --ckpt DIR --data SHARDS [OPTIONS]\n"
             "       nmoe-eval sample --ckpt DIR [--prompt TEXT] [OPTIONS]\n"
             "       nmoe-eval summary [-o FILE] [--table] FILE...\n"
@@ -77,6 +78,10 @@ static void long_usage(void)
            "core:\n"
            "      --tasks FILE      task config (nmoe-eval-tasks(5))\n"
            "                        [default: pipelines/core.toml]\n"
+           "      --bundle PATH     a CORE eval bundle instead of --tasks: a nanochat\n"
+           "                        eval_bundle folder (core.yaml, eval_meta_data.csv,\n"
+           "                        eval_data/) or a DCLM eval .yaml file; the full 22-task\n"
+           "                        CORE [default: none]\n"
            "      --task NAME       run only this task; repeat for more\n"
            "                        [default: every task, in the config's order]\n"
            "      --limit N         N examples per task, a seeded random subset; 0 = all\n"
@@ -121,7 +126,7 @@ static const char *const sub_names[N_SUBS] = { "bpb", "core", "router", "sample"
 enum {
     OPT_TABLE = 256, OPT_TOKENIZER, OPT_THREADS, OPT_HELP, OPT_CKPT, OPT_SEQ_LEN, OPT_BATCH, OPT_DATA, OPT_SPLIT,
     OPT_TOKENS, OPT_TASKS, OPT_TASK, OPT_LIMIT, OPT_SEED, OPT_EXAMPLES, OPT_LIST, OPT_DUMP, OPT_PROMPT, OPT_TEMP,
-    OPT_TOPK, OPT_MAX_TOKENS, OPT_BACKEND, OPT_TOPP, OPT_DRAW
+    OPT_TOPK, OPT_MAX_TOKENS, OPT_BACKEND, OPT_TOPP, OPT_DRAW, OPT_BUNDLE
 };
 
 static const struct option longs[] = {
@@ -139,6 +144,7 @@ static const struct option longs[] = {
     { "temperature", required_argument, 0, OPT_TEMP }, { "top-k", required_argument, 0, OPT_TOPK },
     { "max-tokens", required_argument, 0, OPT_MAX_TOKENS }, { "backend", required_argument, 0, OPT_BACKEND },
     { "top-p", required_argument, 0, OPT_TOPP }, { "draw", required_argument, 0, OPT_DRAW },
+    { "bundle", required_argument, 0, OPT_BUNDLE },
     { 0, 0, 0, 0 },
 };
 
@@ -151,6 +157,7 @@ static unsigned option_subs(int c)
     case OPT_CKPT: case OPT_SEQ_LEN: case OPT_BATCH: case OPT_BACKEND: return MODEL_SUBS;
     case OPT_DATA: case OPT_SPLIT: case OPT_TOKENS: return S(SUB_BPB) | S(SUB_ROUTER);
     case OPT_TASKS: case OPT_TASK: case OPT_LIMIT: case OPT_EXAMPLES: case OPT_LIST: case OPT_DUMP: case OPT_DRAW:
+    case OPT_BUNDLE:
         return S(SUB_CORE);
     case OPT_SEED: return S(SUB_CORE) | S(SUB_SAMPLE);
     case OPT_PROMPT: case OPT_TEMP: case OPT_TOPK: case OPT_TOPP: case OPT_MAX_TOKENS: return S(SUB_SAMPLE);
@@ -227,6 +234,7 @@ int main(int argc, char **argv)
             break;
         case OPT_TOKENS: o.tokens = parse_size(optarg, "--tokens"); o.tokens_set = true; break;
         case OPT_TASKS: o.tasks = optarg; break;
+        case OPT_BUNDLE: o.bundle = optarg; break;
         case OPT_TASK: task_names[o.n_task_names++] = optarg; break;
         case OPT_LIMIT: o.limit = (uint64_t)parse_int(optarg, "--limit", 0, INT64_MAX); break;
         case OPT_SEED: o.seed = (uint64_t)parse_int(optarg, "--seed", 0, (int64_t)1 << 53); o.seed_set = true; break;
@@ -266,6 +274,7 @@ int main(int argc, char **argv)
     }
     if (optind < argc) die_usage("%s takes no file arguments ('%s')", sub_names[sub], argv[optind]);
     if (sub == SUB_CORE && o.list && o.dump_prompts) die_usage("--list and --dump-prompts do not go together");
+    if (sub == SUB_CORE && o.tasks && o.bundle) die_usage("--tasks and --bundle do not go together: give one suite");
     if (sub == SUB_ROUTER && !o.tokens_set) o.tokens = EVAL_RUN_DEFAULT_ROUTER_TOKENS;
     if (sub == SUB_SAMPLE && o.table) die_usage("--table does not apply to 'sample'");
     if (sub != SUB_CORE || !(o.list || o.dump_prompts))

@@ -51,6 +51,7 @@ typedef struct {
     bool tokens_set;
     /* core */
     const char *tasks;           /* --tasks FILE; NULL: the default, looked up */
+    const char *bundle;          /* --bundle PATH: a CORE eval bundle instead (eval_bundle.h) */
     const char **task_names;     /* --task NAME... in the order given */
     size_t n_task_names;
     uint64_t limit;              /* --limit; 0: all */

@@ -13,6 +13,7 @@
  * sequence's token ids, the scored span, its mean loss and log-likelihood; the PyTorch
  * oracle (tests/oracle/eval_oracle.sh) recomputes those from the ids. */
 #include "base/error.h"
+#include "eval/eval_bundle.h"
 #include "eval/eval_prompts.h"
 #include "eval/eval_run.h"
 #include "eval/eval_score.h"
@@ -379,11 +380,15 @@ static void dump_prompts(const EvalTaskSpec *const *sel, size_t n_sel, const Eva
 
 int eval_run_core(const EvalOptions *o)
 {
-    char *path = tasks_path(o);
     EvalSuite suite;
     char err[4096];
-    if (!eval_suite_load(path, &suite, err, sizeof err)) die("%s", err);
-    free(path);
+    if (o->bundle) {
+        if (!eval_bundle_load(o->bundle, &suite, err, sizeof err)) die("%s", err);
+    } else {
+        char *path = tasks_path(o);
+        if (!eval_suite_load(path, &suite, err, sizeof err)) die("%s", err);
+        free(path);
+    }
     const uint64_t seed = o->seed_set ? o->seed : suite.seed;
     const EvalDraw draw = o->draw_set ? o->draw : suite.draw;
 
@@ -429,6 +434,10 @@ int eval_run_core(const EvalOptions *o)
         /* The closing `core` line: the mean centered score over the tasks run. */
         eval_write_core_line(out.fp, out.name, em.run, em.step, &sum);
     }
+    /* How many tasks the score covers: the shipped suite has 20, a bundle 22. */
+    if (n_sel > 1)
+        info(NMOE_NORMAL, "CORE %.4f over %zu of the %zu tasks of %s%s\n", eval_summary_core(&sum), n_sel,
+             suite.n_tasks, suite.path, n_sel == 22 ? "" : " (CORE proper is the mean over 22)");
     eval_out_close(&out);
     if (o->table) {
         eval_summary_write_table(&sum, stdout);

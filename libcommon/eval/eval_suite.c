@@ -10,7 +10,7 @@
 #include <string.h>
 
 
-static bool label_ok(const char *s, size_t n)
+bool eval_suite_label_ok(const char *s, size_t n)
 {
     if (n == 0) return false;
     for (size_t i = 0; i < n; i++) {
@@ -59,7 +59,7 @@ bool eval_suite_load(const char *path, EvalSuite *out, char *err, size_t cap)
     if (!doc) return false;
     EvalSuite s = { 0 };
     s.path = xstrdup(path);
-    s.seed = 1234;
+    s.seed = EVAL_SUITE_DEFAULT_SEED;
     s.draw = EVAL_DRAW_PHILOX;
     char *data_dir = NULL;
     char **files = NULL;   /* as written, per task; resolved at the end */
@@ -93,7 +93,7 @@ bool eval_suite_load(const char *path, EvalSuite *out, char *err, size_t cap)
         }
         const char *label = key + 5;
         size_t n_label = (size_t)(dot - label);
-        if (!label_ok(label, n_label)) {
+        if (!eval_suite_label_ok(label, n_label)) {
             ok = errbuf_fail(err, cap, "%s:%d:%d: task label \"%.*s\" must be letters, digits, '_' or '-'", path,
                       v->line, v->col, (int)n_label, label);
             break;

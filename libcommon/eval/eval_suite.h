@@ -31,6 +31,8 @@
 #include <stdio.h>
 
 #define EVAL_MAX_FEWSHOT 1000
+/* suite.seed when the config sets none (nanochat seeds example i with 1234 + i). */
+#define EVAL_SUITE_DEFAULT_SEED 1234
 
 typedef struct {
     char *label;
@@ -54,6 +56,8 @@ typedef struct {
 /* Parse and validate a task config. False with `file:line:col: reason` (or `file: reason`)
  * in err. */
 bool eval_suite_load(const char *path, EvalSuite *out, char *err, size_t err_cap);
+/* A task label: s[0..n) is non-empty and made of [A-Za-z0-9_-] (labels name output files). */
+bool eval_suite_label_ok(const char *s, size_t n);
 /* The task with this label, or NULL. */
 const EvalTaskSpec *eval_suite_find(const EvalSuite *s, const char *label);
 void eval_suite_free(EvalSuite *s);
