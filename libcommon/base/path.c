@@ -8,6 +8,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
+char *path_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) return xstrdup(".");
+    if (slash == path) return xstrdup("/");
+    size_t n = (size_t)(slash - path);
+    char *d = xmalloc(n + 1);
+    memcpy(d, path, n);
+    d[n] = 0;
+    return d;
+}
+
 char *path_join(const char *dir, const char *name)
 {
     size_t nd = strlen(dir), nn = strlen(name);

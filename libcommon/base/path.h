@@ -10,6 +10,8 @@ char *path_join(const char *dir, const char *name);
 /* NAME as seen from DIR (malloc'ed): NAME itself when it is absolute or DIR is ".",
  * else path_join(DIR, NAME). For files named inside a config file. */
 char *path_resolve(const char *dir, const char *name);
+/* The folder of path (malloc'ed): "." when it has no slash, "/" for "/name". */
+char *path_dir(const char *path);
 /* True when path names a directory (a regular file), following links. */
 bool is_directory(const char *path);
 bool is_regular_file(const char *path);

@@ -700,18 +700,6 @@ bool eval_bundle_baseline(const EvalBaselines *b, const char *task, double *perc
 
 /* ---- the suite ---------------------------------------------------------------------- */
 
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) return xstrdup(".");
-    if (slash == path) return xstrdup("/");
-    size_t n = (size_t)(slash - path);
-    char *d = xmalloc(n + 1);
-    memcpy(d, path, n);
-    d[n] = 0;
-    return d;
-}
-
 bool eval_bundle_load(const char *path, EvalSuite *out, char *err, size_t cap)
 {
     memset(out, 0, sizeof *out);
@@ -736,7 +724,7 @@ bool eval_bundle_load(const char *path, EvalSuite *out, char *err, size_t cap)
     } else if (is_regular_file(path)) {
         /* a DCLM-style eval yaml: the csv and the dataset_uri paths are beside it */
         yaml_path = xstrdup(path);
-        root = dir_of(path);
+        root = path_dir(path);
         csv_path = path_join(root, "eval_meta_data.csv");
     } else {
         errbuf_fail(err, cap, "%s: %s (--bundle wants a nanochat eval_bundle folder or a DCLM eval .yaml file)", path,

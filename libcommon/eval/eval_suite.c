@@ -21,19 +21,6 @@ bool eval_suite_label_ok(const char *s, size_t n)
     return true;
 }
 
-/* dir of path ("." when it has no slash), newly allocated. */
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) return xstrdup(".");
-    if (slash == path) return xstrdup("/");
-    size_t n = (size_t)(slash - path);
-    char *d = xmalloc(n + 1);
-    memcpy(d, path, n);
-    d[n] = 0;
-    return d;
-}
-
 
 static EvalTaskSpec *task_for(EvalSuite *s, const char *label, size_t n, int line)
 {
@@ -142,7 +129,7 @@ bool eval_suite_load(const char *path, EvalSuite *out, char *err, size_t cap)
         if (!t->delimiter) t->delimiter = xstrdup(" ");
     }
     if (ok) {
-        char *here = dir_of(path);
+        char *here = path_dir(path);
         s.data_dir = data_dir ? path_resolve(here, data_dir) : xstrdup(here);
         free(here);
         for (size_t i = 0; i < s.n_tasks; i++) s.tasks[i].file = path_resolve(s.data_dir, files[i]);
