@@ -395,6 +395,13 @@ static void k_rmsnorm_back(CpuModel *m, float *dx, float *dw, const float *dy, c
     else rmsnorm_backward(dx, dw, dy, x, w, rstd, n, m->s.dim);
 }
 
+static void k_crossentropy(CpuModel *m, float *logits, int n, const uint32_t *targets, float *loss, uint32_t *argmax,
+                           const float *grad_weight)
+{
+    if (m->reference) crossentropy_ref(logits, n, m->s.vocab_size, targets, loss, argmax, grad_weight);
+    else crossentropy(logits, n, m->s.vocab_size, targets, loss, argmax, grad_weight);
+}
+
 static AttnShape attn_shape(const CpuModel *m, int B, int T)
 {
     AttnShape as = { B, T, m->s.n_heads, m->s.n_kv_heads, m->s.head_dim, m->s.attn_window };
@@ -547,12 +554,8 @@ static void head_and_loss(CpuModel *m, const uint32_t *targets, const float *gra
         head_chunk(r0, N, T, &rows, &period);
         const float *h = m->a.final_out + (size_t)r0 * C;
         k_linear(m, m->a.logits, h, m->w.output, rows, C, V, period);
-        if (m->reference)
-            crossentropy_ref(m->a.logits, rows, V, targets + r0, loss_out + r0, argmax_out ? argmax_out + r0 : NULL,
-                             grad_weight ? grad_weight + r0 : NULL);
-        else
-            crossentropy(m->a.logits, rows, V, targets + r0, loss_out + r0, argmax_out ? argmax_out + r0 : NULL,
-                         grad_weight ? grad_weight + r0 : NULL);
+        k_crossentropy(m, m->a.logits, rows, targets + r0, loss_out + r0, argmax_out ? argmax_out + r0 : NULL,
+                       grad_weight ? grad_weight + r0 : NULL);
         if (grad_weight)
             k_linear_back(m, m->d.final + (size_t)r0 * C, m->g.output, m->a.logits, h, m->w.output, rows, C, V, period);
     }
@@ -560,9 +563,10 @@ static void head_and_loss(CpuModel *m, const uint32_t *targets, const float *gra
 
 /* The head and the loss at n final hidden states (scoring), gathered HEAD_GATHER at a
  * time into one fixed-shape block (see HEAD_GATHER). */
-static void head_at_hidden(CpuModel *m, const float *hidden, const uint32_t *targets, size_t n_rows, float *loss_out,
-                           uint32_t *argmax_out)
+static void cpu_head_loss(void *be, const float *hidden, const uint32_t *targets, size_t n_rows, float *loss_out,
+                          uint32_t *argmax_out)
 {
+    CpuModel *m = be;
     const int C = m->s.dim, V = m->s.vocab_size;
     for (size_t i = 0; i < n_rows; i++)
         if (targets[i] >= (uint32_t)V) die("model: target id %u of scored row %zu is not below vocab_size %d", targets[i], i, V);
@@ -571,10 +575,7 @@ static void head_at_hidden(CpuModel *m, const float *hidden, const uint32_t *tar
         memcpy(m->a.gathered, hidden + i0 * C, (size_t)n * C * sizeof(float));
         memset(m->a.gathered + (size_t)n * C, 0, (size_t)(HEAD_GATHER - n) * C * sizeof(float));
         k_linear(m, m->a.logits, m->a.gathered, m->w.output, HEAD_GATHER, C, V, HEAD_GATHER);
-        if (m->reference)
-            crossentropy_ref(m->a.logits, n, V, targets + i0, loss_out + i0, argmax_out ? argmax_out + i0 : NULL, NULL);
-        else
-            crossentropy(m->a.logits, n, V, targets + i0, loss_out + i0, argmax_out ? argmax_out + i0 : NULL, NULL);
+        k_crossentropy(m, m->a.logits, n, targets + i0, loss_out + i0, argmax_out ? argmax_out + i0 : NULL, NULL);
     }
 }
 
@@ -702,12 +703,6 @@ static double cpu_forward_hidden(void *be, const uint32_t *tokens, int B, int T,
     for (int i = 0; i < n_rows; i++)
         memcpy(hidden_out + (size_t)i * C, m->a.final_out + (size_t)rows[i] * C, (size_t)C * sizeof(float));
     return m->last_aux;
-}
-
-static void cpu_head_loss(void *be, const float *hidden, const uint32_t *targets, size_t n_rows, float *loss_out,
-                          uint32_t *argmax_out)
-{
-    head_at_hidden(be, hidden, targets, n_rows, loss_out, argmax_out);
 }
 
 /* Incremental inference of one sequence: n new tokens at positions cache_len.. run
