@@ -86,6 +86,43 @@ void attention_backward_ref(float *dq, float *dk, float *dv, const float *dout, 
         }
 }
 
+/* The softmax of p[lo..hi] in place (a row's visible scores). The exponentials are
+ * summed in SOFTMAX_LANES fixed partial sums, then those in order, so the result is the
+ * same whatever vector width the clone that runs has (AVX-512, AVX2 or SSE2). A NaN
+ * score makes the whole row NaN. */
+enum { SOFTMAX_LANES = 16 };
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void softmax_row(float *p, int lo, int hi)
+{
+    float max = -INFINITY;
+    int nan = 0;
+#pragma omp simd reduction(max : max) reduction(| : nan)
+    for (int j = lo; j <= hi; j++) {
+        max = p[j] > max ? p[j] : max;
+        nan |= p[j] != p[j];
+    }
+    if (nan) max = NAN;
+    float lane[SOFTMAX_LANES] = { 0.0f };
+    int j = lo;
+    for (; j + SOFTMAX_LANES <= hi + 1; j += SOFTMAX_LANES)
+#pragma omp simd
+        for (int l = 0; l < SOFTMAX_LANES; l++) {
+            p[j + l] = vexpf(p[j + l] - max);
+            lane[l] += p[j + l];
+        }
+    for (int l = 0; j <= hi; j++, l++) {
+        p[j] = vexpf(p[j] - max);
+        lane[l] += p[j];
+    }
+    float sum = 0.0f;
+    for (int l = 0; l < SOFTMAX_LANES; l++) sum += lane[l];
+    const float inv = 1.0f / sum;
+#pragma omp simd
+    for (int k = lo; k <= hi; k++) p[k] *= inv;
+}
+
 /* ---- fast path ------------------------------------------------------------------ */
 
 void attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
@@ -114,22 +151,7 @@ void attention_forward(float *out, float *probs, const float *q, const float *k,
             for (int t = r0; t < r1; t++) {
                 float *p = P + (size_t)t * T;
                 const int lo = first_key(t, s->window);
-                float max = -INFINITY;
-                int nan = 0;
-                for (int j = lo; j <= t; j++) {
-                    max = p[j] > max ? p[j] : max;
-                    nan |= p[j] != p[j];
-                }
-                if (nan) max = NAN;
-                float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-                for (int j = lo; j <= t; j++) {
-                    p[j] = vexpf(p[j] - max);
-                    sum += p[j];
-                }
-                const float inv = 1.0f / sum;
-#pragma omp simd
-                for (int j = lo; j <= t; j++) p[j] *= inv;
+                softmax_row(p, lo, t);
                 /* Everything outside [lo, t] is exactly zero, in the saved copy too. */
                 memset(p, 0, (size_t)lo * sizeof *p);
                 memset(p + t + 1, 0, (size_t)(T - t - 1) * sizeof *p);
@@ -204,40 +226,32 @@ void attention_cached(float *out, const float *q, const float *kc, const float *
                       const AttnShape *s)
 {
     const int H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim, group = H / KV;
+    const int ldq = H * hd, ldk = KV * hd, n_blocks = (n + ATTN_ROW_BLOCK - 1) / ATTN_ROW_BLOCK;
     const float scale = 1.0f / sqrtf((float)hd);
+    /* The blocked form of attention_forward with the rows offset by p0: the scores of a
+     * block of rows against the keys it sees (one product), a softmax per row, then the
+     * weighted values (one product). A block's work rows are per thread. */
 #pragma omp parallel
     {
-        float *p = xmalloc((size_t)(p0 + n) * sizeof *p); /* one row's scores, per thread */
-#pragma omp for schedule(dynamic, 4)
-        for (int task = 0; task < n * H; task++) {
-            const int i = task / H, h = task % H, kvh = h / group, t = p0 + i;
-            const int lo = first_key(t, s->window);
-            const float *qt = q + ((size_t)i * H + h) * hd;
-            float max = -INFINITY;
-            int nan = 0;
-            for (int j = lo; j <= t; j++) {
-                const float *kj = kc + ((size_t)j * KV + kvh) * hd;
-                float dot = 0.0f;
-                for (int d = 0; d < hd; d++) dot += qt[d] * kj[d];
-                p[j] = dot * scale;
-                max = p[j] > max ? p[j] : max;
-                nan |= p[j] != p[j];
+        float *P = xmalloc((size_t)ATTN_ROW_BLOCK * (p0 + n) * sizeof *P);
+#pragma omp for schedule(dynamic, 1)
+        for (int task = 0; task < n_blocks * H; task++) {
+            const int blk = task / H, h = task % H, kvh = h / group;
+            const int i0 = blk * ATTN_ROW_BLOCK, i1 = i0 + ATTN_ROW_BLOCK < n ? i0 + ATTN_ROW_BLOCK : n;
+            const int t0 = p0 + i0, t1 = p0 + i1; /* positions [t0, t1) */
+            const int c0 = first_key(t0, s->window), cols = t1 - c0;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, i1 - i0, cols, hd, scale,
+                        q + (size_t)i0 * ldq + h * hd, ldq, kc + (size_t)c0 * ldk + kvh * hd, ldk, 0.0f, P, cols);
+            for (int t = t0; t < t1; t++) {
+                float *p = P + (size_t)(t - t0) * cols - c0; /* p[j]: key j */
+                const int lo = first_key(t, s->window);
+                softmax_row(p, lo, t);
+                for (int j = c0; j < lo; j++) p[j] = 0.0f;
+                for (int j = t + 1; j < t1; j++) p[j] = 0.0f;
             }
-            if (nan) max = NAN;
-            float sum = 0.0f;
-            for (int j = lo; j <= t; j++) {
-                p[j] = vexpf(p[j] - max);
-                sum += p[j];
-            }
-            const float inv = 1.0f / sum;
-            float *ot = out + ((size_t)i * H + h) * hd;
-            for (int d = 0; d < hd; d++) ot[d] = 0.0f;
-            for (int j = lo; j <= t; j++) {
-                const float w = p[j] * inv;
-                const float *vj = vc + ((size_t)j * KV + kvh) * hd;
-                for (int d = 0; d < hd; d++) ot[d] += w * vj[d];
-            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, i1 - i0, hd, cols, 1.0f, P, cols,
+                        vc + (size_t)c0 * ldk + kvh * hd, ldk, 0.0f, out + (size_t)i0 * ldq + h * hd, ldq);
         }
-        free(p);
+        free(P);
     }
 }

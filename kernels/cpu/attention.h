@@ -44,8 +44,9 @@ size_t attention_scratch_floats(const AttnShape *s);
  * rows at positions p0..p0+n-1 of ONE sequence, whose keys and values are already in
  * the cache, attend to cache positions [lo(t), t] with the same math as above.
  *   q, out   [n][n_heads][head_dim]       kc, vc   [>= p0+n][n_kv_heads][head_dim]
- * s->B and s->T are not used. One (row, head) per task, a plain loop inside, so the
- * result does not depend on the thread count. */
+ * s->B and s->T are not used. One (block of rows, head) per task, the
+ * blocked products of attention_forward inside, so the result does not depend on the
+ * thread count. */
 void attention_cached(float *out, const float *q, const float *kc, const float *vc, int n, int p0,
                       const AttnShape *s);
 

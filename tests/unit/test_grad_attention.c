@@ -1,7 +1,9 @@
 /* test_grad_attention.c: causal grouped-query attention (full and sliding window):
  * the backward (dq, dk, dv) against finite differences; the blocked sgemm path against
  * the reference loops over more rows than one block; 1 and 2 threads give the same
- * bits; a sequence alone gives the same bits as inside a batch. */
+ * bits; a sequence alone gives the same bits as inside a batch; the cached path (rows
+ * at an offset against a key/value cache) against the reference, in pieces that cross
+ * row blocks, on 1 and 2 threads. */
 #include "cpu/attention.h"
 #include "cpu/matmul.h"
 #include "gradcheck.h"
@@ -102,6 +104,41 @@ static void fast_path(int window)
     free(q); free(k); free(v); free(dout); free(o_ref); free(p_ref); free(dq_ref); free(dk_ref); free(dv_ref); free(scratch);
 }
 
+/* attention_cached: positions [p0, p0 + n) of one sequence whose keys and values fill
+ * the cache, in pieces (a prefix, then the rest in uneven steps), against the
+ * reference over the whole sequence. */
+static void cached_path(int window)
+{
+    Rng rng = rng_make(18, (uint64_t)window);
+    AttnShape s = { .B = 1, .T = 150, .n_heads = 6, .n_kv_heads = 2, .head_dim = 16, .window = window };
+    const size_t row_q = (size_t)s.n_heads * s.head_dim;
+    float *q = rand_array(nq(&s), &rng, 1.0f), *k = rand_array(nkv(&s), &rng, 1.0f), *v = rand_array(nkv(&s), &rng, 1.0f);
+    float *o_ref = calloc(nq(&s), 4), *p_ref = calloc(np(&s), 4);
+    attention_forward_ref(o_ref, p_ref, q, k, v, &s);
+    const int cuts[] = { 0, 70, 71, 75, 140, 150 }; /* pieces of 70, 1, 4, 65, 10 rows */
+    float *o[2];
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        o[t] = calloc(nq(&s), 4);
+        for (int c = 0; c + 1 < (int)(sizeof cuts / sizeof *cuts); c++) {
+            const int p0 = cuts[c], n = cuts[c + 1] - cuts[c];
+            attention_cached(o[t] + p0 * row_q, q + p0 * row_q, k, v, n, p0, &s);
+        }
+    }
+    char what[64];
+    snprintf(what, sizeof what, "attention cached out (window %d)", window);
+    check_arrays_close(what, o[0], o_ref, nq(&s), 1e-4, 1e-5);
+    check_arrays_identical("attention cached threads", o[0], o[1], nq(&s));
+    /* Two halves, the second at an offset that is not a whole row block. */
+    float *whole = calloc(nq(&s), 4);
+    attention_cached(whole, q, k, v, 75, 0, &s);
+    attention_cached(whole + 75 * row_q, q + 75 * row_q, k, v, 75, 75, &s);
+    snprintf(what, sizeof what, "attention cached whole (window %d)", window);
+    check_arrays_close(what, whole, o_ref, nq(&s), 1e-4, 1e-5);
+    for (int t = 0; t < 2; t++) free(o[t]);
+    free(whole); free(q); free(k); free(v); free(o_ref); free(p_ref);
+}
+
 int main(void)
 {
     blas_use_one_thread();
@@ -109,5 +146,8 @@ int main(void)
     finite_differences(3);
     fast_path(0);
     fast_path(70);
+    cached_path(0);
+    cached_path(70);
+    cached_path(9);
     return check_report("test_grad_attention");
 }
