@@ -30,7 +30,7 @@ enum { HEAD_ROWS = 512 };
  * HEAD_GATHER at a time into a block of one fixed shape, the tail zero-padded: every
  * such product is then the same HEAD_GATHER x V x C call, so a row's logits do not
  * depend on which rows it was gathered with (tests/unit/test_grad_model.c checks it). */
-enum { HEAD_GATHER = 64 };
+enum { HEAD_GATHER = 256 };
 
 typedef enum { FFN_DENSE, FFN_MOE } FfnKind;
 
@@ -895,6 +895,7 @@ const ModelBackend model_backend_cpu = {
     .forward_rows = cpu_forward_rows,
     .forward_hidden = cpu_forward_hidden,
     .head_loss = cpu_head_loss,
+    .head_rows = HEAD_GATHER,
     .cache_extend = cpu_cache_extend,
     .cache_truncate = cpu_cache_truncate,
     .cache_len = cpu_cache_len,

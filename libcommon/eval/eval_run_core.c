@@ -28,6 +28,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Sequences pending at most before a scoring call, whatever the head's block wants (a
+ * bound on the memory of many one-position sequences). */
+enum { PENDING_MAX_SEQS = 1024 };
+
 /* ---- the task config ------------------------------------------------------------ */
 
 static bool file_exists(const char *path) { return access(path, R_OK) == 0; }
@@ -137,7 +141,7 @@ typedef struct {
     const EvalTaskData *data;
     EvalTally tally;
     Pending *pending;
-    size_t n_pending, pending_seqs, cap_pending;
+    size_t n_pending, pending_seqs, pending_rows, cap_pending;
     /* model_score arguments, reused */
     const uint32_t **ids;
     size_t *lens, *from;
@@ -222,6 +226,7 @@ static void flush_pending(TaskRun *r)
     }
     r->n_pending = 0;
     r->pending_seqs = 0;
+    r->pending_rows = 0;
 }
 
 static void add_pending(TaskRun *r, size_t item, EvalExample *ex)
@@ -240,6 +245,7 @@ static void add_pending(TaskRun *r, size_t item, EvalExample *ex)
             size_t n = ex->seqs[s].len - 1;
             p->logprob[s] = xmalloc((n ? n : 1) * sizeof(float));
             p->argmax[s] = xmalloc((n ? n : 1) * sizeof(uint32_t));
+            r->pending_rows += ex->seqs[s].len - ex->seqs[s].start; /* positions start-1..len-2 */
         }
         r->pending_seqs += ex->n_seqs;
     }
@@ -279,6 +285,7 @@ static void run_task(EvalModel *em, const EvalOptions *o, EvalDraw draw, uint64_
     const Tokenizer *t = em->tok;
     TokEncoder *enc = tok_encoder_new(t);
     TaskRun r = { .em = em, .o = o, .out = out, .spec = spec, .data = &data };
+    const size_t score_rows = model_score_rows(em->model);
     IdVec *full = NULL, prefix = { 0 };
     size_t n_full = 0;
     char *buf = NULL;
@@ -312,7 +319,10 @@ static void run_task(EvalModel *em, const EvalOptions *o, EvalDraw draw, uint64_
         free(fl);
         eval_prompts_free(&pr);
         add_pending(&r, i, &ex);
-        if (r.pending_seqs >= (size_t)o->batch) flush_pending(&r);
+        /* A call holds at least --batch sequences and, so the head's blocks are full,
+         * model_score_rows scored positions; at most PENDING_MAX_SEQS sequences. */
+        if ((r.pending_seqs >= (size_t)o->batch && r.pending_rows >= score_rows) || r.pending_seqs >= PENDING_MAX_SEQS)
+            flush_pending(&r);
         const double now = monotonic_s();
         if (now - t_said > 5.0) {
             info(NMOE_VERBOSE, "%s: %" PRIu64 "/%zu examples, accuracy so far %.4f\n", spec->label,

@@ -94,6 +94,9 @@ typedef struct ModelBackend {
                              float *hidden_out, MoeCounters counters);
     void (*head_loss)(void *be, const float *hidden, const uint32_t *targets, size_t n_rows, float *loss_out,
                       uint32_t *argmax_out);
+    /* Rows head_loss runs at once (fewer are padded to it): a caller that gathers at
+     * least this many scored rows per call wastes none of the product. */
+    int head_rows;
     /* Incremental inference of one sequence over a key/value cache (inference models;
      * sampling, shared contexts): cache_extend runs n new tokens at positions
      * cache_len.. (cache_len + n <= max_seq), appends their keys and values and copies

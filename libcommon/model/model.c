@@ -354,6 +354,65 @@ static void score_all_positions(Model *m, size_t n_seqs, const uint32_t *const *
 
 /* The positions from from[s] on: the blocks per group of equal lengths, keeping the
  * final hidden states of the scored rows, then the head once over all of them. */
+/* Shared contexts. The choices of a multiple-choice item are consecutive sequences
+ * whose first P inputs agree (the context, when each choice fits or all are cut alike).
+ * Such a family runs those P positions once through the key/value cache and then each
+ * member's own rest on top of them, when that saves at least half of its positions and
+ * P >= SHARE_MIN (below that, batching equal lengths wins over the one-sequence cache
+ * path). A position's hidden state is then the cache path's: equal to the batched one
+ * to rounding (attention_cached), not bit for bit. */
+enum { SHARE_MIN = 64 };
+
+static size_t common_inputs(const uint32_t *a, size_t len_a, const uint32_t *b, size_t len_b)
+{
+    const size_t n = (len_a < len_b ? len_a : len_b) - 1; /* inputs: all but the last token */
+    size_t k = 0;
+    while (k < n && a[k] == b[k]) k++;
+    return k;
+}
+
+/* The family that starts at `first`: its size, and P in *shared (0: none worth it). */
+static size_t share_family(const Model *m, size_t n_seqs, const uint32_t *const *ids, const size_t *lens,
+                           const bool *done, size_t first, size_t *shared)
+{
+    *shared = 0;
+    if (!model_has_cache(m) || lens[first] < 2) return 1;
+    size_t P = lens[first] - 1, k = 1, total = lens[first] - 1;
+    for (size_t s = first + 1; s < n_seqs && !done[s] && lens[s] >= 2; s++) {
+        const size_t c = common_inputs(ids[first], lens[first], ids[s], lens[s]);
+        if (c < SHARE_MIN) break;
+        P = c < P ? c : P;
+        total += lens[s] - 1;
+        k++;
+    }
+    if (k < 2 || P < SHARE_MIN || 2 * (k - 1) * P < total) return 1;
+    *shared = P;
+    return k;
+}
+
+/* Buckets of similar lengths (scoring only). A sequence of len tokens runs as
+ * padded_inputs(len) >= len - 1 inputs, padded on the right (causal attention: the
+ * padding's rows change nothing before them): a multiple of 8 up to 64, of 16 above,
+ * at most max_seq. The padded length depends on the sequence alone, so sequences of
+ * similar lengths batch together and a position's values still do not depend on the
+ * other sequences of the call (dense models). MoE models with a capacity factor run
+ * unpadded: padded rows would compete for the experts' capacity. */
+static size_t padded_inputs(const Model *m, size_t len)
+{
+    const size_t T = len - 1;
+    if (m->s.n_routed_experts > 0 && m->s.capacity_factor > 0.0f) return T;
+    const size_t step = T <= 64 ? 8 : 16, up = (T + step - 1) / step * step;
+    return up < (size_t)m->max_seq ? up : (size_t)m->max_seq;
+}
+
+typedef struct { size_t T, seq; } InputsSeq;
+static int by_inputs_desc(const void *pa, const void *pb)
+{
+    const InputsSeq *a = pa, *b = pb;
+    if (a->T != b->T) return a->T > b->T ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
 static void score_from_positions(Model *m, size_t n_seqs, const uint32_t *const *ids, const size_t *lens,
                                  const size_t *from, float *const *logprob, uint32_t *const *argmax)
 {
@@ -362,23 +421,60 @@ static void score_from_positions(Model *m, size_t n_seqs, const uint32_t *const 
     for (size_t s = 0; s < n_seqs; s++)
         if (lens[s] >= 1 && from[s] + 1 < lens[s]) total += lens[s] - 1 - from[s];
     if (total == 0) return;
+    for (size_t s = 0; s < n_seqs; s++)
+        if (lens[s] < 1 || lens[s] > (size_t)m->max_seq + 1)
+            die("model: sequence of %zu tokens (1 to %d fit)", lens[s], m->max_seq + 1);
     float *hidden = xmalloc(total * C * sizeof *hidden);
     uint32_t *targets = xmalloc(total * sizeof *targets);
     size_t *seq_of = xmalloc(total * sizeof *seq_of), *pos_of = xmalloc(total * sizeof *pos_of);
     bool *done = xcalloc(n_seqs, sizeof *done);
     size_t *batch = xmalloc((size_t)m->max_batch * sizeof *batch);
     size_t at = 0;
+    /* First the families with a shared context, through the cache. */
+    float *prefix = NULL, *rest = NULL;
     for (size_t first = 0; first < n_seqs; first++) {
-        if (done[first]) continue;
-        int B;
-        const size_t len = next_group(m, n_seqs, lens, done, first, batch, &B);
-        if (len == 1) continue;
-        const int T = (int)len - 1;
+        size_t P;
+        const size_t k = share_family(m, n_seqs, ids, lens, done, first, &P);
+        if (P == 0) continue;
+        if (!prefix) {
+            prefix = xmalloc((size_t)m->max_seq * C * sizeof *prefix);
+            rest = xmalloc((size_t)m->max_seq * C * sizeof *rest);
+        }
+        m->be->cache_truncate(m->impl, 0);
+        m->last_aux = m->be->cache_extend(m->impl, ids[first], (int)P, prefix, m->sink);
+        for (size_t s = first; s < first + k; s++) {
+            const size_t T = lens[s] - 1;
+            m->be->cache_truncate(m->impl, (int)P);
+            if (T > P) m->last_aux = m->be->cache_extend(m->impl, ids[s] + P, (int)(T - P), rest, m->sink);
+            for (size_t t = from[s]; t < T; t++) {
+                memcpy(hidden + at * C, t < P ? prefix + t * C : rest + (t - P) * C, C * sizeof *hidden);
+                seq_of[at] = s;
+                pos_of[at] = t;
+                targets[at++] = ids[s][t + 1];
+            }
+            done[s] = true;
+        }
+        first += k - 1;
+    }
+    if (prefix) m->be->cache_truncate(m->impl, 0);
+    free(prefix);
+    free(rest);
+    InputsSeq *order = xmalloc(n_seqs * sizeof *order);
+    size_t n_order = 0;
+    for (size_t s = 0; s < n_seqs; s++)
+        if (!done[s] && lens[s] >= 2) order[n_order++] = (InputsSeq){ padded_inputs(m, lens[s]), s };
+    qsort(order, n_order, sizeof *order, by_inputs_desc);
+    for (size_t i = 0; i < n_order;) {
+        const int T = (int)order[i].T;
+        int B = 0;
+        for (; i < n_order && order[i].T == (size_t)T && B < m->max_batch; i++) batch[B++] = order[i].seq;
         int n = 0;
         for (int b = 0; b < B; b++) {
-            const size_t s = batch[b];
-            memcpy(m->row_tokens + (size_t)b * T, ids[s], (size_t)T * sizeof(uint32_t));
-            for (size_t t = from[s]; t < (size_t)T; t++) {
+            const size_t s = batch[b], Ts = lens[s] - 1;
+            uint32_t *row = m->row_tokens + (size_t)b * T;
+            memcpy(row, ids[s], Ts * sizeof(uint32_t));
+            for (size_t t = Ts; t < (size_t)T; t++) row[t] = ids[s][Ts]; /* padding: any valid id */
+            for (size_t t = from[s]; t < Ts; t++) {
                 m->row_index[n++] = (int32_t)((size_t)b * T + t);
                 seq_of[at] = s;
                 pos_of[at] = t;
@@ -389,6 +485,7 @@ static void score_from_positions(Model *m, size_t n_seqs, const uint32_t *const 
         m->last_aux = m->be->forward_hidden(m->impl, m->row_tokens, B, T, m->row_index, n, hidden + (at - n) * C,
                                             m->sink);
     }
+    free(order);
     float *loss = xmalloc(total * sizeof *loss);
     uint32_t *am = argmax ? xmalloc(total * sizeof *am) : NULL;
     m->be->head_loss(m->impl, hidden, targets, total, loss, am);
@@ -410,6 +507,11 @@ void model_score(Model *m, size_t n_seqs, const uint32_t *const *ids, const size
                  float *const *logprob, uint32_t *const *argmax)
 {
     score_all_positions(m, n_seqs, ids, lens, logprob, argmax);
+}
+
+size_t model_score_rows(const Model *m)
+{
+    return m->be->head_loss && m->be->head_rows > 0 ? (size_t)m->be->head_rows : 1;
 }
 
 void model_score_from(Model *m, size_t n_seqs, const uint32_t *const *ids, const size_t *lens, const size_t *from,

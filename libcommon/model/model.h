@@ -203,12 +203,18 @@ void model_score(Model *m, size_t n_seqs, const uint32_t *const *ids, const size
 /* The same, scoring only the positions t in [from[s], lens[s] - 1) of each sequence
  * (the continuations of CORE; from[s] = 0: all): the LM head, the largest product of a
  * small model, then runs at those positions only. logprob[s][t] and argmax[s][t] are
- * written for those t alone. A position's values do not depend on the other positions
- * scored nor on the grouping of sequences into calls (dense models: bit-identical), and
- * agree with model_score's to rounding (the head's product is cut differently, so the
- * last bits may differ). */
+ * written for those t alone. Sequences of similar lengths are padded to one length and
+ * batched; consecutive sequences that share a long context (the choices of an item)
+ * run it once through the key/value cache (model.c share_family), which empties the
+ * cache. A position's values do not depend on the other positions scored nor on the
+ * grouping of sequences into calls (dense models: bit-identical), except through that
+ * sharing, and agree with model_score's to rounding (the head's product is cut
+ * differently, the cache's attention is blocked differently). */
 void model_score_from(Model *m, size_t n_seqs, const uint32_t *const *ids, const size_t *lens, const size_t *from,
                       float *const *logprob, uint32_t *const *argmax);
+/* Scored rows worth gathering into one model_score_from call: the head runs over
+ * blocks of this many rows, padding a shorter one (1: no such granule). */
+size_t model_score_rows(const Model *m);
 /* Logits (V floats) at the last of n tokens, for sampling. n <= max_seq. */
 void model_next_logits(Model *m, const uint32_t *ids, size_t n, float *logits);
 

@@ -355,7 +355,7 @@ static void scoring_and_cache(bool moe, int window)
     for (int k = 0; k < 3; k++)
         for (int t = 0; t <= T; t++) ids[k][t] = (uint32_t)rng_below(&r, 300);
     const uint32_t *seqs[3] = { ids[0], ids[1], ids[2] };
-    size_t lens[3] = { 81, 41, 81 }, from[3] = { 70, 0, 33 };
+    size_t lens[3] = { 81, 76, 81 }, from[3] = { 70, 0, 33 };
     float *lp[3], *lp_from[3], *lp_one[3];
     uint32_t *am[3], *am_from[3], *am_one[3];
     for (int k = 0; k < 3; k++) {
@@ -374,9 +374,34 @@ static void scoring_and_cache(bool moe, int window)
         }
     CHECK(close);
     CHECK(same_argmax);
-    /* Dense: a position's values do not depend on what else is scored (MoE: the
-     * experts' products run over the call's rows, see model.h). */
+    /* Dense: a position's values do not depend on what else is scored, though the 75
+     * inputs of the second sequence are padded to 80 and batched with the others (MoE:
+     * the experts' products run over the call's rows, see model.h). */
     if (!moe) CHECK(same_alone);
+
+    /* A shared context: three choices whose first 70 inputs agree (one of them scored
+     * from inside the shared part, one cut shorter) go through the key/value cache
+     * (model.c share_family); the same values as every position scored separately, to
+     * rounding, and the same greedy tokens. */
+    {
+        uint32_t fam[3][81];
+        for (int k = 0; k < 3; k++) {
+            memcpy(fam[k], ids[0], 70 * 4);
+            memcpy(fam[k] + 70, ids[k] + 70, 11 * 4);
+        }
+        const uint32_t *fs[3] = { fam[0], fam[1], fam[2] };
+        size_t flens[3] = { 81, 78, 81 }, ffrom[3] = { 70, 60, 75 }, zero = 0;
+        int fclose = 1, fsame = 1;
+        for (int k = 0; k < 3; k++) model_score_from(e, 1, &fs[k], &flens[k], &zero, &lp[k], &am[k]);
+        model_score_from(e, 3, fs, flens, ffrom, lp_from, am_from);
+        for (int k = 0; k < 3; k++)
+            for (size_t t = ffrom[k]; t + 1 < flens[k]; t++) {
+                fclose &= fabsf(lp_from[k][t] - lp[k][t]) <= 1e-4f * (1.0f + fabsf(lp[k][t]));
+                fsame &= am_from[k][t] == am[k][t];
+            }
+        CHECK(fclose);
+        CHECK(fsame);
+    }
 
     /* The cache: a prefix, then one token at a time, against the whole forward. */
     const int V = 300;
