@@ -202,6 +202,10 @@ bool eval_summary_read(EvalSummary *s, const char *path, char *err, size_t cap)
             else if (i == 0 && (strcmp(p->run, r.run) != 0 || p->step != r.step))
                 ok = errbuf_fail(err, cap, "%s: task \"%s\" is from run \"%s\" step %lld, but %s is from run \"%s\" step %lld",
                           where, r.task, r.run, (long long)r.step, p->source, p->run, (long long)p->step);
+            else if (i == 0 && p->draw != r.draw)
+                /* One CORE, one way of drawing the few-shot examples and subsets. */
+                ok = errbuf_fail(err, cap, "%s: task \"%s\" was drawn with %s, but %s with %s: one summary, one --draw",
+                                 where, r.task, eval_draw_name(r.draw), p->source, eval_draw_name(p->draw));
         }
         if (!ok) { eval_result_free(&r); break; }
         s->tasks = xrealloc(s->tasks, (s->n_tasks + 1) * sizeof *s->tasks);

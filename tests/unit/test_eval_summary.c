@@ -168,6 +168,14 @@ int main(void)
     CHECK(strstr(err, "task \"copa\" is from run \"r1\" step 600, but") != NULL);
     eval_summary_free(&mix);
 
+    /* a draw mix-up: the same run and step, one task drawn as the Python reference */
+    char draws[1024];
+    snprintf(draws, sizeof draws, "%s\"examples\":4,\"correct\":3,\"accuracy\":0.75,\"centered\":0.5}\n"
+             "%s\"examples\":4,\"correct\":3,\"accuracy\":0.75,\"centered\":0.5,\"draw\":\"python\"}\n",
+             "{\"kind\":\"eval\",\"run\":\"r\",\"step\":1,\"task\":\"t\",\"type\":\"schema\",\"num_fewshot\":0,\"random_baseline\":50,",
+             "{\"kind\":\"eval\",\"run\":\"r\",\"step\":1,\"task\":\"u\",\"type\":\"schema\",\"num_fewshot\":0,\"random_baseline\":50,");
+    expect_error(draws, "2: task \"u\" was drawn with python, but ");
+
     /* malformed eval lines */
     const char *ok_head = "{\"kind\":\"eval\",\"run\":\"r\",\"step\":1,\"task\":\"t\",\"type\":\"schema\",\"num_fewshot\":0,"
                           "\"random_baseline\":50,";
