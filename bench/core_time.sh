@@ -12,6 +12,10 @@
 #   bash bench/core_time.sh                    (after make; trains the demo if needed)
 #   CKPT=run/demo/train BENCH_LIMIT=0 bash bench/core_time.sh
 #   BENCH_FULL=0 ...    skip the whole-suite run (the subset comparison only)
+#
+# After the whole suite it prints how many positions were run and scored (the eval
+# lines' "time" object) and the time the LM head alone needs for the scored ones at
+# this machine's measured rate: a floor that sharing and batching cannot go below.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 threads=${BENCH_THREADS:-2}
@@ -61,4 +65,21 @@ done < <(grep '"kind":"eval"' "$work/base.nd")
 printf 'suite at --limit %s: baseline %.1f s, this build %.1f s (%.1fx); whole suite, this build: %.1f s (%s threads)\n' \
     "$limit" "$t_base" "$t_new" "$(echo "$t_base / $t_new" | bc -l)" "$t_full" "$threads"
 grep '"kind":"core"' "$work/full.nd" | sed 's/^/core line: /' || true
+if [ "$full" = 1 ]; then
+    # The head's arithmetic floor: every scored position is a dim x vocab product and a
+    # loss over the vocab, which no sharing or batching removes; at this machine's rate
+    # for the head's blocks (tests/tools/head_rate.c), that is a floor for the suite.
+    make -C "$top" -s build/testtools/head_rate >/dev/null
+    scored=$(grep '"kind":"eval"' "$work/full.nd" | grep -o '"scored":[0-9]*' | cut -d: -f2 | paste -sd+ | bc)
+    positions=$(grep '"kind":"eval"' "$work/full.nd" | grep -o '"positions":[0-9]*' | cut -d: -f2 | paste -sd+ | bc)
+    state=$ckpt/state.json
+    [ -e "$ckpt/latest" ] && state=$ckpt/$(cat "$ckpt/latest")/state.json
+    dim=$(grep -o '"dim":[0-9]*' "$state" | head -n 1 | cut -d: -f2)
+    vocab=$(grep -o '"vocab_size":[0-9]*' "$state" | head -n 1 | cut -d: -f2)
+    rate=$(OMP_NUM_THREADS=$threads "$top/build/testtools/head_rate" "$dim" "$vocab" "$threads")
+    rows_s=$(sed 's/.*rows\/s \([0-9]*\),.*/\1/' <<<"$rate")
+    printf 'whole suite: %s positions run, %s scored; %s\n' "$positions" "$scored" "$rate"
+    printf 'the head alone at the scored positions: %.1f s at this rate (of the %.1f s the suite took)\n' \
+        "$(echo "$scored / $rows_s" | bc -l)" "$t_full"
+fi
 [ "$bad" = 0 ] || { echo "decisions differ from the baseline" >&2; exit 1; }

@@ -211,6 +211,11 @@ void eval_tally_add(EvalTally *t, const EvalExample *ex, const EvalDecision *d)
     t->overlong += ex->overlong;
     t->adjusted += ex->adjusted;
     t->nonfinite += d->nonfinite;
+    if (!ex->overlong)
+        for (size_t s = 0; s < ex->n_seqs; s++) {
+            t->positions += ex->seqs[s].len - 1;
+            t->scored += ex->seqs[s].len - ex->seqs[s].start;
+        }
 }
 
 double eval_accuracy(const EvalTally *t)

@@ -207,6 +207,8 @@ void eval_example_decide(const EvalExample *ex, const float *const *logprob,
 typedef struct {
     uint64_t examples, correct;
     uint64_t truncated, overlong, adjusted, nonfinite;
+    uint64_t positions, scored; /* the work: inputs of the scored sequences, and their
+                                   positions the head ran at */
 } EvalTally;
 
 void eval_tally_add(EvalTally *t, const EvalExample *ex, const EvalDecision *d);

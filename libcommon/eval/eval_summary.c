@@ -26,6 +26,8 @@ void eval_result_from_tally(EvalTaskResult *r, const EvalTaskSpec *spec, uint64_
     r->overlong = t->overlong;
     r->adjusted = t->adjusted;
     r->nonfinite = t->nonfinite;
+    r->positions = t->positions;
+    r->scored = t->scored;
     r->accuracy = eval_accuracy(t);
     r->centered = eval_centered(r->accuracy, spec->random_baseline);
 }
@@ -68,6 +70,8 @@ void eval_write_task_line(FILE *fp, const char *what, const EvalTaskResult *r)
     if (r->elapsed_s >= 0) {
         nd_obj_begin(&l, "time");
         nd_f64(&l, "elapsed_s", r->elapsed_s);
+        if (r->positions) nd_int(&l, "positions", (int64_t)r->positions);
+        if (r->scored) nd_int(&l, "scored", (int64_t)r->scored);
         nd_obj_end(&l);
     }
     nd_emit(&l, fp, what);

@@ -7,7 +7,7 @@
  *    "examples":2376,"correct":1234,"accuracy":0.519..,"centered":0.359..,
  *    "truncated":0,"overlong":0,"adjusted":0,"nonfinite":0,
  *    "file":"pipelines/../data/eval/arc_easy.jsonl","ckpt":"run/ckpt","fingerprint":"..",
- *    "time":{"elapsed_s":12.5}}
+ *    "time":{"elapsed_s":12.5,"positions":2432512,"scored":37066}}
  * and "draw":"python" after "seed" when the examples were drawn as the DCLM / nanochat
  * reference draws them (eval_prompts.h); absent, the draw is philox.
  * accuracy = correct / examples; centered = (accuracy - b) / (1 - b), b = random_baseline
@@ -53,6 +53,7 @@ typedef struct {
     uint64_t examples, correct, truncated, overlong, adjusted, nonfinite;
     double accuracy, centered;
     double elapsed_s;         /* goes under "time"; < 0: not written */
+    uint64_t positions, scored; /* under "time" with elapsed_s when not 0 (eval_score.h) */
     /* reader only: where the line came from, and the line itself */
     char *source;             /* "file:line" */
     struct cJSON *raw;

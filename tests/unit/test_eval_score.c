@@ -220,6 +220,9 @@ static void test_truncation(void)
     CHECK_EQ_INT(t.correct, 1);
     CHECK_EQ_INT(t.truncated, 1);
     CHECK_EQ_INT(t.overlong, 1);
+    /* the work: 3 + 3 inputs, 1 + 2 scored positions; the overlong example ran nothing */
+    CHECK_EQ_INT(t.positions, 6);
+    CHECK_EQ_INT(t.scored, 3);
     CHECK_CLOSE(eval_accuracy(&t), 0.5, 0, 0);
 }
 
