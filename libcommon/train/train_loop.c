@@ -123,6 +123,7 @@ typedef struct {
     char *last_checkpoint;  /* path of the newest checkpoint written or resumed from */
     int64_t last_checkpoint_step;
     double t_start;
+    double train_s;         /* seconds in training steps since this process started */
     Tokenizer *tok;         /* validation_log_bpb: the byte lengths of the data's tokens */
 } Run;
 
@@ -219,6 +220,7 @@ static int finish(Run *r, const char *reason, int status, double loss)
     else nd_null(&r->mx.l, "checkpoint");
     nd_obj_begin(&r->mx.l, "time");
     nd_f64(&r->mx.l, "elapsed_s", monotonic_s() - r->t_start);
+    nd_f64(&r->mx.l, "train_s", r->train_s);
     nd_f64(&r->mx.l, "max_rss_mb", max_rss_mb());
     nd_obj_end(&r->mx.l);
     line_emit(&r->mx);
@@ -448,6 +450,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
         r.progress.sampler = sampler.state;
         last_loss = res.loss;
         double t_now = monotonic_s();
+        r.train_s += t_now - t_step;
 
         if (r.progress.step % cfg->log_every == 0 || r.progress.step == cfg->steps) {
             double interval = t_now - t_log;
@@ -467,6 +470,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
             nd_obj_begin(&r.mx.l, "time");
             nd_f64(&r.mx.l, "elapsed_s", t_now - r.t_start);
             nd_f64(&r.mx.l, "step_ms", 1e3 * (t_now - t_step));
+            nd_f64(&r.mx.l, "train_s", r.train_s);
             nd_f64(&r.mx.l, "tok_per_s", tok_s);
             nd_obj_end(&r.mx.l);
             line_emit(&r.mx);
