@@ -1,0 +1,103 @@
+# pipelines/dense_vs_moe.mk: a dense model and an MoE model with the same active FFN
+# parameters per token, trained on the same tokens with the same seed and schedule,
+# compared on loss against tokens, training FLOPs and training time.
+#
+#   make -f pipelines/dense_vs_moe.mk [DENSE=configs/tiny.toml MOE=configs/tiny_moe.toml]
+#        [SET="steps=300 ..."] [DATA=run/speedrun/data] [OUT=run/dense_vs_moe] [-j 2]
+#
+# Both runs get SET (by default the MoE config's step count and schedule, so the dense
+# one trains on exactly the same tokens) and DATA. Before anything is reported,
+# pipelines/compare_report.sh checks that the two resolved configs (their meta lines)
+# agree on the data, batch, sequence length, seed, steps and schedule, and that the
+# active FFN width per token is equal in every block (a dense block's inter_dim against
+# an MoE block's (shared + activated) x moe_inter_dim): a comparison that is not fair
+# under sparsity is refused, unless ALLOW_MISMATCH=1.
+#
+# OUT/compare.md: one row per model (parameters, active parameters per token, training
+# FLOPs per token and in all, final train and validation loss, training time, tokens/s);
+# OUT/compare.png: the loss against tokens, against training FLOPs and against training
+# time (train_s: validation and checkpoints left out).
+#
+# Training FLOPs per token, the documented way (Kaplan et al. 2020; PaLM's MFU
+# appendix, with causal attention counted once): 6 N_active + 6 n_layers seq_len d_attn,
+# where N_active counts the weights of every matrix product a token goes through (the
+# attention projections, the FFN or the shared and the top-k routed experts and the
+# router, the LM head; not the embedding lookup) and d_attn = n_heads x head_dim: the
+# forward is 2 N_active plus 2 seq_len/2 d_attn per layer for QK^T and AV, the backward
+# twice the forward.
+#
+# Variables:
+#   DENSE, MOE     the two configs [default: configs/tiny.toml, configs/tiny_moe.toml]
+#   SET            KEY=VALUE overrides for both [default: steps=300 hold_tokens=150000
+#                  decay_tokens=157200, configs/tiny_moe.toml's schedule]
+#   DATA           data_path for both; the shipped Tiny Shakespeare pack is made there
+#                  when DATA is the default and missing [default: run/speedrun/data]
+#   OUT            output directory [default: run/dense_vs_moe]
+#   TRAIN_FLAGS    extra nmoe-train options, e.g. "--threads 1" (with -j 2)
+#   ALLOW_MISMATCH 1: report even when the configs are not matched [default: 0]
+#
+# Paths must not contain spaces.
+
+TOP := $(abspath $(dir $(abspath $(lastword $(MAKEFILE_LIST))))/..)
+BIN ?= $(TOP)/bin
+NMOE_TRAIN ?= $(BIN)/nmoe-train
+DENSE ?= $(TOP)/configs/tiny.toml
+MOE ?= $(TOP)/configs/tiny_moe.toml
+SET ?= steps=300 hold_tokens=150000 decay_tokens=157200
+DEFAULT_DATA := run/speedrun/data
+DATA ?= $(DEFAULT_DATA)
+OUT ?= run/dense_vs_moe
+TRAIN_FLAGS ?=
+ALLOW_MISMATCH ?= 0
+
+.PHONY: all clean
+.DELETE_ON_ERROR:
+
+ifneq ($(MAKECMDGOALS),clean)
+ifeq ($(wildcard $(DENSE)),)
+$(error DENSE=$(DENSE): no such file)
+endif
+ifeq ($(wildcard $(MOE)),)
+$(error MOE=$(MOE): no such file)
+endif
+endif
+
+all: $(OUT)/compare.md $(OUT)/compare.png
+	@cat $(OUT)/compare.md
+
+$(DEFAULT_DATA)/manifest.json:
+	@mkdir -p $(dir $@)
+	$(BIN)/nmoe-tok encode -q -t gpt2 --eot $(TOP)/data/tinyshakespeare.txt | $(BIN)/nmoe-shard pack -f -q -o $(DEFAULT_DATA)
+
+DATA_DEP := $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)/manifest.json)
+SET_FLAGS := $(foreach s,$(SET),--set $(s))
+
+# SET, as a file that changes only when SET does (see sweep.mk).
+$(OUT)/set.txt: FORCE
+	@mkdir -p $(OUT)
+	@printf '%s\n' $(SET) | sort >$@.tmp; if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+FORCE:
+
+define run_rule
+$(OUT)/$(1)/metrics.ndjson: $(2) $(OUT)/set.txt $(NMOE_TRAIN) $(DATA_DEP)
+	@mkdir -p $(OUT)/$(1)
+	@rm -f $(OUT)/$(1)/metrics.part
+	$(NMOE_TRAIN) $(2) -q --force $(TRAIN_FLAGS) $(SET_FLAGS) --set data_path=$(DATA) \
+	    --set out_dir=$(OUT)/$(1)/train --metrics $(OUT)/$(1)/metrics.part
+	@mv $(OUT)/$(1)/metrics.part $$@
+endef
+$(eval $(call run_rule,dense,$(DENSE)))
+$(eval $(call run_rule,moe,$(MOE)))
+
+RUNS := $(OUT)/dense/metrics.ndjson $(OUT)/moe/metrics.ndjson
+
+$(OUT)/compare.md: $(RUNS) $(TOP)/pipelines/compare_report.sh
+	@ALLOW_MISMATCH=$(ALLOW_MISMATCH) bash $(TOP)/pipelines/compare_report.sh table $(RUNS) >$@.tmp
+	@mv $@.tmp $@
+
+$(OUT)/compare.png: $(RUNS) $(TOP)/pipelines/compare_report.sh
+	@ALLOW_MISMATCH=$(ALLOW_MISMATCH) bash $(TOP)/pipelines/compare_report.sh plot $(RUNS) >$@.tmp
+	@mv $@.tmp $@
+
+clean:
+	rm -rf $(OUT)
