@@ -14,7 +14,7 @@
 # has the same active FFN width per token (inter_dim for a dense block, (shared +
 # activated experts) x moe_inter_dim for an MoE block).
 #
-# Training FLOPs per token (see pipelines/dense_vs_moe.mk): 6 N_active + 6 L T d_attn.
+# Training FLOPs per token: 6 N_active + 6 L T d_attn (pipelines/lib/flops.jq).
 set -euo pipefail
 what=${1:?usage: compare_report.sh table|plot|check METRICS...}
 shift
@@ -23,22 +23,10 @@ die() { echo "compare_report.sh: $*" >&2; exit 1; }
 for f in "$@"; do [ -s "$f" ] || die "$f: missing or empty"; done
 label() { basename "$(dirname "$1")"; }
 
-# jq definitions over a meta line's config ($c): per-block FFN width, active weights
-# per token, FLOPs per token.
-JQ_MODEL='
-def hd($c): ($c.head_dim // ($c.dim / $c.n_heads));
-def moe_block($c; $l): $c.n_routed_experts > 0 and $l >= $c.n_dense_layers;
-def ffn_width($c; $l): if moe_block($c; $l) then ($c.n_shared_experts + $c.n_activated_experts) * $c.moe_inter_dim
-                       else $c.inter_dim end;
-def widths($c): [range(0; $c.n_layers) | ffn_width($c; .)];
-def active($c):
-  (hd($c)) as $hd
-  | ($c.dim * $c.n_heads * $hd * 2 + $c.dim * $c.n_kv_heads * $hd * 2) as $attn
-  | ([range(0; $c.n_layers) | $attn + 3 * $c.dim * ffn_width($c; .)
-       + (if moe_block($c; .) then $c.dim * $c.n_routed_experts else 0 end)] | add)
-    + $c.dim * $c.vocab_size;
-def flops_per_token($c): 6 * active($c) + 6 * $c.n_layers * $c.seq_len * $c.n_heads * hd($c);
-'
+# Parameter and FLOP counts: pipelines/lib/flops.jq.
+JQ_MODEL='include "flops"; '
+lib=$(cd "$(dirname "$0")" && pwd)/lib
+jq() { command jq -L "$lib" "$@"; }
 FAIR_KEYS='["data_path","validation_data_path","holdout_fraction","vocab_size","seq_len","batch_size","seed","steps",
   "lr_dense","warmup_steps","hold_tokens","decay_tokens","decay_floor","weight_decay","grad_clip","eos_token_id",
   "loss_mask_eos"]'

@@ -18,13 +18,8 @@
 # OUT/compare.png: the loss against tokens, against training FLOPs and against training
 # time (train_s: validation and checkpoints left out).
 #
-# Training FLOPs per token, the documented way (Kaplan et al. 2020; PaLM's MFU
-# appendix, with causal attention counted once): 6 N_active + 6 n_layers seq_len d_attn,
-# where N_active counts the weights of every matrix product a token goes through (the
-# attention projections, the FFN or the shared and the top-k routed experts and the
-# router, the LM head; not the embedding lookup) and d_attn = n_heads x head_dim: the
-# forward is 2 N_active plus 2 seq_len/2 d_attn per layer for QK^T and AV, the backward
-# twice the forward.
+# Training FLOPs per token are counted as 6 N_active + 6 n_layers seq_len d_attn, the
+# way pipelines/lib/flops.jq documents (Kaplan et al. 2020; PaLM's MFU appendix).
 #
 # Variables:
 #   DENSE, MOE     the two configs [default: configs/tiny.toml, configs/tiny_moe.toml]
