@@ -7,10 +7,13 @@
 #
 # Table columns, per value: how the run ended (the stop line's reason), steps, training
 # tokens, the final train loss (the stop line's), the last validation loss, training
-# tokens/s (tokens over the summed step times: validation excluded), and the router
+# tokens/s (tokens over the stop line's train_s: validation excluded), and the router
 # health of the last step with router lines over the MoE layers (nmoe-routerstat -j):
 # the highest load CV%, the lowest normalized entropy, the fewest active experts, the
-# widest bias range. "-" where a run has none (a dense model; no validation).
+# widest bias range; and over the whole run (nmoe-routerstat --over-time) the lowest
+# entropy of any layer with its step, and the step from which every layer kept every
+# expert active ("never": not even at the end). "-" where a run has none (a dense
+# model; no validation).
 set -euo pipefail
 what=${1:?usage: sweep_report.sh table|plot DIAL OUT VALUE...}
 dial=${2:?DIAL}
@@ -26,8 +29,8 @@ stream() { # VALUE: its metric stream, which must exist
 }
 
 table() {
-    printf '| %s | end | steps | tokens | train loss | val loss | tok/s | max CV%% | min entropy | min active | bias range |\n' "$dial"
-    printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+    printf '| %s | end | steps | tokens | train loss | val loss | tok/s | max CV%% | min entropy | min active | bias range | lowest entropy (step) | all active from |\n' "$dial"
+    printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
     local v f
     for v in "$@"; do
         f=$(stream "$v")
@@ -38,17 +41,29 @@ table() {
             | (map(select(.kind == "val")) | last) as $val
             | (map(select(.kind == "train"))) as $tr
             | ($tr | last) as $last
-            | ($tr | map(.time.step_ms // 0) | add // 0) as $ms
+            | ($stop.time.train_s // 0) as $train_s
             | [ ($stop.reason // "unfinished"),
                 (($stop.step // $last.step // 0) | tostring),
                 (($last.tokens // 0) | tostring),
                 (if $stop.loss != null then ($stop.loss * 10000 | round / 10000 | tostring)
                  elif $last.loss != null then ($last.loss * 10000 | round / 10000 | tostring) else "-" end),
                 (if $val.loss != null then ($val.loss * 10000 | round / 10000 | tostring) else "-" end),
-                (if $ms > 0 then (($last.tokens // 0) / $ms * 1000 | round | tostring) else "-" end) ]
+                (if $train_s > 0 then (($last.tokens // 0) / $train_s | round | tostring) else "-" end) ]
             | join("|")' "$f")
-        local health="-|-|-|-"
+        local health="-|-|-|-" story="-|-"
         if grep -q '"kind":"router"' "$f"; then
+            # Over time: the lowest entropy of any layer (and its step), and the step from
+            # which every layer had every expert active to the end ("never" if the last
+            # router step had a starved expert).
+            story=$("$routerstat" -q --over-time "$f" | awk -F'\t' '
+                NR == 1 { next }
+                { if (min == "" || $4 < min) { min = $4; at = $1 }
+                  if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1; full[$1] = 1 }
+                  if ($5 < $6) full[$1] = 0 }
+                END { from = "never"
+                      for (i = n; i >= 1 && full[order[i]]; i--) from = order[i]
+                      printf "%.3f (%s)|%s", min, at, from }')
+
             health=$("$routerstat" -q -j "$f" | jq -rs '
                 [ (map(.cv_pct) | max * 10 | round / 10 | tostring),
                   (map(.entropy) | min * 1000 | round / 1000 | tostring),
@@ -56,7 +71,8 @@ table() {
                   (map(.bias_max - .bias_min) | max * 10000 | round / 10000 | tostring) ]
                 | join("|")')
         fi
-        printf '| %s | %s | %s |\n' "$v" "$(sed 's/|/ | /g' <<<"$row")" "$(sed 's/|/ | /g' <<<"$health")"
+        printf '| %s | %s | %s | %s |\n' "$v" "$(sed 's/|/ | /g' <<<"$row")" "$(sed 's/|/ | /g' <<<"$health")" \
+            "$(sed 's/|/ | /g' <<<"$story")"
     done
 }
 

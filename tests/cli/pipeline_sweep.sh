@@ -21,7 +21,7 @@ for v in 1e-4 1e-2; do
     got=$(jq -r 'select(.kind == "meta") | .config.router_bias_update_rate' "sw/$v/metrics.ndjson")
     [ "$(jq -n "$got == $v")" = true ] || fail "$v: the run's config has router_bias_update_rate $got"
     grep -q '"kind":"stop".*"reason":"finished"' "sw/$v/metrics.ndjson" || fail "$v: the run did not finish"
-    grep -q "^| $v | finished | 8 | 1024 | [0-9.]* | [0-9.]* | [0-9]* | [0-9.]* | 0\\.[0-9]* | [0-9]/8 | [0-9.e-]* |\$" table.out ||
+    grep -q "^| $v | finished | 8 | 1024 | [0-9.]* | [0-9.]* | [0-9]* | [0-9.]* | 0\\.[0-9]* | [0-9]/8 | [0-9.e-]* | 0\\.[0-9]* ([0-9]*) | \\([0-9]*\\|never\\) |\$" table.out ||
         { cat table.out >&2; fail "no table row for $v"; }
 done
 # Every other key equal: the two configs differ in the dial alone (and out_dir).
