@@ -25,6 +25,17 @@ first=$(grep '"kind":"val"' "$out/metrics.ndjson" | head -n 1 | sed -E 's/.*"los
 last=$(grep '"kind":"val"' "$out/metrics.ndjson" | tail -n 1 | sed -E 's/.*"loss":([0-9.e+-]+).*/\1/')
 echo "validation loss: $first at the start -> $last at the end (nats per token)"
 if grep -q '"kind":"router"' "$out/metrics.ndjson"; then
+    # The story over time, not only the healthy last step (pipelines/lib/router_story.awk).
+    read -r low low_step low_layer all_from < <(bin/nmoe-routerstat -q --over-time "$out/metrics.ndjson" |
+        awk -f pipelines/lib/router_story.awk)
+    if [ "$all_from" = never ]; then all_text="some expert of some layer was still idle at the last step"
+    else all_text="every expert of every layer active from step $all_from on"; fi
+    echo "router over time: lowest normalized entropy $low (layer $low_layer, step $low_step); $all_text"
     echo "router health at the last step:"
     bin/nmoe-routerstat "$out/metrics.ndjson"
+    bin/nmoe-routerstat -q --plot "$out/router.png" "$out/metrics.ndjson" >/dev/null
+    echo "router plot: $out/router.png"
+fi
+if command -v gnuplot >/dev/null && command -v jq >/dev/null; then
+    echo "run report: $(bash pipelines/report.sh -o "$out/report" "$out/metrics.ndjson")"
 fi

@@ -21,6 +21,7 @@ out=${3:?OUT}
 shift 3
 [ $# -ge 1 ] || { echo "sweep_report.sh: no values" >&2; exit 2; }
 routerstat=${NMOE_ROUTERSTAT:-nmoe-routerstat}
+here=$(cd "$(dirname "$0")" && pwd)
 
 stream() { # VALUE: its metric stream, which must exist
     local f="$out/$1/metrics.ndjson"
@@ -52,18 +53,10 @@ table() {
             | join("|")' "$f")
         local health="-|-|-|-" story="-|-"
         if grep -q '"kind":"router"' "$f"; then
-            # Over time: the lowest entropy of any layer (and its step), and the step from
-            # which every layer had every expert active to the end ("never" if the last
-            # router step had a starved expert).
-            story=$("$routerstat" -q --over-time "$f" | awk -F'\t' '
-                NR == 1 { next }
-                { if (min == "" || $4 < min) { min = $4; at = $1 }
-                  if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1; full[$1] = 1 }
-                  if ($5 < $6) full[$1] = 0 }
-                END { from = "never"
-                      for (i = n; i >= 1 && full[order[i]]; i--) from = order[i]
-                      printf "%.3f (%s)|%s", min, at, from }')
-
+            # Over time (lib/router_story.awk): the lowest entropy and its step, and the
+            # step from which every layer kept every expert active.
+            story=$("$routerstat" -q --over-time "$f" | awk -f "$here/lib/router_story.awk" |
+                awk '{ printf "%s (%s)|%s", $1, $2, $4 }')
             health=$("$routerstat" -q -j "$f" | jq -rs '
                 [ (map(.cv_pct) | max * 10 | round / 10 | tostring),
                   (map(.entropy) | min * 1000 | round / 1000 | tostring),
