@@ -28,7 +28,8 @@
 #   SET          more KEY=VALUE overrides for nmoe-train, e.g. "steps=600"
 #   OUT          output directory [default: run/speedrun/<config name>]
 #   LEADERBOARD  the leaderboard file [default: LEADERBOARD.json]
-#   EVAL_FLAGS   options for every nmoe-evaluation run, e.g. "--limit 100"
+#   EVAL_FLAGS   options for every nmoe-eval run; the entry records them [default:
+#                --limit 100, 100 examples per task; EVAL_FLAGS= for the whole suite]
 #   CORE_TASKS   CORE task labels [default: every task of pipelines/core.toml]
 #   TRAIN_FLAGS  extra nmoe-train options, e.g. "--threads 2"
 #
@@ -45,7 +46,7 @@ VAL_EVERY ?= 10
 SET ?=
 OUT ?= run/speedrun/$(basename $(notdir $(CONFIG)))
 LEADERBOARD ?= LEADERBOARD.json
-EVAL_FLAGS ?=
+EVAL_FLAGS ?= --limit 100
 CORE_TASKS ?=
 TRAIN_FLAGS ?=
 
