@@ -16,7 +16,7 @@
 # OUT/compare.md: one row per model (parameters, active parameters per token, training
 # FLOPs per token and in all, final train and validation loss, training time, tokens/s);
 # OUT/compare.png: the loss against tokens, against training FLOPs and against training
-# time (train_s: validation and checkpoints left out).
+# time (train_s: validation and checkpoints left out); OUT/index.html: a page with both.
 #
 # Training FLOPs per token are counted as 6 N_active + 6 n_layers seq_len d_attn, the
 # way pipelines/lib/flops.jq documents (Kaplan et al. 2020; PaLM's MFU appendix).
@@ -57,7 +57,7 @@ $(error MOE=$(MOE): no such file)
 endif
 endif
 
-all: $(OUT)/compare.md $(OUT)/compare.png
+all: $(OUT)/index.html
 	@cat $(OUT)/compare.md
 
 $(DEFAULT_DATA)/manifest.json:
@@ -92,6 +92,11 @@ $(OUT)/compare.md: $(RUNS) $(TOP)/pipelines/compare_report.sh
 
 $(OUT)/compare.png: $(RUNS) $(TOP)/pipelines/compare_report.sh
 	@ALLOW_MISMATCH=$(ALLOW_MISMATCH) bash $(TOP)/pipelines/compare_report.sh plot $(RUNS) >$@.tmp
+	@mv $@.tmp $@
+
+$(OUT)/index.html: $(OUT)/compare.md $(OUT)/compare.png $(TOP)/pipelines/lib/md_page.sh
+	@bash $(TOP)/pipelines/lib/md_page.sh "dense vs MoE: $(notdir $(DENSE)) and $(notdir $(MOE))" $(OUT)/compare.md \
+	    compare.png >$@.tmp
 	@mv $@.tmp $@
 
 clean:

@@ -6,7 +6,8 @@
 # One training run per value (nmoe-train BASE --set DIAL=value, then each SET), each
 # its own target OUT/<value>/metrics.ndjson, so `make -j N` trains N values at once.
 # Then OUT/sweep.md, a table of the final metrics and router health per value
-# (pipelines/sweep_report.sh), and OUT/loss.png, the loss curves overlaid (gnuplot).
+# (pipelines/sweep_report.sh), OUT/loss.png, the loss curves overlaid (gnuplot), and
+# OUT/index.html, a page with both (pipelines/lib/md_page.sh).
 #
 # A run that diverges (exit 4) or whose routing collapses (exit 5, stop_on_collapse) is
 # a result, recorded as such in the table; any other failure stops the sweep. An
@@ -59,7 +60,7 @@ endif
 
 RUNS := $(foreach v,$(VALUES),$(OUT)/$(v)/metrics.ndjson)
 
-all: $(OUT)/sweep.md $(OUT)/loss.png
+all: $(OUT)/index.html
 	@cat $(OUT)/sweep.md
 
 # What every run depends on besides its value: SET is written to a file that changes
@@ -96,6 +97,10 @@ $(OUT)/sweep.md: $(RUNS) $(TOP)/pipelines/sweep_report.sh
 
 $(OUT)/loss.png: $(RUNS) $(TOP)/pipelines/sweep_report.sh
 	@bash $(TOP)/pipelines/sweep_report.sh plot $(DIAL) $(OUT) $(VALUES) >$@.tmp
+	@mv $@.tmp $@
+
+$(OUT)/index.html: $(OUT)/sweep.md $(OUT)/loss.png $(TOP)/pipelines/lib/md_page.sh
+	@bash $(TOP)/pipelines/lib/md_page.sh "sweep of $(DIAL) over $(BASE)" $(OUT)/sweep.md loss.png >$@.tmp
 	@mv $@.tmp $@
 
 clean:

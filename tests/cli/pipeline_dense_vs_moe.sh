@@ -31,6 +31,8 @@ done
 [ "$(jq -c 'select(.kind == "meta") | .config.steps' cmp/moe/metrics.ndjson)" = 6 ] || fail "SET did not reach the runs"
 [ "$(head -c 8 cmp/compare.png | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "compare.png is not a PNG"
 [ "$(stat -c %s cmp/compare.png)" -gt 10000 ] || fail "compare.png is too small to hold three panels"
+grep -q '<tr><td>dense</td><td>[0-9]*</td><td>23552</td>' cmp/index.html && grep -q '<img src="compare.png"' cmp/index.html ||
+    fail "cmp/index.html lacks the table or the plot"
 
 # Not matched: a wider expert, a different seed.
 sed 's/^moe_inter_dim = 16$/moe_inter_dim = 32/' moe.toml >wide.toml

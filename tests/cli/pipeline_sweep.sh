@@ -31,6 +31,8 @@ diff <(jq -S 'select(.kind == "meta") | .config | del(.router_bias_update_rate, 
 cmp -s table.out sw/sweep.md || fail "the printed table is not sw/sweep.md"
 [ "$(head -c 8 sw/loss.png | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "sw/loss.png is not a PNG"
 [ "$(stat -c %s sw/loss.png)" -gt 5000 ] || fail "sw/loss.png is too small to hold the curves"
+grep -q '<tr><td>1e-2</td><td>finished</td><td>8</td>' sw/index.html && grep -q '<img src="loss.png"' sw/index.html ||
+    fail "sw/index.html lacks the table or the plot"
 
 # A rerun trains nothing; a new SET retrains both.
 before=$(stat -c %Y.%s sw/1e-4/metrics.ndjson sw/1e-2/metrics.ndjson)

@@ -49,6 +49,15 @@ bash "$NMOE_TOP/pipelines/report.sh" dense.ndjson >/dev/null
 [ "$(plots_state report)" = 'data-plots="ok 4"' ] || fail "the dense page's plots did not all load"
 grep -q 'Router health' report/index.html && fail "a dense page with a router section"
 
+# The sweep's and comparison's page (pipelines/lib/md_page.sh): a table and a plot.
+mkdir -p page
+cp rep/loss.png page/
+printf '| value | loss |\n|---|---:|\n| a<b | 1.5 |\n\nsome note\n' >page/t.md
+bash "$NMOE_TOP/pipelines/lib/md_page.sh" "a & b" page/t.md loss.png >page/index.html
+grep -q '<tr><td>a&lt;b</td><td>1.5</td></tr>' page/index.html || fail "md_page.sh: no escaped table row"
+grep -q '<p>some note</p>' page/index.html || fail "md_page.sh: no paragraph"
+[ "$(plots_state page)" = 'data-plots="ok 1"' ] || fail "the md_page plot did not load"
+
 expect_fail 1 "nope.ndjson: missing or empty" bash "$NMOE_TOP/pipelines/report.sh" nope.ndjson
 grep -v '"kind":"meta"' moe.ndjson >nometa.ndjson
 expect_fail 1 "nometa.ndjson: no meta line" bash "$NMOE_TOP/pipelines/report.sh" -o x nometa.ndjson
