@@ -16,6 +16,7 @@
 #
 # Training FLOPs per token: 6 N_active + 6 L T d_attn (pipelines/lib/flops.jq).
 set -euo pipefail
+source "$(cd "$(dirname "$0")" && pwd)/lib/page.sh"
 what=${1:?usage: compare_report.sh table|plot|check METRICS...}
 shift
 [ $# -ge 1 ] || { echo "compare_report.sh: no metric streams" >&2; exit 2; }
@@ -90,11 +91,7 @@ plot() {
         wall+="${wall:+, }'$tmp/$i.dat' using 3:4 with lines lw 2 lc $i $t"
     done
     gnuplot <<GP
-if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {
-  set terminal pngcairo noenhanced size 1400,460 font 'sans,10'
-} else {
-  set terminal png noenhanced size 1400,460
-}
+$(png_terminal 1400 460)
 set output '$tmp/compare.png'
 set multiplot layout 1,3 title 'training loss, matched models'
 set grid

@@ -16,6 +16,7 @@
 # Training FLOPs per token: pipelines/lib/flops.jq. Everything is written to DIR.tmp
 # first and renamed into place.
 set -euo pipefail
+source "$(cd "$(dirname "$0")" && pwd)/lib/page.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 routerstat=${NMOE_ROUTERSTAT:-$here/../bin/nmoe-routerstat}
 die() { echo "report.sh: $*" >&2; exit 1; }
@@ -63,11 +64,7 @@ gp() { # FILE TITLE XLABEL YLABEL PLOT...
     local file=$1 title=$2 xl=$3 yl=$4
     shift 4
     gnuplot <<GP
-if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {
-  set terminal pngcairo noenhanced size 860,380 font 'sans,10'
-} else {
-  set terminal png noenhanced size 860,380
-}
+$(png_terminal 860 380)
 set output '$tmp/$file'
 set title "$title"
 set xlabel '$xl'
@@ -103,22 +100,11 @@ if [ "$moe" = true ] && grep -q '"kind":"router"' "$metrics"; then
 fi
 for p in "${plots[@]}"; do [ -s "$tmp/$p" ] || die "gnuplot drew no $p"; done
 
-esc() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
+esc() { html_escape; }
 {
     run=$(jq -r .run <<<"$meta")
+    html_begin "nmoe run $run" 960
     cat <<HTML
-<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>nmoe run $(esc <<<"$run")</title>
-<style>
-body { font-family: sans-serif; margin: 2em; max-width: 960px; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
-th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
-pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
-img { display: block; margin: 0.5em 0 1.5em; max-width: 100%; border: 1px solid #eee; }
-</style></head>
-<body data-plots="pending">
 <h1>Run $(esc <<<"$run")</h1>
 HTML
     jq -r '"<p>fingerprint <code>\(.fingerprint)</code>, \(.program) \(.version), backend \(.backend)"
@@ -148,18 +134,7 @@ HTML
         echo "</table>"
     fi
     echo "<h2>Config</h2><pre>$(jq .config <<<"$meta" | esc)</pre>"
-    cat <<'HTML'
-<script>
-// For tests and for people: the page says whether every plot loaded.
-window.addEventListener("load", function () {
-  var imgs = document.images, bad = [];
-  for (var i = 0; i < imgs.length; i++)
-    if (!imgs[i].complete || imgs[i].naturalWidth === 0) bad.push(imgs[i].getAttribute("src"));
-  document.body.setAttribute("data-plots", bad.length ? "broken " + bad.join(" ") : "ok " + imgs.length);
-});
-</script>
-</body></html>
-HTML
+    html_end
 } >"$tmp/index.html"
 
 rm -f "$tmp"/*.dat "$tmp"/*.map "$tmp/router.txt"

@@ -15,6 +15,7 @@
 # expert active ("never": not even at the end). "-" where a run has none (a dense
 # model; no validation).
 set -euo pipefail
+source "$(cd "$(dirname "$0")" && pwd)/lib/page.sh"
 what=${1:?usage: sweep_report.sh table|plot DIAL OUT VALUE...}
 dial=${2:?DIAL}
 out=${3:?OUT}
@@ -87,11 +88,7 @@ plot() {
         [ -s "$tmp/val$i.dat" ] && vals+=", '$tmp/val$i.dat' using 1:2 with points pt 7 ps 1.2 lc $i notitle"
     done
     gnuplot <<GP
-if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {
-  set terminal pngcairo noenhanced size 900,560 font 'sans,10'
-} else {
-  set terminal png noenhanced size 900,560
-}
+$(png_terminal 900 560)
 set output '$tmp/loss.png'
 set title "sweep of $dial: training loss (lines) and validation loss (points)"
 set xlabel 'training tokens'

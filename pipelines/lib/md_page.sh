@@ -11,18 +11,10 @@ title=${1:?usage: md_page.sh TITLE TABLE.md PLOT.png...}
 md=${2:?TABLE.md}
 shift 2
 [ -s "$md" ] || { echo "md_page.sh: $md: missing or empty" >&2; exit 1; }
-esc() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
+source "$(cd "$(dirname "$0")" && pwd)/page.sh"
+esc() { html_escape; }
+html_begin "$title" 1400
 cat <<HTML
-<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>$(esc <<<"$title")</title>
-<style>
-body { font-family: sans-serif; margin: 2em; max-width: 1400px; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
-th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
-img { display: block; margin: 0.5em 0 1.5em; max-width: 100%; border: 1px solid #eee; }
-</style></head>
-<body data-plots="pending">
 <h1>$(esc <<<"$title")</h1>
 HTML
 esc <"$md" | awk '
@@ -38,14 +30,4 @@ esc <"$md" | awk '
     { if (open) { print "</table>"; open = 0 } if ($0 != "") print "<p>" $0 "</p>" }
     END { if (open) print "</table>" }'
 for p in "$@"; do printf '<img src="%s" alt="%s">\n' "$(esc <<<"$p")" "$(esc <<<"$p")"; done
-cat <<'HTML'
-<script>
-window.addEventListener("load", function () {
-  var imgs = document.images, bad = [];
-  for (var i = 0; i < imgs.length; i++)
-    if (!imgs[i].complete || imgs[i].naturalWidth === 0) bad.push(imgs[i].getAttribute("src"));
-  document.body.setAttribute("data-plots", bad.length ? "broken " + bad.join(" ") : "ok " + imgs.length);
-});
-</script>
-</body></html>
-HTML
+html_end
