@@ -42,6 +42,40 @@ static int cmp_candidate(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+static void swap_candidates(Candidate *a, Candidate *b)
+{
+    const Candidate t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Rearrange cand[0..n) so that cand[0..m) are its m first in cmp_candidate's order,
+ * themselves sorted (quickselect, then a sort of the m): the same m candidates, in the
+ * same order, as sorting all n, at O(n) rather than O(n log n). */
+static void sort_first(Candidate *cand, uint32_t n, uint32_t m)
+{
+    if (m >= n) {
+        qsort(cand, n, sizeof *cand, cmp_candidate);
+        return;
+    }
+    uint32_t lo = 0, hi = n; /* the m-th place lies in [lo, hi) */
+    while (hi - lo > 1) {
+        /* Median of three as the pivot, moved to the end; a Lomuto partition. */
+        uint32_t mid = lo + (hi - lo) / 2, last = hi - 1;
+        if (cmp_candidate(&cand[mid], &cand[lo]) < 0) swap_candidates(&cand[mid], &cand[lo]);
+        if (cmp_candidate(&cand[last], &cand[lo]) < 0) swap_candidates(&cand[last], &cand[lo]);
+        if (cmp_candidate(&cand[mid], &cand[last]) < 0) swap_candidates(&cand[mid], &cand[last]);
+        uint32_t store = lo;
+        for (uint32_t i = lo; i < last; i++)
+            if (cmp_candidate(&cand[i], &cand[last]) < 0) swap_candidates(&cand[i], &cand[store++]);
+        swap_candidates(&cand[store], &cand[last]);
+        if (store == m) break;
+        if (store < m) lo = store + 1;
+        else hi = store;
+    }
+    qsort(cand, m, sizeof *cand, cmp_candidate);
+}
+
 /* The next token from logits[V]; allowed[v] marks the ids that may be drawn. */
 static uint32_t pick_token(const float *logits, const bool *allowed, uint32_t V, double temperature, int64_t top_k,
                            double top_p, Rng *rng, Candidate *cand)
@@ -60,20 +94,28 @@ static uint32_t pick_token(const float *logits, const bool *allowed, uint32_t V,
         return cand[best].id;
     }
     const bool nucleus = top_p < 1.0;
-    if ((top_k > 0 && (uint64_t)top_k < n) || nucleus) {
-        qsort(cand, n, sizeof *cand, cmp_candidate);
-        if (top_k > 0 && (uint64_t)top_k < n) n = (uint32_t)top_k;
+    /* Only the most likely candidates are ever sorted: the top_k, or for the nucleus a
+     * first 64, then 4 times more until they hold top_p of the total (sort_first). */
+    if (top_k > 0 && (uint64_t)top_k < n) {
+        sort_first(cand, n, (uint32_t)top_k);
+        n = (uint32_t)top_k;
     }
     float max = cand[0].logit;
     for (uint32_t i = 1; i < n; i++)
         if (cand[i].logit > max) max = cand[i].logit;
-    double total = 0.0;
+    double total = 0.0; /* in id order (or top-k order): it does not hang on the nucleus's sort */
     for (uint32_t i = 0; i < n; i++) total += exp(((double)cand[i].logit - max) / temperature);
     if (nucleus) {
-        /* Sorted most likely first: keep the shortest prefix reaching top_p of the total. */
+        /* Most likely first: keep the shortest prefix reaching top_p of the total. */
         double kept = 0.0;
-        uint32_t k = 0;
+        uint32_t k = 0, sorted = 0;
         while (k < n) {
+            if (k == sorted) {
+                sorted = sorted == 0 ? 64 : (sorted > n / 4 ? n : 4 * sorted);
+                if (sorted > n) sorted = n;
+                /* The first k stay where they are: sort_first only moves the rest. */
+                sort_first(cand + k, n - k, sorted - k);
+            }
             kept += exp(((double)cand[k].logit - max) / temperature);
             k++;
             if (kept >= top_p * total) break;

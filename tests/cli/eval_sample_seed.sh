@@ -28,6 +28,16 @@ cmp k1.txt k2.txt || fail "the default seed is not 42"
 s --prompt "First" --temperature 0 --seed 1 --max-tokens 30 >g1.txt
 s --prompt "First" --temperature 0 --seed 2 --max-tokens 30 >g2.txt
 cmp g1.txt g2.txt || fail "greedy decoding depends on the seed"
+# A nucleus or a top-k of one token is the most likely token: greedy again, whatever
+# the seed (the nucleus sorts only its first candidates: this checks that the first is
+# the most likely).
+s --prompt "First" --top-p 1e-9 --seed 5 --max-tokens 30 >p1.txt
+cmp g1.txt p1.txt || fail "--top-p 1e-9 is not greedy decoding"
+s --prompt "First" --top-k 1 --seed 6 --max-tokens 30 >t1.txt
+cmp g1.txt t1.txt || fail "--top-k 1 is not greedy decoding"
+s --prompt "First" --top-p 0.9 --seed 5 --max-tokens 30 >p9a.txt
+s --prompt "First" --top-p 0.9 --seed 5 --max-tokens 30 >p9b.txt
+cmp p9a.txt p9b.txt || fail "--top-p 0.9 is not deterministic"
 
 # --max-tokens 0: the prompt and a newline
 s --prompt "abc" --max-tokens 0 >z.txt
