@@ -13,6 +13,8 @@
 #include "model/router_line.h"
 #include "model/router_stats.h"
 #include "train/train_step.h"
+#include "train/run_id.h"
+#include "base/git_rev.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -238,7 +240,6 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     Run r = { .cfg = cfg, .last_checkpoint_step = -1, .t_start = monotonic_s() };
     r.pg.tty = isatty(STDERR_FILENO);
     config_fingerprint_hex(cfg, r.progress.fingerprint);
-    memcpy(r.mx.run, r.progress.fingerprint, sizeof r.mx.run);
 
     /* The data first: a run refused for its data leaves nothing behind, not even an
      * out_dir. */
@@ -302,6 +303,18 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
         }
     }
 
+    /* The run's id (run_id.h): kept when the run continues in its own out_dir; a fresh
+     * start, or a branch from a checkpoint elsewhere, is a new run (the branch names the
+     * run it came from as its parent). */
+    char parent_run[17] = "";
+    if (ckpt && st.progress.run[0] && out_dir_holds(cfg->out_dir, ckpt)) {
+        memcpy(r.progress.run, st.progress.run, sizeof r.progress.run);
+    } else {
+        run_id_new(r.progress.run);
+        if (ckpt) memcpy(parent_run, st.progress.run, sizeof parent_run);
+    }
+    memcpy(r.mx.run, r.progress.run, sizeof r.mx.run);
+
     r.progress.vocab_id = data.train.vocab_id;
     r.progress.train_tokens = data.train.n_tokens;
     r.progress.sampler = sampler.state;
@@ -360,7 +373,10 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     line_begin(&r.mx, "meta", r.progress.step);
     nd_str(&r.mx.l, "program", "nmoe-train");
     nd_str(&r.mx.l, "version", NMOE_VERSION);
+    nd_str(&r.mx.l, "git_rev", nmoe_git_rev());
     nd_str(&r.mx.l, "fingerprint", r.progress.fingerprint);
+    if (parent_run[0]) nd_str(&r.mx.l, "parent_run", parent_run);
+    else nd_null(&r.mx.l, "parent_run");
     nd_raw(&r.mx.l, "config", config_json);
     nd_str(&r.mx.l, "backend", model_backend_name(r.model));
     nd_int(&r.mx.l, "n_params", (int64_t)model_n_params(r.model));
@@ -389,8 +405,8 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     nd_obj_end(&r.mx.l);
     line_emit(&r.mx);
     free(config_json);
-    say(&r.pg, NMOE_VERBOSE, "nmoe-train: %zu parameters, %d threads, fingerprint %s", model_n_params(r.model),
-        omp_get_max_threads(), r.progress.fingerprint);
+    say(&r.pg, NMOE_VERBOSE, "nmoe-train: run %s, %zu parameters, %d threads, fingerprint %s", r.progress.run,
+        model_n_params(r.model), omp_get_max_threads(), r.progress.fingerprint);
     say(&r.pg, NMOE_NORMAL, "train: %s (%" PRIu64 " tokens); validation: %s", cfg->data_path, data.train.n_tokens,
         data.val_origin);
     say(&r.pg, NMOE_VERBOSE, "data: %.1f MB of tokens verified (checksums, id range) in %.3f s", (double)data.verified_bytes / 1e6,
