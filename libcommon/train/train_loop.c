@@ -139,6 +139,9 @@ static void save_checkpoint(Run *r)
     nd_str(&r->mx.l, "path", dir);
     line_emit(&r->mx);
     say(&r->pg, NMOE_VERBOSE, "step %" PRId64 ": checkpoint %s", r->progress.step, dir);
+    char removed[1024];
+    int n = out_dir_prune_checkpoints(r->cfg->out_dir, r->cfg->keep_checkpoints, removed, sizeof removed);
+    if (n) say(&r->pg, NMOE_VERBOSE, "keep_checkpoints = %" PRId64 ": removed %s", r->cfg->keep_checkpoints, removed);
 }
 
 static double run_validation(Run *r, const ValidationSet *v)
