@@ -23,7 +23,7 @@ NVCC := $(CUDA_HOME)/bin/nvcc
 WARN := -Wall -Wextra -Werror
 CPPFLAGS := -D_GNU_SOURCE -DNMOE_VERSION='"$(VERSION)"' -Ilibcommon -Ikernels
 CFLAGS := -std=c11 -O2 -g $(WARN) -fopenmp -MMD -MP
-LDLIBS := -lzstd -larchive -lz -lopenblas -lpcre2-8 -lcjson -lxxhash -lm -fopenmp
+LDLIBS := -lzstd -larchive -lz -lopenblas -lpcre2-8 -lcjson -lxxhash -lsqlite3 -lm -fopenmp
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TSAN := -fsanitize=thread
 
