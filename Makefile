@@ -23,7 +23,7 @@ NVCC := $(CUDA_HOME)/bin/nvcc
 WARN := -Wall -Wextra -Werror
 CPPFLAGS := -D_GNU_SOURCE -DNMOE_VERSION='"$(VERSION)"' -Ilibcommon -Ikernels
 CFLAGS := -std=c11 -O2 -g $(WARN) -fopenmp -MMD -MP
-LDLIBS := -lzstd -larchive -lz -lopenblas -lpcre2-8 -lcjson -lxxhash -lm -fopenmp
+LDLIBS := -lzstd -larchive -lz -lopenblas -lpcre2-8 -lcjson -lxxhash -lsqlite3 -lm -fopenmp
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TSAN := -fsanitize=thread
 
@@ -68,6 +68,14 @@ all: $(TOOLS) $(GPU_TESTS)
 # Relink when the build flavour changes (CPU <-> CUDA), since both share bin/.
 FLAVOUR := $(BUILD)/flavour
 $(shell mkdir -p $(BUILD); echo '$(CUDA)' | cmp -s - $(FLAVOUR) || echo '$(CUDA)' > $(FLAVOUR))
+
+# The source tree's git revision (base/git_rev.h: the run registry, the meta line), seen
+# by git_rev.o alone and rebuilt when it changes, as the flavour is.
+GIT_REV := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+GIT_REV_FILE := $(BUILD)/git-rev
+$(shell echo '$(GIT_REV)' | cmp -s - $(GIT_REV_FILE) || echo '$(GIT_REV)' > $(GIT_REV_FILE))
+%/libcommon/base/git_rev.o: CPPFLAGS += -DNMOE_GIT_REV='"$(GIT_REV)"'
+$(BUILD)/libcommon/base/git_rev.o build/asan/libcommon/base/git_rev.o build/tsan/libcommon/base/git_rev.o: $(GIT_REV_FILE)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)

@@ -14,7 +14,7 @@
 static void short_usage(FILE *fp)
 {
     fprintf(fp,
-            "Usage: nmoe-train CONFIG.toml [--set KEY=VALUE]... [--metrics FILE] [--resume DIR] [-f] [-q] [-v]\n"
+            "Usage: nmoe-train CONFIG.toml [--set KEY=VALUE]... [--metrics FILE] [--resume DIR] [--registry FILE] [-f] [-q] [-v]\n"
             "Train a transformer on the CPU; the metric stream (NDJSON) goes to stdout.\n"
             "Try 'nmoe-train --help' for all options.\n");
 }
@@ -34,6 +34,9 @@ static void long_usage(void)
            "                        resuming) [default: - (stdout)]\n"
            "      --resume DIR      continue from a checkpoint directory, or from the latest\n"
            "                        checkpoint of an out_dir [default: none; see the resume key]\n"
+           "      --registry FILE   record the run in the SQLite run registry FILE (created\n"
+           "                        if new; see nmoe-registry(5)); '' = none\n"
+           "                        [default: $NMOE_REGISTRY, else none]\n"
            "  -f, --force           start over checkpoints of another run in out_dir,\n"
            "                        removing them (refused otherwise) [default: off]\n"
            "      --backend NAME    where the model runs: cpu, or cuda (a CUDA build on a\n"
@@ -71,7 +74,7 @@ static void list_keys(void)
     }
 }
 
-enum { OPT_SET = 256, OPT_BACKEND, OPT_METRICS, OPT_RESUME, OPT_PRINT_CONFIG, OPT_LIST_KEYS, OPT_HELP };
+enum { OPT_SET = 256, OPT_BACKEND, OPT_METRICS, OPT_RESUME, OPT_REGISTRY, OPT_PRINT_CONFIG, OPT_LIST_KEYS, OPT_HELP };
 
 int main(int argc, char **argv)
 {
@@ -81,6 +84,7 @@ int main(int argc, char **argv)
         { "backend", required_argument, 0, OPT_BACKEND },
         { "metrics", required_argument, 0, OPT_METRICS },
         { "resume", required_argument, 0, OPT_RESUME },
+        { "registry", required_argument, 0, OPT_REGISTRY },
         { "threads", required_argument, 0, 'T' },
         { "force", no_argument, 0, 'f' },
         { "print-config", no_argument, 0, OPT_PRINT_CONFIG },
@@ -96,6 +100,9 @@ int main(int argc, char **argv)
     bool print_config = false;
     const char *backend = NULL;
     TrainOptions topt = { 0 };
+    /* The environment sets a default for every run of a session (make -j of a sweep);
+     * the option overrides it, and '' turns it off. */
+    topt.registry_path = getenv("NMOE_REGISTRY");
     int c;
     while ((c = getopt_long(argc, argv, ":T:fqvhV", longs, NULL)) != -1) {
         switch (c) {
@@ -103,6 +110,7 @@ int main(int argc, char **argv)
         case OPT_BACKEND: backend = optarg; break;
         case OPT_METRICS: topt.metrics_path = optarg; break;
         case OPT_RESUME: topt.resume_dir = optarg; break;
+        case OPT_REGISTRY: topt.registry_path = optarg; break;
         case 'T': omp_set_num_threads((int)parse_int(optarg, "--threads", 1, 4096)); break;
         case OPT_PRINT_CONFIG: print_config = true; break;
         case OPT_LIST_KEYS: list_keys(); free(sets); return NMOE_EXIT_OK;
@@ -149,6 +157,7 @@ int main(int argc, char **argv)
         free(json);
         return NMOE_EXIT_OK;
     }
+    if (topt.registry_path && !topt.registry_path[0]) topt.registry_path = NULL;
     topt.config_origin = path;
     return train_run(&cfg, &topt);
 }

@@ -85,7 +85,8 @@ typedef struct {
     Config cfg;                  /* the config the run that wrote it resolved */
     char *dir;                   /* the checkpoint directory (resolved from --ckpt) */
     const char *ckpt_arg;        /* --ckpt as given (for the output lines) */
-    char run[17];                /* run id: the config fingerprint, as nmoe-train writes it */
+    char run[17];                /* the run id nmoe-train wrote (the fingerprint for older checkpoints) */
+    char fingerprint[17];        /* the config fingerprint */
     int64_t step;
     size_t seq_len;              /* context used: --seq-len or the checkpoint's */
     Tokenizer *tok;              /* NULL unless loaded */

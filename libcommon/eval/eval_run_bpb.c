@@ -202,7 +202,7 @@ int eval_run_bpb(const EvalOptions *o)
         nd_str(&l, "data", o->data);
         nd_str(&l, "split", o->split);
         nd_str(&l, "ckpt", em.ckpt_arg);
-        nd_str(&l, "fingerprint", em.run);
+        nd_str(&l, "fingerprint", em.fingerprint);
         nd_obj_begin(&l, "time");
         nd_f64(&l, "elapsed_s", monotonic_s() - t0);
         nd_f64(&l, "data_verify_s", d.verify_s);

@@ -51,7 +51,9 @@ void eval_model_open(EvalModel *em, const EvalOptions *o, bool load_tokenizer)
     em->model = model_create_on(backend, &shape, o->batch, (int)em->seq_len, false);
     checkpoint_load_weights(em->dir, &st, em->model);
     model_set_provenance(em->model, st.progress.vocab_id, st.progress.fingerprint, st.progress.step);
-    snprintf(em->run, sizeof em->run, "%s", st.progress.fingerprint);
+    /* Eval lines join the trainer's by its run id (older checkpoints have none). */
+    snprintf(em->run, sizeof em->run, "%s", st.progress.run[0] ? st.progress.run : st.progress.fingerprint);
+    snprintf(em->fingerprint, sizeof em->fingerprint, "%s", st.progress.fingerprint);
     em->step = st.progress.step;
     char described[256];
     model_describe(em->model, described, sizeof described);

@@ -339,7 +339,7 @@ static void run_task(EvalModel *em, const EvalOptions *o, EvalDraw draw, uint64_
     res->step = em->step;
     res->seq_len = (int64_t)em->seq_len;
     res->ckpt = xstrdup(em->ckpt_arg);
-    res->fingerprint = xstrdup(em->run);
+    res->fingerprint = xstrdup(em->fingerprint);
     res->elapsed_s = monotonic_s() - t0;
     if (out->fp) eval_write_task_line(out->fp, out->name, res);
     info(NMOE_NORMAL, "%s: accuracy %.4f (%" PRIu64 "/%" PRIu64 "), centered %.4f, %.1f s%s\n", spec->label,

@@ -6,6 +6,7 @@
 #include "base/hash.h"
 #include "formats/ndjson.h"
 #include "formats/tensor_file.h"
+#include "train/run_id.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -160,6 +161,7 @@ char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Op
     nd_int(&l, "tokens", p->tokens);
     nd_int(&l, "optimizer_step", o->step);
     nd_str(&l, "fingerprint", p->fingerprint);
+    if (p->run[0]) nd_str(&l, "run", p->run);
     hash64_hex(p->vocab_id, hex);
     nd_str(&l, "vocab_id", hex);
     /* 64-bit integers as decimal strings: JSON readers hold doubles. */
@@ -344,6 +346,13 @@ void checkpoint_read_state(const char *ckpt_dir, CheckpointState *st)
     const cJSON *fp = cJSON_GetObjectItemCaseSensitive(obj, "fingerprint");
     if (!cJSON_IsString(fp) || strlen(fp->valuestring) != 16) die("%s: fingerprint: missing or not 16 hex digits", path);
     memcpy(st->progress.fingerprint, fp->valuestring, 17);
+    /* The run id came after version 2 did: optional, so older checkpoints still load. */
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(obj, "run");
+    if (run) {
+        if (!cJSON_IsString(run) || !run_id_valid(run->valuestring))
+            die("%s: run: not 16 lowercase hex digits", path);
+        memcpy(st->progress.run, run->valuestring, 17);
+    }
     st->progress.vocab_id = parse_hex(obj, "vocab_id", path);
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
     if (!cJSON_IsObject(data)) die("%s: data: missing", path);

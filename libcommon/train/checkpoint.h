@@ -5,7 +5,7 @@
  *                                       "weights"; the export format)
  *   OUT_DIR/step-00000100/optimizer.bin AdamW moments (kind "optimizer")
  *   OUT_DIR/step-00000100/state.json    step, tokens, data sampler RNG and cursor, optimizer
- *                                       step, vocabulary id, config fingerprint, the whole
+ *                                       step, vocabulary id, config fingerprint, run id, the whole
  *                                       config, the checksums of the two .bin files, and (MoE)
  *                                       each block's router window counters, and
  *                                       last the checksum of all of that
@@ -37,6 +37,7 @@ typedef struct {
     uint64_t train_tokens;   /* size of the training data it samples from */
     uint64_t vocab_id;       /* the training data's tokenizer identity (0: unknown) */
     char fingerprint[17];
+    char run[17];            /* the run's id (16 hex digits; "" in checkpoints older than it) */
     int64_t router_from_step; /* MoE: first step of the open router-telemetry window */
 } TrainProgress;
 

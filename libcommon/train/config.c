@@ -107,6 +107,8 @@ static const ConfigKey keys[] = {
     { "log_every", "train", CONFIG_INT, OFF(log_every), 1, I64MAX, 0, 0, false, false, false, NULL, "a train line every this many steps" },
     { "checkpoint_every", "train", CONFIG_INT, OFF(checkpoint_every), 0, I64MAX, 0, 0, false, false, false, NULL,
       "a checkpoint every this many steps (and at the end); 0 = only at the end" },
+    { "keep_checkpoints", "train", CONFIG_INT, OFF(keep_checkpoints), 0, 1 << 30, 0, 0, false, false, false, NULL,
+      "after each checkpoint, remove all but the newest this many in out_dir (never latest's); 0 = keep all" },
     { "validation_every", "train", CONFIG_INT, OFF(validation_every), 0, I64MAX, 0, 0, false, false, false, NULL,
       "validate every this many steps (and at step 0 and the end); 0 = never" },
     { "validation_steps", "train", CONFIG_INT, OFF(validation_steps), 1, 1 << 20, 0, 0, false, false, false, NULL,
@@ -196,6 +198,7 @@ void config_defaults(Config *c)
     c->loss_mask_eos = true;
     c->log_every = 10;
     c->checkpoint_every = 1000;
+    c->keep_checkpoints = 0; /* keep all */
     c->validation_every = 0;
     c->validation_steps = 20;
     c->target_loss = 0.0;

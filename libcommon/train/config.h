@@ -42,6 +42,7 @@ typedef struct {
     int64_t batch_size, micro_batch_size, steps, seed, eos_token_id;
     bool loss_mask_eos;
     int64_t log_every, checkpoint_every, validation_every, validation_steps;
+    int64_t keep_checkpoints;  /* 0 = all; N = the newest N in out_dir (out_dir.h) */
     bool validation_log_bpb;   /* val lines carry bits per byte (needs tokenizer) */
     double target_loss;
     /* data and output */

@@ -117,17 +117,46 @@ static bool ours(const char *name)
     return false;
 }
 
-/* Dies when step directory `step` holds a file that checkpoint_save did not write. */
-static void require_only_ours(const char *step)
+/* The first file in step directory `step` that checkpoint_save did not write, into
+ * name (false when there is none). */
+static bool find_foreign(const char *step, char *name, size_t cap)
 {
     DIR *d = opendir(step);
     if (!d) die("%s: %s", step, strerror(errno));
     struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !ours(e->d_name))
-            die("%s: holds %s, which nmoe-train did not write; not removing it (move it away, or remove "
-                "the directory yourself)", step, e->d_name);
+    bool found = false;
+    while (!found && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !ours(e->d_name)) {
+            snprintf(name, cap, "%s", e->d_name);
+            found = true;
+        }
     closedir(d);
+    return found;
+}
+
+/* Dies when step directory `step` holds a file that checkpoint_save did not write. */
+static void require_only_ours(const char *step)
+{
+    char name[256];
+    if (find_foreign(step, name, sizeof name))
+        die("%s: holds %s, which nmoe-train did not write; not removing it (move it away, or remove "
+            "the directory yourself)", step, name);
+}
+
+/* Removes every file of the step directory `step`, then the directory. */
+static void remove_step_dir(const char *step)
+{
+    DIR *d = opendir(step);
+    if (!d) die("%s: %s", step, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char *f = path_join(step, e->d_name);
+        if (unlink(f) != 0 && errno != ENOENT) die("%s: cannot remove: %s", f, strerror(errno));
+        free(f);
+    }
+    closedir(d);
+    if (rmdir(step) != 0) die("%s: cannot remove: %s", step, strerror(errno));
 }
 
 int out_dir_remove_checkpoints(const char *dir)
@@ -145,21 +174,106 @@ int out_dir_remove_checkpoints(const char *dir)
     free(latest);
     for (int i = 0; i < n; i++) {
         char *step = path_join(dir, names[i]);
-        DIR *d = opendir(step);
-        if (!d) die("%s: %s", step, strerror(errno));
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char *f = path_join(step, e->d_name);
-            if (unlink(f) != 0 && errno != ENOENT) die("%s: cannot remove: %s", f, strerror(errno));
-            free(f);
-        }
-        closedir(d);
-        if (rmdir(step) != 0) die("%s: cannot remove: %s", step, strerror(errno));
+        remove_step_dir(step);
         free(step);
     }
     free_names(names, n);
     return n;
+}
+
+/* ---- retention (keep_checkpoints) --------------------------------------------------- */
+
+#define REMOVING_SUFFIX ".removing"
+
+static uint64_t step_number(const char *name) { return strtoull(name + 5, NULL, 10); }
+
+/* Finishes removals a killed run left: step-NNNNNNNN.removing directories holding only
+ * checkpoint files. */
+static void finish_removals(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) die("%s: %s", dir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name), sl = strlen(REMOVING_SUFFIX);
+        if (len <= sl || strcmp(e->d_name + len - sl, REMOVING_SUFFIX) != 0) continue;
+        char base[NAME_MAX + 1];
+        snprintf(base, sizeof base, "%.*s", (int)(len - sl), e->d_name);
+        if (!is_step_name(base)) continue;
+        char *p = path_join(dir, e->d_name), foreign[256];
+        if (is_directory(p) && !find_foreign(p, foreign, sizeof foreign)) remove_step_dir(p);
+        free(p);
+    }
+    closedir(d);
+}
+
+static int compare_steps_desc(const void *a, const void *b)
+{
+    uint64_t x = step_number(*(char *const *)a), y = step_number(*(char *const *)b);
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int out_dir_prune_checkpoints(const char *dir, int64_t keep, char *removed, size_t cap)
+{
+    if (cap) removed[0] = '\0';
+    if (keep <= 0) return 0;
+    finish_removals(dir);
+    char *latest_path = path_join(dir, "latest");
+    char why[256];
+    char *latest = file_slurp(latest_path, 4096, NULL, why, sizeof why);
+    if (!latest) {
+        if (errno != ENOENT) die("%s: %s", latest_path, why);
+        free(latest_path);
+        return 0; /* nothing is complete yet */
+    }
+    free(latest_path);
+    latest[strcspn(latest, "\r\n")] = '\0';
+    if (!is_step_name(latest)) die("%s/latest: does not name a checkpoint directory", dir);
+    const uint64_t latest_step = step_number(latest);
+
+    int n, removed_n = 0;
+    char **names = step_dirs(dir, &n);
+    qsort(names, (size_t)n, sizeof *names, compare_steps_desc);
+    size_t len = 0;
+    int64_t kept = 0;
+    for (int i = 0; i < n; i++) {
+        /* Newer than latest, or no state.json: a write that did not finish (or is not
+         * ours to judge); left alone. */
+        char *step = path_join(dir, names[i]), *state = path_join(step, "state.json");
+        const bool complete = step_number(names[i]) <= latest_step && is_regular_file(state);
+        free(state);
+        if (!complete) {
+            free(step);
+            continue;
+        }
+        /* latest is the newest complete one, so it is the first kept. */
+        if (strcmp(names[i], latest) == 0 || kept < keep) {
+            kept++;
+            free(step);
+            continue;
+        }
+        char foreign[256];
+        if (find_foreign(step, foreign, sizeof foreign)) {
+            warnx("%s: holds %s, which nmoe-train did not write; keep_checkpoints leaves it", step, foreign);
+            free(step);
+            continue;
+        }
+        /* Renamed first: a kill mid-removal leaves no half-removed checkpoint under a
+         * checkpoint's name. */
+        char *doomed = xmalloc(strlen(step) + sizeof REMOVING_SUFFIX);
+        sprintf(doomed, "%s%s", step, REMOVING_SUFFIX);
+        if (rename(step, doomed) != 0) die("%s: cannot rename to %s: %s", step, doomed, strerror(errno));
+        fsync_parent_dir(step);
+        remove_step_dir(doomed);
+        fsync_parent_dir(step);
+        if (len < cap) len += (size_t)snprintf(removed + len, cap - len, "%s%s", removed_n ? " " : "", names[i]);
+        removed_n++;
+        free(doomed);
+        free(step);
+    }
+    free(latest);
+    free_names(names, n);
+    return removed_n;
 }
 
 bool out_dir_holds(const char *dir, const char *ckpt)

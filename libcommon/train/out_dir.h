@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Creates dir (and its parents) if needed and takes the lock; dies naming the other
  * run's pid when it is held. The lock file holds the pid of its holder. Returns the
@@ -28,6 +29,16 @@ bool out_dir_describe_checkpoints(const char *dir, char *out, size_t cap);
  * is left alone and is an error naming it: nothing nmoe did not write is deleted.
  * Returns the number of checkpoint directories removed. */
 int out_dir_remove_checkpoints(const char *dir);
+
+/* keep_checkpoints: keeps the newest `keep` complete checkpoints of dir (keep <= 0:
+ * all), removing older ones. Complete: a step directory with a state.json, at or below
+ * the step `latest` names; the one latest names is always kept, and directories newer
+ * than it or without state.json (a write cut short) are never touched. A directory
+ * holding a file nmoe-train did not write is left, with a warning. Each removal renames
+ * the directory to step-NNNNNNNN.removing before emptying it, so a kill never leaves a
+ * half-removed checkpoint under a checkpoint's name; such leftovers are removed first.
+ * Returns the number removed, their names space-separated into removed. */
+int out_dir_prune_checkpoints(const char *dir, int64_t keep, char *removed, size_t cap);
 
 /* True when checkpoint directory ckpt lies directly in dir (compared by realpath, so
  * "out/step-00000004" and "./out/../out/step-00000004" agree). */

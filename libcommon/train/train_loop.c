@@ -13,8 +13,12 @@
 #include "model/router_line.h"
 #include "model/router_stats.h"
 #include "train/train_step.h"
+#include "train/run_id.h"
+#include "base/git_rev.h"
+#include "registry/registry.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <math.h>
 #include <omp.h>
@@ -125,6 +129,7 @@ typedef struct {
     double t_start;
     double train_s;         /* seconds in training steps since this process started */
     Tokenizer *tok;         /* validation_log_bpb: the byte lengths of the data's tokens */
+    char stop_reason[256];  /* the stop line's */
 } Run;
 
 static void save_checkpoint(Run *r)
@@ -138,6 +143,9 @@ static void save_checkpoint(Run *r)
     nd_str(&r->mx.l, "path", dir);
     line_emit(&r->mx);
     say(&r->pg, NMOE_VERBOSE, "step %" PRId64 ": checkpoint %s", r->progress.step, dir);
+    char removed[1024];
+    int n = out_dir_prune_checkpoints(r->cfg->out_dir, r->cfg->keep_checkpoints, removed, sizeof removed);
+    if (n) say(&r->pg, NMOE_VERBOSE, "keep_checkpoints = %" PRId64 ": removed %s", r->cfg->keep_checkpoints, removed);
 }
 
 static double run_validation(Run *r, const ValidationSet *v)
@@ -212,6 +220,7 @@ static bool emit_router_lines(Run *r, bool close_window, char *reason, size_t ca
 
 static int finish(Run *r, const char *reason, int status, double loss)
 {
+    snprintf(r->stop_reason, sizeof r->stop_reason, "%s", reason);
     line_begin(&r->mx, "stop", r->progress.step);
     nd_str(&r->mx.l, "reason", reason);
     nd_int(&r->mx.l, "status", status);
@@ -227,6 +236,64 @@ static int finish(Run *r, const char *reason, int status, double loss)
     return status;
 }
 
+/* ---- the run registry (registry.h) --------------------------------------------------- */
+
+/* path made absolute against the working directory (malloc'ed): a registry is read
+ * from anywhere. */
+static char *absolute_path(const char *path)
+{
+    char buf[PATH_MAX];
+    if (realpath(path, buf)) return xstrdup(buf);
+    if (path[0] == '/' || !getcwd(buf, sizeof buf)) return xstrdup(path);
+    char *out = xmalloc(strlen(buf) + strlen(path) + 2);
+    sprintf(out, "%s/%s", buf, path);
+    return out;
+}
+
+static void registry_record_start(Run *r, Registry *reg, const TrainOptions *opt, const char *parent_run)
+{
+    char host[256] = "unknown";
+    if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    char *config = config_to_json(r->cfg, false), *out_dir = absolute_path(r->cfg->out_dir);
+    const bool to_file = opt->metrics_path && strcmp(opt->metrics_path, "-") != 0;
+    char *metrics = to_file ? absolute_path(opt->metrics_path) : NULL;
+    const RegistryStart s = {
+        .id = r->progress.run, .parent = parent_run, .fingerprint = r->progress.fingerprint, .config = config,
+        .git_rev = nmoe_git_rev(), .version = NMOE_VERSION, .host = host, .backend = r->cfg->backend,
+        .out_dir = out_dir, .metrics = metrics, .pid = (int64_t)getpid(), .steps = r->progress.step,
+        .tokens = r->progress.tokens,
+    };
+    registry_start(reg, &s);
+    registry_fail_on_fatal(reg, r->progress.run, &r->progress.step, &r->progress.tokens);
+    say(&r->pg, NMOE_VERBOSE, "registry: run %s recorded in %s", r->progress.run, registry_path(reg));
+    free(config);
+    free(out_dir);
+    free(metrics);
+}
+
+/* The end of the run into its row. The checkpoints and the metric stream are already
+ * written; a registry that cannot take the row is reported, and turns a run that
+ * otherwise succeeded into a runtime failure (1), never losing its output. */
+static int registry_record_end(Run *r, Registry *reg, int status, bool target_reached, double train_loss, double val_loss)
+{
+    registry_disarm();
+    char *ckpt = r->last_checkpoint ? absolute_path(r->last_checkpoint) : NULL;
+    const RegistryEnd e = {
+        .status = registry_status(status, target_reached), .exit_status = status, .reason = r->stop_reason,
+        .steps = r->progress.step, .tokens = r->progress.tokens, .train_loss = train_loss, .val_loss = val_loss,
+        .wall_s = monotonic_s() - r->t_start, .checkpoint = ckpt,
+    };
+    char err[1024];
+    const bool ok = registry_end(reg, r->progress.run, &e, err, sizeof err);
+    free(ckpt);
+    if (ok) return status;
+    progress_break(&r->pg);
+    fprintf(stderr, "%s: %s; run %s is not recorded as ended (its checkpoints and metric stream are complete)\n",
+            nmoe_prog(), err, r->progress.run);
+    return status == NMOE_EXIT_OK ? NMOE_EXIT_FAILURE : status;
+}
+
 int train_run(const Config *cfg_in, const TrainOptions *opt)
 {
     const Config *cfg = cfg_in;
@@ -240,7 +307,6 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     Run r = { .cfg = cfg, .last_checkpoint_step = -1, .t_start = monotonic_s() };
     r.pg.tty = isatty(STDERR_FILENO);
     config_fingerprint_hex(cfg, r.progress.fingerprint);
-    memcpy(r.mx.run, r.progress.fingerprint, sizeof r.mx.run);
 
     /* The data first: a run refused for its data leaves nothing behind, not even an
      * out_dir. */
@@ -266,6 +332,9 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
         if ((int64_t)r.tok->vocab_size > cfg->vocab_size)
             die("tokenizer %s has %u ids, more than vocab_size = %" PRId64, cfg->tokenizer, r.tok->vocab_size, cfg->vocab_size);
     }
+    /* The registry before anything is written: one that cannot be written stops the run
+     * here, before it starts. */
+    Registry *reg = opt->registry_path ? registry_open(opt->registry_path) : NULL;
     /* The out_dir is this run's for its whole life (out_dir.h): taken before its
      * checkpoints are looked at, so no other run can change them under us. */
     if (!cfg->out_dir[0]) die_usage("%s: out_dir is empty (the directory for checkpoints)", origin);
@@ -303,6 +372,18 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
                 st.progress.fingerprint, r.progress.fingerprint, diff);
         }
     }
+
+    /* The run's id (run_id.h): kept when the run continues in its own out_dir; a fresh
+     * start, or a branch from a checkpoint elsewhere, is a new run (the branch names the
+     * run it came from as its parent). */
+    char parent_run[17] = "";
+    if (ckpt && st.progress.run[0] && out_dir_holds(cfg->out_dir, ckpt)) {
+        memcpy(r.progress.run, st.progress.run, sizeof r.progress.run);
+    } else {
+        run_id_new(r.progress.run);
+        if (ckpt) memcpy(parent_run, st.progress.run, sizeof parent_run);
+    }
+    memcpy(r.mx.run, r.progress.run, sizeof r.mx.run);
 
     r.progress.vocab_id = data.train.vocab_id;
     r.progress.train_tokens = data.train.n_tokens;
@@ -342,6 +423,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
         r.progress.router_from_step = 1;
     }
     r.trainer = trainer_create(cfg, r.model, r.opt);
+    if (reg) registry_record_start(&r, reg, opt, parent_run);
 
     if (replace) {
         int n = out_dir_remove_checkpoints(cfg->out_dir);
@@ -362,7 +444,10 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     line_begin(&r.mx, "meta", r.progress.step);
     nd_str(&r.mx.l, "program", "nmoe-train");
     nd_str(&r.mx.l, "version", NMOE_VERSION);
+    nd_str(&r.mx.l, "git_rev", nmoe_git_rev());
     nd_str(&r.mx.l, "fingerprint", r.progress.fingerprint);
+    if (parent_run[0]) nd_str(&r.mx.l, "parent_run", parent_run);
+    else nd_null(&r.mx.l, "parent_run");
     nd_raw(&r.mx.l, "config", config_json);
     nd_str(&r.mx.l, "backend", model_backend_name(r.model));
     nd_int(&r.mx.l, "n_params", (int64_t)model_n_params(r.model));
@@ -391,8 +476,8 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     nd_obj_end(&r.mx.l);
     line_emit(&r.mx);
     free(config_json);
-    say(&r.pg, NMOE_VERBOSE, "nmoe-train: %zu parameters, %d threads, fingerprint %s", model_n_params(r.model),
-        omp_get_max_threads(), r.progress.fingerprint);
+    say(&r.pg, NMOE_VERBOSE, "nmoe-train: run %s, %zu parameters, %d threads, fingerprint %s", r.progress.run,
+        model_n_params(r.model), omp_get_max_threads(), r.progress.fingerprint);
     say(&r.pg, NMOE_NORMAL, "train: %s (%" PRIu64 " tokens); validation: %s", cfg->data_path, data.train.n_tokens,
         data.val_origin);
     say(&r.pg, NMOE_VERBOSE, "data: %.1f MB of tokens verified (checksums, id range) in %.3f s", (double)data.verified_bytes / 1e6,
@@ -415,7 +500,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     if (do_val && !ckpt && r.progress.step == 0) last_val = run_validation(&r, &val);
     double t_log = monotonic_s();
     int64_t step_log = r.progress.step;
-    bool done = false;
+    bool done = false, target_reached = false;
     char line_reason[256];
 
     while (!done) {
@@ -513,6 +598,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
             say(&r.pg, NMOE_NORMAL, "nmoe-train: %s at step %" PRId64, line_reason, r.progress.step);
             status = finish(&r, line_reason, NMOE_EXIT_OK, last_loss);
             done = true;
+            target_reached = true;
         }
     }
     progress_break(&r.pg);
@@ -532,6 +618,10 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (r.mx.fp != stdout && fclose(r.mx.fp) != 0) die("%s: close failed", r.mx.name);
+    if (reg) {
+        status = registry_record_end(&r, reg, status, target_reached, last_loss, last_val);
+        registry_close(reg);
+    }
     nd_free(&r.mx.l);
     free(batch);
     free(ckpt);

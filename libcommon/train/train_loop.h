@@ -29,6 +29,7 @@ typedef struct {
     const char *metrics_path;  /* NULL or "-": stdout; a file is appended to on resume */
     const char *resume_dir;    /* --resume DIR (a checkpoint or an out_dir), or NULL */
     bool force;                /* --force: replace checkpoints of another run in out_dir */
+    const char *registry_path; /* --registry FILE (registry.h), or NULL */
 } TrainOptions;
 
 /* Runs the training; returns the exit status. Fatal errors die (error.h). */

@@ -44,9 +44,9 @@ out_dir = "out"
 TOML
 }
 
-# The metric stream without its timing: drop every "time" object (the only field
-# allowed to differ between runs; it is flat, so the pattern cannot overreach).
-strip_time() { sed 's/,"time":{[^}]*}//' "$@"; }
+# The metric stream without what may differ between two runs of one config: drop every
+# "time" object (it is flat, so the pattern cannot overreach) and blank the run id.
+strip_time() { sed -e 's/,"time":{[^}]*}//' -e 's/"run":"[0-9a-f]\{16\}"/"run":""/' "$@"; }
 
 # Lines of a stream (time stripped) after step K, meta lines left out.
 after_step() {

@@ -30,10 +30,11 @@ lines = [json.loads(l) for l in open(sys.argv[1])]
 meta = lines[0]
 for key in ("program", "version", "fingerprint", "config", "backend", "n_params"):
     assert key in meta, key
-assert meta["backend"] == "cpu" and len(meta["fingerprint"]) == 16
+assert meta["backend"] == "cpu" and len(meta["fingerprint"]) == 16 and len(meta["run"]) == 16
+assert meta["run"] != meta["fingerprint"] and meta["parent_run"] is None
 assert meta["config"]["dim"] == 32 and meta["config"]["n_routed_experts"] == 0
 for l in lines:
-    assert isinstance(l["kind"], str) and l["run"] == meta["fingerprint"] and isinstance(l["step"], int), l
+    assert isinstance(l["kind"], str) and l["run"] == meta["run"] and isinstance(l["step"], int), l
     if l["kind"] == "train":
         for key in ("loss", "lr", "grad_norm", "tokens", "time"):
             assert key in l, key
