@@ -28,6 +28,8 @@
 #   DATA           data_path for both; the shipped Tiny Shakespeare pack is made there
 #                  when DATA is the default and missing [default: run/speedrun/data]
 #   OUT            output directory [default: run/dense_vs_moe]
+#   REGISTRY    the run registry every run is recorded in (nmoe-registry(5)); empty:
+#               none [default: run/registry.db]
 #   TRAIN_FLAGS    extra nmoe-train options, e.g. "--threads 1" (with -j 2)
 #   ALLOW_MISMATCH 1: report even when the configs are not matched [default: 0]
 #
@@ -43,6 +45,8 @@ DEFAULT_DATA := run/speedrun/data
 DATA ?= $(DEFAULT_DATA)
 OUT ?= run/dense_vs_moe
 TRAIN_FLAGS ?=
+REGISTRY ?= run/registry.db
+REGISTRY_FLAGS = $(if $(strip $(REGISTRY)),--registry $(REGISTRY) ,)
 ALLOW_MISMATCH ?= 0
 
 .PHONY: all clean
@@ -75,9 +79,9 @@ FORCE:
 
 define run_rule
 $(OUT)/$(1)/metrics.ndjson: $(2) $(OUT)/set.txt $(NMOE_TRAIN) $(DATA_DEP)
-	@mkdir -p $(OUT)/$(1)
+	@mkdir -p $(OUT)/$(1) $(dir $(REGISTRY))
 	@rm -f $(OUT)/$(1)/metrics.part
-	$(NMOE_TRAIN) $(2) -q --force $(TRAIN_FLAGS) $(SET_FLAGS) --set data_path=$(DATA) \
+	$(NMOE_TRAIN) $(2) -q --force $(TRAIN_FLAGS) $(REGISTRY_FLAGS)$(SET_FLAGS) --set data_path=$(DATA) \
 	    --set out_dir=$(OUT)/$(1)/train --metrics $(OUT)/$(1)/metrics.part
 	@mv $(OUT)/$(1)/metrics.part $$@
 endef

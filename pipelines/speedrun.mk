@@ -31,6 +31,8 @@
 #   EVAL_FLAGS   options for every nmoe-eval run; the entry records them [default:
 #                --limit 100, 100 examples per task; EVAL_FLAGS= for the whole suite]
 #   CORE_TASKS   CORE task labels [default: every task of pipelines/core.toml]
+#   REGISTRY    the run registry every run is recorded in (nmoe-registry(5)); empty:
+#               none [default: run/registry.db]
 #   TRAIN_FLAGS  extra nmoe-train options, e.g. "--threads 2"
 #
 # Paths must not contain spaces.
@@ -49,6 +51,8 @@ LEADERBOARD ?= LEADERBOARD.json
 EVAL_FLAGS ?= --limit 100
 CORE_TASKS ?=
 TRAIN_FLAGS ?=
+REGISTRY ?= run/registry.db
+REGISTRY_FLAGS = $(if $(strip $(REGISTRY)),--registry $(REGISTRY) ,)
 
 .PHONY: all clean
 .DELETE_ON_ERROR:
@@ -74,9 +78,9 @@ DATA_DEP := $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)/manifest.json
 SET_FLAGS := $(foreach s,$(SET),--set $(s))
 
 $(OUT)/metrics.ndjson: $(CONFIG) $(NMOE_TRAIN) $(DATA_DEP)
-	@mkdir -p $(OUT)
+	@mkdir -p $(OUT) $(dir $(REGISTRY))
 	@rm -f $(OUT)/metrics.part
-	$(NMOE_TRAIN) $(CONFIG) -q --force $(TRAIN_FLAGS) --set data_path=$(DATA) --set target_loss=$(TARGET) \
+	$(NMOE_TRAIN) $(CONFIG) -q --force $(TRAIN_FLAGS) $(REGISTRY_FLAGS)--set data_path=$(DATA) --set target_loss=$(TARGET) \
 	    --set validation_every=$(VAL_EVERY) $(SET_FLAGS) --set out_dir=$(OUT)/train --metrics $(OUT)/metrics.part
 	@mv $(OUT)/metrics.part $@
 

@@ -22,6 +22,8 @@
 #   SET         more KEY=VALUE overrides, the same for every run, e.g. "steps=100"
 #   OUT         output directory [default: run/sweep/$(DIAL)]
 #   NMOE_TRAIN  the nmoe-train program [default: bin/nmoe-train of this tree]
+#   REGISTRY    the run registry every run is recorded in (nmoe-registry(5)); empty:
+#               none [default: run/registry.db]
 #   TRAIN_FLAGS extra nmoe-train options, e.g. "--threads 1" (with -j N, give each run
 #               about cores/N threads; results do not depend on it)
 #
@@ -33,6 +35,8 @@ NMOE_ROUTERSTAT ?= $(TOP)/bin/nmoe-routerstat
 OUT ?= run/sweep/$(DIAL)
 SET ?=
 TRAIN_FLAGS ?=
+REGISTRY ?= run/registry.db
+REGISTRY_FLAGS = $(if $(strip $(REGISTRY)),--registry $(REGISTRY) ,)
 
 .PHONY: all clean
 .DELETE_ON_ERROR:
@@ -76,7 +80,7 @@ SET_FLAGS := $(foreach s,$(SET),--set $(s))
 # anything else left there is cleared (--force). Exit 4 and 5 are results; the stream
 # is renamed into place only when the run has ended.
 $(OUT)/%/metrics.ndjson: $(BASE) $(OUT)/set.txt $(NMOE_TRAIN)
-	@mkdir -p $(OUT)/$*
+	@mkdir -p $(OUT)/$* $(dir $(REGISTRY))
 	@if [ -e $(OUT)/$*/train/latest ] && [ -e $(OUT)/$*/metrics.part ]; then \
 	    echo "sweep: $(DIAL)=$*: resuming $(OUT)/$*/train" >&2; \
 	    start="--resume $(OUT)/$*/train"; \
@@ -84,7 +88,7 @@ $(OUT)/%/metrics.ndjson: $(BASE) $(OUT)/set.txt $(NMOE_TRAIN)
 	    rm -f $(OUT)/$*/metrics.part; start="--force"; \
 	fi; \
 	status=0; \
-	$(NMOE_TRAIN) $(BASE) -q $(TRAIN_FLAGS) --set $(DIAL)=$* $(SET_FLAGS) --set out_dir=$(OUT)/$*/train \
+	$(NMOE_TRAIN) $(BASE) -q $(TRAIN_FLAGS) $(REGISTRY_FLAGS)--set $(DIAL)=$* $(SET_FLAGS) --set out_dir=$(OUT)/$*/train \
 	    --metrics $(OUT)/$*/metrics.part $$start || status=$$?; \
 	case $$status in \
 	    0|4|5) mv $(OUT)/$*/metrics.part $@ ;; \

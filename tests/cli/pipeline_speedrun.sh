@@ -32,6 +32,8 @@ want=$(jq -s '[.[] | select(.kind == "stop") | .time.train_s] | last' runs/a/met
 [ "$(jq -n "$(jq '.[0].train_s' LEADERBOARD.json) == $want")" = true ] || fail "train_s is not the stop line's"
 jq -e '.[0] | .train_s + .val_s <= .wall_s' LEADERBOARD.json >/dev/null || fail "train_s + val_s exceeds the wall time"
 [ -s runs/a/core/core.ndjson ] || fail "no CORE summary"
+[ "$(sqlite3 run/registry.db "select status, steps from runs where id = '$(jq -r '.[0].run' LEADERBOARD.json)'")" = "target_reached|2" ] ||
+    fail "the registry does not hold the run as target_reached at step 2"
 
 # A rerun redoes nothing.
 before=$(stat -c %Y runs/a/recorded runs/a/metrics.ndjson)

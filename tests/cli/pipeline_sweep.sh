@@ -46,7 +46,7 @@ sweep VALUES="1e-4 1e-2" SET="steps=8 seed=4" OUT=sw >/dev/null
 # there leaves them; the sweep resumes it to step 8, and the stream is the one of an
 # uninterrupted run (the run's timing aside).
 mkdir -p re/1e-3
-nmoe-train moe.toml -q --threads 1 --set router_bias_update_rate=1e-3 --set steps=4 \
+nmoe-train moe.toml -q --threads 1 --registry run/registry.db --set router_bias_update_rate=1e-3 --set steps=4 \
     --set out_dir=re/1e-3/train --metrics re/1e-3/metrics.part
 sweep VALUES="1e-3" SET="steps=8" OUT=re 2>resume.err >/dev/null
 grep -q "resuming re/1e-3/train" resume.err || { cat resume.err >&2; fail "the interrupted run was not resumed"; }
@@ -55,6 +55,13 @@ diff <(strip_time re/1e-3/metrics.ndjson | grep -v '"kind":"meta"' | grep -v '"k
      <(strip_time whole/1e-3/metrics.ndjson | grep -v '"kind":"meta"' | grep -v '"kind":"stop"' | norm_paths) >/dev/null ||
     fail "the resumed run's stream differs from an uninterrupted run's"
 [ ! -e re/1e-3/metrics.part ] || fail "the partial stream was left behind"
+
+# Every run is in the registry (nmoe-registry(5)), the resumed one as one run of two
+# segments.
+[ "$(sqlite3 run/registry.db "select count(*) from runs where status = 'completed' and out_dir like '%/sw/%'")" = 4 ] ||
+    fail "the registry lacks the sweep's four runs (two values, twice)"
+[ "$(sqlite3 run/registry.db "select segments from runs where out_dir like '%/re/1e-3/train'")" = 2 ] ||
+    fail "the resumed run is not one row of two segments"
 
 # A run that fails (a value out of range) stops the sweep, naming the value and status.
 expect_fail 2 "router_bias_update_rate=-1: nmoe-train exited with status 2" sweep VALUES="-1" SET="steps=2" OUT=bad
