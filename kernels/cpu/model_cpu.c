@@ -200,7 +200,7 @@ static MoeConfig moe_config_for(const ModelShape *s, bool training)
         .inter_dim = s->moe_inter_dim, .score = s->router_softmax ? MOE_SCORE_SOFTMAX : MOE_SCORE_SIGMOID,
         .route_scale = s->route_scale, .output_gain = s->expert_output_gain,
         .capacity_factor = s->capacity_factor, .aux_loss_alpha = training ? s->aux_loss_alpha : 0.0f,
-        .seq_len = s->seq_len,
+        .seq_len = s->seq_len, .expert_precision = s->expert_precision, .router_bf16 = s->router_bf16,
     };
     return mc;
 }
@@ -499,6 +499,27 @@ static void moe_ffn_backward(CpuModel *m, int l, const LayerView *w, const Layer
         moe_backward(b->ws, &p, ffn_in, m->d.resid, m->aux_weight, m->d.norm, &gr);
 }
 
+/* embed_gain and logit_gain (nmoe-train(1)): scalars on the embedding output and on the
+ * logits; at 1 nothing is multiplied, so the default stays bit for bit. */
+static void scale_floats(float *x, size_t n, float gain)
+{
+    if (gain == 1.0f) return;
+    for (size_t i = 0; i < n; i++) x[i] *= gain;
+}
+
+static void k_embed(CpuModel *m, float *resid, const uint32_t *tokens, int n)
+{
+    embedding_forward(resid, tokens, m->w.tok_embeddings, n, m->s.dim);
+    scale_floats(resid, (size_t)n * m->s.dim, m->s.embed_gain);
+}
+
+/* logits = logit_gain * h W_out^T, `rows` rows. */
+static void k_head(CpuModel *m, float *logits, const float *h, int rows, int period)
+{
+    k_linear(m, logits, h, m->w.output, rows, m->s.dim, m->s.vocab_size, period);
+    scale_floats(logits, (size_t)rows * m->s.vocab_size, m->s.logit_gain);
+}
+
 /* Embedding, blocks and the final norm; leaves a.final_out for the head. */
 static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
 {
@@ -511,7 +532,7 @@ static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
     m->last_aux = 0.0;
     for (int r = 0; r < N; r++)
         if (tokens[r] >= (uint32_t)s->vocab_size) die("model: token id %u at row %d is not below vocab_size %d", tokens[r], r, s->vocab_size);
-    embedding_forward(a->resid, tokens, m->w.tok_embeddings, N, C);
+    k_embed(m, a->resid, tokens, N);
     for (int l = 0; l < s->n_layers; l++) {
         const LayerView *w = &m->w.layers[l];
         const size_t sl = act_slot(m, l);
@@ -553,11 +574,13 @@ static void head_and_loss(CpuModel *m, const uint32_t *targets, const float *gra
     for (int r0 = 0, rows, period; r0 < N; r0 += rows) {
         head_chunk(r0, N, T, &rows, &period);
         const float *h = m->a.final_out + (size_t)r0 * C;
-        k_linear(m, m->a.logits, h, m->w.output, rows, C, V, period);
+        k_head(m, m->a.logits, h, rows, period);
         k_crossentropy(m, m->a.logits, rows, targets + r0, loss_out + r0, argmax_out ? argmax_out + r0 : NULL,
                        grad_weight ? grad_weight + r0 : NULL);
-        if (grad_weight)
+        if (grad_weight) {
+            scale_floats(m->a.logits, (size_t)rows * V, m->s.logit_gain); /* d (h W^T) */
             k_linear_back(m, m->d.final + (size_t)r0 * C, m->g.output, m->a.logits, h, m->w.output, rows, C, V, period);
+        }
     }
 }
 
@@ -574,7 +597,7 @@ static void cpu_head_loss(void *be, const float *hidden, const uint32_t *targets
         const int n = n_rows - i0 < HEAD_GATHER ? (int)(n_rows - i0) : HEAD_GATHER;
         memcpy(m->a.gathered, hidden + i0 * C, (size_t)n * C * sizeof(float));
         memset(m->a.gathered + (size_t)n * C, 0, (size_t)(HEAD_GATHER - n) * C * sizeof(float));
-        k_linear(m, m->a.logits, m->a.gathered, m->w.output, HEAD_GATHER, C, V, HEAD_GATHER);
+        k_head(m, m->a.logits, m->a.gathered, HEAD_GATHER, HEAD_GATHER);
         k_crossentropy(m, m->a.logits, n, targets + i0, loss_out + i0, argmax_out ? argmax_out + i0 : NULL, NULL);
     }
 }
@@ -625,6 +648,7 @@ static void backward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
         k_linear_back(m, d->norm, g->wv, d->v, attn_in, w->wv, N, C, KVd, T);
         k_rmsnorm_back(m, d->resid, g->attn_norm, d->norm, x, w->attn_norm, a->attn_rstd + l * m->stride_n, N);
     }
+    scale_floats(d->resid, (size_t)N * C, m->s.embed_gain);
     embedding_backward(m->g.tok_embeddings, tokens, d->resid, N, C);
 }
 
@@ -725,7 +749,7 @@ static double cpu_cache_extend(void *be, const uint32_t *ids, int n, float *hidd
     const AttnShape as = attn_shape(m, 1, p0 + n);
     m->last_aux = 0.0;
     m->counters = counters;
-    embedding_forward(a->resid, ids, m->w.tok_embeddings, n, C);
+    k_embed(m, a->resid, ids, n);
     for (int l = 0; l < s->n_layers; l++) {
         const LayerView *w = &m->w.layers[l];
         float *x = a->resid + resid_slot(m, l) * m->stride_c, *next = a->resid + resid_slot(m, l + 1) * m->stride_c;
@@ -767,7 +791,7 @@ static int cpu_cache_len(const void *be) { return ((const CpuModel *)be)->cache_
 static void cpu_head_logits(void *be, const float *hidden, int n, float *logits_out)
 {
     CpuModel *m = be;
-    k_linear(m, logits_out, hidden, m->w.output, n, m->s.dim, m->s.vocab_size, n);
+    k_head(m, logits_out, hidden, n, n);
 }
 
 static void cpu_logits(void *be, const uint32_t *tokens, int B, int T, float *logits_out)
@@ -777,7 +801,7 @@ static void cpu_logits(void *be, const uint32_t *tokens, int B, int T, float *lo
     const int N = B * T, C = m->s.dim, V = m->s.vocab_size;
     for (int r0 = 0, rows, period; r0 < N; r0 += rows) {
         head_chunk(r0, N, T, &rows, &period);
-        k_linear(m, logits_out + (size_t)r0 * V, m->a.final_out + (size_t)r0 * C, m->w.output, rows, C, V, period);
+        k_head(m, logits_out + (size_t)r0 * V, m->a.final_out + (size_t)r0 * C, rows, period);
     }
 }
 
@@ -792,7 +816,7 @@ static void cpu_next_logits(void *be, const uint32_t *ids, int T, float *logits)
         head_chunk(r0, T, T, &rows, &period);
         if (r0 + rows >= T) break;
     }
-    k_linear(m, m->a.logits, m->a.final_out + (size_t)r0 * C, m->w.output, rows, C, V, period);
+    k_head(m, m->a.logits, m->a.final_out + (size_t)r0 * C, rows, period);
     memcpy(logits, m->a.logits + (size_t)(T - 1 - r0) * V, (size_t)V * sizeof(float));
 }
 

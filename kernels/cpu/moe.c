@@ -21,6 +21,7 @@
 
 #include "base/error.h"
 #include "moe_route.h"
+#include "quant/quant.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -73,6 +74,11 @@ struct MoeWorkspace {
     float *dout; /* [rows, D] d out, then d xp */
     float *dact; /* [rows, F] d act, then d h1 */
     float *dh3;  /* [rows, F] */
+
+    /* emulated precision (moe.h), allocated only when used */
+    float *xq, *actq;          /* [rows, D], [rows, F] Q(xp), Q(act) */
+    float *w1q, *w3q, *w2q;    /* [E, F, D], [E, F, D], [E, D, F] Q(W) of the last forward */
+    float *xr, *wr;            /* [T, D], [E, D] bf16 router operands */
 };
 
 const char *moe_config_check(const MoeConfig *c)
@@ -90,6 +96,9 @@ const char *moe_config_check(const MoeConfig *c)
         return "capacity_factor must be >= 0 (0 = dropless)";
     if (!isfinite(c->aux_loss_alpha) || c->aux_loss_alpha < 0) return "aux_loss_alpha must be >= 0";
     if (c->seq_len < 0) return "seq_len must be >= 0";
+    if (c->expert_precision < 0 || c->expert_precision >= QUANT_FORMAT_COUNT)
+        return "expert_precision must be fp32, bf16, fp8_e4m3, mxfp8, mxfp4 or nvfp4";
+    if (c->router_bf16 != 0 && c->router_bf16 != 1) return "router_precision must be fp32 or bf16";
     return NULL;
 }
 
@@ -136,6 +145,17 @@ MoeWorkspace *moe_workspace_create(const MoeConfig *cfg, int max_tokens)
     ws->dout = ws_alloc(ws, R * D, sizeof(float));
     ws->dact = ws_alloc(ws, R * F, sizeof(float));
     ws->dh3 = ws_alloc(ws, R * F, sizeof(float));
+    if (cfg->expert_precision != QUANT_FP32) {
+        ws->xq = ws_alloc(ws, R * D, sizeof(float));
+        ws->actq = ws_alloc(ws, R * F, sizeof(float));
+        ws->w1q = ws_alloc(ws, E * F * D, sizeof(float));
+        ws->w3q = ws_alloc(ws, E * F * D, sizeof(float));
+        ws->w2q = ws_alloc(ws, E * D * F, sizeof(float));
+    }
+    if (cfg->router_bf16) {
+        ws->xr = ws_alloc(ws, T * D, sizeof(float));
+        ws->wr = ws_alloc(ws, E * D, sizeof(float));
+    }
     return ws;
 }
 
@@ -145,7 +165,8 @@ void moe_workspace_free(MoeWorkspace *ws)
     void *bufs[] = { ws->logits, ws->scores, ws->ds, ws->seq_counts, ws->experts, ws->gates,
                      ws->dgates, ws->dropped, ws->slot, ws->chosen, ws->kept, ws->offset,
                      ws->fill, ws->row_token, ws->tiles, ws->xp, ws->h1, ws->h3, ws->act, ws->out,
-                     ws->dout, ws->dact, ws->dh3 };
+                     ws->dout, ws->dact, ws->dh3, ws->xq, ws->actq, ws->w1q, ws->w3q, ws->w2q, ws->xr,
+                     ws->wr };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(ws);
 }
@@ -231,33 +252,86 @@ static void blas_single_thread_end(int saved)
     if (saved > 1) openblas_set_num_threads(saved);
 }
 
-/* Forward of the experts, one row tile per task: h1, h3, act and out for its rows. */
+/* The operands the experts' products use: the fp32 ones, or their Q() (moe.h). */
+typedef struct {
+    const float *w1, *w3, *w2, *x, *act;
+} MoeOperands;
+
+static MoeOperands moe_operands(const MoeWorkspace *ws, const MoeParams *p)
+{
+    if (ws->cfg.expert_precision == QUANT_FP32) return (MoeOperands){ p->w1, p->w3, p->w2, ws->xp, ws->act };
+    return (MoeOperands){ ws->w1q, ws->w3q, ws->w2q, ws->xq, ws->actq };
+}
+
+/* Q() of every expert's three weights and its group of input rows, one matrix a task. */
+static void moe_quantize_inputs(MoeWorkspace *ws, const MoeParams *p)
+{
+    const QuantFormat f = (QuantFormat)ws->cfg.expert_precision;
+    const int E = ws->cfg.n_experts;
+    const size_t D = (size_t)ws->cfg.dim, F = (size_t)ws->cfg.inter_dim;
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < 4 * E; i++) {
+        const int e = i / 4;
+        const size_t wo = (size_t)e * F * D;
+        switch (i % 4) {
+        case 0: quant_qdq_matrix(f, p->w1 + wo, ws->w1q + wo, F, D, 1); break;
+        case 1: quant_qdq_matrix(f, p->w3 + wo, ws->w3q + wo, F, D, 1); break;
+        case 2: quant_qdq_matrix(f, p->w2 + wo, ws->w2q + wo, D, F, 1); break;
+        default:
+            if (ws->kept[e] > 0)
+                quant_qdq_matrix(f, ws->xp + (size_t)ws->offset[e] * D, ws->xq + (size_t)ws->offset[e] * D,
+                                 (size_t)ws->kept[e], D, 1);
+        }
+    }
+}
+
+/* Forward of the experts, one row tile per task: h1, h3, act and out for its rows. With
+ * an emulated precision the down product waits for Q(act) over each expert's group. */
 static void moe_experts_forward(MoeWorkspace *ws, const MoeParams *p)
 {
-    const int D = ws->cfg.dim, F = ws->cfg.inter_dim;
+    const int E = ws->cfg.n_experts, D = ws->cfg.dim, F = ws->cfg.inter_dim;
+    const bool quant = ws->cfg.expert_precision != QUANT_FP32;
+    if (quant) moe_quantize_inputs(ws, p);
+    const MoeOperands op = moe_operands(ws, p);
     #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < ws->n_tiles; i++) {
         const MoeRowTile tl = ws->tiles[i];
         const int e = tl.expert, n = tl.rows;
         const size_t o = (size_t)tl.row0;
-        const float *w1 = p->w1 + (size_t)e * F * D, *w3 = p->w3 + (size_t)e * F * D;
-        const float *w2 = p->w2 + (size_t)e * D * F;
-        const float *xp = ws->xp + o * D;
+        const float *w1 = op.w1 + (size_t)e * F * D, *w3 = op.w3 + (size_t)e * F * D;
+        const float *w2 = op.w2 + (size_t)e * D * F;
+        const float *xp = op.x + o * D;
         float *h1 = ws->h1 + o * F, *h3 = ws->h3 + o * F, *act = ws->act + o * F;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, D, 1.0f, xp, D, w1, D, 0.0f, h1, F);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, D, 1.0f, xp, D, w3, D, 0.0f, h3, F);
         for (size_t j = 0; j < (size_t)n * F; j++) act[j] = h1[j] / (1.0f + expf(-h1[j])) * h3[j];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, D, F, 1.0f, act, F, w2, F, 0.0f,
-                    ws->out + o * D, D);
+        if (!quant)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, D, F, 1.0f, act, F, w2, F, 0.0f,
+                        ws->out + o * D, D);
+    }
+    if (!quant) return;
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int e = 0; e < E; e++)
+        if (ws->kept[e] > 0)
+            quant_qdq_matrix((QuantFormat)ws->cfg.expert_precision, ws->act + (size_t)ws->offset[e] * F,
+                             ws->actq + (size_t)ws->offset[e] * F, (size_t)ws->kept[e], (size_t)F, 1);
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < ws->n_tiles; i++) {
+        const MoeRowTile tl = ws->tiles[i];
+        const size_t o = (size_t)tl.row0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tl.rows, D, F, 1.0f, op.act + o * F, F,
+                    op.w2 + (size_t)tl.expert * D * F, F, 0.0f, ws->out + o * D, D);
     }
 }
 
 /* Backward of the experts in three passes: per row tile, d act -> d h1, d h3; per tile of
  * weight-gradient rows, the sum over the expert's whole group in one call; per row tile,
- * d xp (written over d out, which the weight pass still needed). */
+ * d xp (written over d out, which the weight pass still needed). With an emulated
+ * precision the operands are the forward's Q() (straight-through, moe.h). */
 static void moe_experts_backward(MoeWorkspace *ws, const MoeParams *p, const MoeGrads *g)
 {
     const int E = ws->cfg.n_experts, D = ws->cfg.dim, F = ws->cfg.inter_dim;
+    const MoeOperands op = moe_operands(ws, p);
     #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < ws->n_tiles; i++) {
         const MoeRowTile tl = ws->tiles[i];
@@ -266,7 +340,7 @@ static void moe_experts_backward(MoeWorkspace *ws, const MoeParams *p, const Moe
         const float *h1 = ws->h1 + o * F, *h3 = ws->h3 + o * F;
         float *dout = ws->dout + o * D, *dact = ws->dact + o * F, *dh3 = ws->dh3 + o * F;
         /* d act = d out W2 */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, F, D, 1.0f, dout, D, p->w2 + wo, F,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, F, D, 1.0f, dout, D, op.w2 + wo, F,
                     0.0f, dact, F);
         /* act = silu(h1) h3:  d h1 = d act h3 silu'(h1),  d h3 = d act silu(h1);
          * silu'(h) = sig(h) (1 + h (1 - sig(h))). d h1 overwrites d act. */
@@ -289,7 +363,7 @@ static void moe_experts_backward(MoeWorkspace *ws, const MoeParams *p, const Moe
         const int n = (int)ws->kept[e];
         if (n == 0) continue;
         const size_t o = (size_t)ws->offset[e], wo = (size_t)e * F * D;
-        const float *xp = ws->xp + o * D;
+        const float *xp = op.x + o * D;
         if (part < 2 * ft) {        /* d W1 (part < ft) or d W3 rows [f0, f0 + m) += d h^T xp */
             const int f0 = (part % ft) * MOE_TILE, m = F - f0 < MOE_TILE ? F - f0 : MOE_TILE;
             const float *dh = (part < ft ? ws->dact : ws->dh3) + o * F + f0;
@@ -298,7 +372,7 @@ static void moe_experts_backward(MoeWorkspace *ws, const MoeParams *p, const Moe
         } else {                    /* d W2 rows [d0, d0 + m) += d out^T act */
             const int d0 = (part - 2 * ft) * MOE_TILE, m = D - d0 < MOE_TILE ? D - d0 : MOE_TILE;
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, F, n, 1.0f, ws->dout + o * D + d0, D,
-                        ws->act + o * F, F, 1.0f, g->w2 + wo + (size_t)d0 * F, F);
+                        op.act + o * F, F, 1.0f, g->w2 + wo + (size_t)d0 * F, F);
         }
     }
 
@@ -310,9 +384,9 @@ static void moe_experts_backward(MoeWorkspace *ws, const MoeParams *p, const Moe
         const size_t o = (size_t)tl.row0, wo = (size_t)tl.expert * F * D;
         float *dxp = ws->dout + o * D;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, F, 1.0f, ws->dact + o * F, F,
-                    p->w1 + wo, D, 0.0f, dxp, D);
+                    op.w1 + wo, D, 0.0f, dxp, D);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, F, 1.0f, ws->dh3 + o * F, F,
-                    p->w3 + wo, D, 1.0f, dxp, D);
+                    op.w3 + wo, D, 1.0f, dxp, D);
     }
 }
 
@@ -362,7 +436,14 @@ float moe_forward(MoeWorkspace *ws, const MoeParams *p, const float *x, int T, f
     const int blas_saved = blas_single_thread_begin();
 
     /* router: logits = x W_r^T, s, choice, gates */
-    router_logits(T, E, D, x, p->router_w, ws->logits);
+    const float *rx = x, *rw = p->router_w;
+    if (c->router_bf16) {
+        for (size_t i = 0; i < (size_t)T * D; i++) ws->xr[i] = bf16_round(x[i]);
+        for (size_t i = 0; i < (size_t)E * D; i++) ws->wr[i] = bf16_round(p->router_w[i]);
+        rx = ws->xr;
+        rw = ws->wr;
+    }
+    router_logits(T, E, D, rx, rw, ws->logits);
     moe_route_scores(c->score, ws->logits, T, E, ws->scores);
     if (!(flags & MOE_REUSE_ROUTING)) {
         moe_route_topk(ws->scores, p->bias, T, E, K, ws->experts);
@@ -467,7 +548,8 @@ void moe_backward(MoeWorkspace *ws, const MoeParams *p, const float *x, const fl
     if (c->aux_loss_alpha > 0) moe_aux_loss_backward(c, ws->scores, ws->seq_counts, T, aux_grad, ws->ds);
     float *dlogits = ws->logits;
     moe_route_scores_backward(c->score, ws->scores, ws->ds, T, E, dlogits);
-    router_backward(T, E, D, x, p->router_w, dlogits, g->router_w, dx);
+    if (c->router_bf16) router_backward(T, E, D, ws->xr, ws->wr, dlogits, g->router_w, dx);
+    else router_backward(T, E, D, x, p->router_w, dlogits, g->router_w, dx);
     blas_single_thread_end(blas_saved);
 }
 

@@ -78,6 +78,19 @@
  *   Backward holds the top-K choice (and so the drops and f) fixed; the gradient reaches
  *   x and W_r through the experts, the gates (normalization, sigmoid/softmax) and aux.
  *
+ * EMULATED PRECISION (expert_precision != fp32; the formats and scales: quant/quant.h)
+ *   Both operands of each of an expert's three products (x W1_e^T, x W3_e^T, act W2_e^T)
+ *   are quantize-dequantized, Q(.), along the reduction dimension (the rows of x, act
+ *   and of each W as stored, [out, in]) before the fp32 product; the per-tensor scales
+ *   (fp8_e4m3, nvfp4) are per expert: one for each W_e, one for the expert's whole
+ *   group of rows of x, one for its rows of act. The SwiGLU and everything else stay
+ *   fp32. The backward is straight-through: Q's Jacobian taken as the identity, so the
+ *   gradients are the fp32 gradients OF THE PRODUCTS THE FORWARD COMPUTED, i.e. with the
+ *   dequantized operands Q(x), Q(W), Q(act) (what autograd gives for x + (Q(x) - x)
+ *   .detach()); they land on the fp32 master weights and inputs unquantized.
+ *   router_bf16: logits = bf16(x) bf16(W_r)^T, the backward likewise straight-through
+ *   with the rounded operands. fp32 (0) runs the original fp32 path, bit for bit.
+ *
  * THE COMPUTATION (grouped, not per token): count the assignments of each expert, a
  * stable counting sort by expert gives each kept assignment a row in the permuted
  * buffers (rows of one expert are contiguous, in token order), gather the inputs, then
@@ -107,6 +120,8 @@ typedef struct {
     float capacity_factor; /* 0 = dropless; > 0: capacity = ceil(cf * T*K/E) */
     float aux_loss_alpha;  /* sequence-wise balance loss weight; 0 = off */
     int seq_len;           /* S: tokens per sequence for the aux loss; 0 = whole call */
+    int expert_precision;  /* QuantFormat (quant/quant.h) of the experts' forward products; 0 = fp32 */
+    int router_bf16;       /* 1: the router's product on bf16-rounded weights and inputs */
 } MoeConfig;
 
 typedef struct {

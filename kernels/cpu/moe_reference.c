@@ -112,6 +112,8 @@ float moe_reference_forward(const MoeConfig *c, const MoeParams *p, const float 
                             const int32_t *experts_given, float *y, int32_t *experts_out,
                             float *gates_out, uint8_t *dropped_out, MoeStats *stats)
 {
+    if (c->expert_precision != 0 || c->router_bf16)
+        die("moe: the reference loops are fp32 only (expert_precision, router_precision)");
     const int E = c->n_experts, K = c->top_k, D = c->dim, F = c->inter_dim;
     float *s = xmalloc((size_t)T * E * sizeof *s);
     int32_t *experts = xmalloc((size_t)T * K * sizeof *experts);
@@ -189,6 +191,8 @@ void moe_reference_backward(const MoeConfig *c, const MoeParams *p, const float 
                             const int32_t *experts, const float *dy, float aux_grad, float *dx,
                             const MoeGrads *g)
 {
+    if (c->expert_precision != 0 || c->router_bf16)
+        die("moe: the reference loops are fp32 only (expert_precision, router_precision)");
     const int E = c->n_experts, K = c->top_k, D = c->dim, F = c->inter_dim;
     uint8_t *dropped = xmalloc((size_t)T * K);
     mark_dropped(c, T, experts, dropped);

@@ -5,6 +5,7 @@
 #include "model/backend.h"
 #include "base/error.h"
 #include "base/rng.h"
+#include "quant/quant.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -55,7 +56,12 @@ ModelShape model_shape_from_config(const Config *c)
         .moe_inter_dim = (int)config_moe_inter_dim(c), .router_softmax = strcmp(c->router_score, "softmax") == 0,
         .route_scale = (float)c->route_scale, .expert_output_gain = (float)c->expert_output_gain,
         .capacity_factor = (float)c->capacity_factor, .aux_loss_alpha = (float)c->aux_loss_alpha,
+        .router_bf16 = strcmp(c->router_precision, "bf16") == 0,
+        .embed_gain = (float)c->embed_gain, .logit_gain = (float)c->logit_gain,
     };
+    QuantFormat f = QUANT_FP32;
+    if (!quant_format_parse(c->expert_precision, &f)) die("config: expert_precision: unknown format '%s'", c->expert_precision);
+    s.expert_precision = (int)f;
     return s;
 }
 
@@ -158,13 +164,20 @@ static void build_routing_state(Model *m)
 
 Model *model_create_on(const ModelBackend *be, const ModelShape *shape, int max_batch, int max_seq, bool training)
 {
-    const ModelShape *s = shape;
+    /* A gain of 0 is a shape written without these fields (the config's are > 0): 1. */
+    ModelShape given = *shape;
+    if (given.embed_gain == 0.0f) given.embed_gain = 1.0f;
+    if (given.logit_gain == 0.0f) given.logit_gain = 1.0f;
+    const ModelShape *s = &given;
     if (s->dim <= 0 || s->n_layers <= 0 || s->n_heads <= 0 || s->n_kv_heads <= 0 || s->head_dim <= 0 ||
         s->head_dim % 2 || s->n_heads % s->n_kv_heads || s->head_dim * s->n_heads != s->dim ||
         s->inter_dim <= 0 || s->vocab_size <= 1 || max_batch <= 0 || max_seq <= 0)
         die("model: inconsistent shape (dim %d, heads %d/%d, head_dim %d)", s->dim, s->n_heads, s->n_kv_heads, s->head_dim);
     if (s->n_routed_experts > 0 && (s->n_dense_layers < 0 || s->n_dense_layers >= s->n_layers || s->n_shared_experts < 0))
         die("model: n_dense_layers %d leaves no MoE block of %d", s->n_dense_layers, s->n_layers);
+    if ((s->expert_precision != QUANT_FP32 || s->router_bf16) && strcmp(be->name, "cpu") != 0)
+        die("model: expert_precision %s / router_precision %s: emulated on the cpu backend only, not on %s",
+            quant_format_name((QuantFormat)s->expert_precision), s->router_bf16 ? "bf16" : "fp32", be->name);
 
     Model *m = xcalloc(1, sizeof *m);
     m->s = *s;

@@ -22,6 +22,8 @@
 
 static const char *const router_scores[] = { "sigmoid", "softmax", NULL };
 static const char *const backends[] = { "cpu", "cuda", NULL };
+static const char *const expert_precisions[] = { "fp32", "bf16", "fp8_e4m3", "mxfp8", "mxfp4", "nvfp4", NULL };
+static const char *const router_precisions[] = { "fp32", "bf16", NULL };
 
 /* name, section, type, offset, imin, imax, fmin, fmax, fmin_open, fmax_open, fingerprinted, choices, help */
 static const ConfigKey keys[] = {
@@ -59,6 +61,14 @@ static const ConfigKey keys[] = {
       "MoE: scalar on the routed experts' output" },
     { "capacity_factor", "model", CONFIG_FLOAT, OFF(capacity_factor), 0, 0, 0, 1e6, false, false, true, NULL,
       "MoE: capacity ceil(f * tokens * K / E) assignments per expert and forward, the overflow dropped and counted; 0 = dropless" },
+    { "expert_precision", "model", CONFIG_STRING, OFF(expert_precision), 0, 0, 0, 0, false, false, true, expert_precisions,
+      "MoE: format of both operands of the routed experts' forward products, quantize-dequantized along the reduction dimension (fp32, bf16, fp8_e4m3, mxfp8, mxfp4, nvfp4; emulated in fp32 on the cpu backend); the backward is straight-through" },
+    { "router_precision", "model", CONFIG_STRING, OFF(router_precision), 0, 0, 0, 0, false, false, true, router_precisions,
+      "MoE: fp32, or bf16 (the router's weights and inputs rounded to bf16 in the forward)" },
+    { "embed_gain", "model", CONFIG_FLOAT, OFF(embed_gain), 0, 0, 0, 1e6, true, false, true, NULL,
+      "scalar on the token embedding's output" },
+    { "logit_gain", "model", CONFIG_FLOAT, OFF(logit_gain), 0, 0, 0, 1e6, true, false, true, NULL,
+      "scalar on the logits (the LM head's output)" },
     { "router_bias_update_rate", "train", CONFIG_FLOAT, OFF(router_bias_update_rate), 0, 0, 0, 1, false, false, true, NULL,
       "MoE: aux-loss-free balancing step, b_i += rate * sign(mean load - load_i) after each optimizer step; 0 = off" },
     { "router_bias_center", "train", CONFIG_BOOL, OFF(router_bias_center), 0, 0, 0, 0, false, false, true, NULL,
@@ -171,6 +181,10 @@ void config_defaults(Config *c)
     c->aux_loss_alpha = 0.0;
     c->expert_output_gain = 1.0;
     c->capacity_factor = 0.0;
+    strcpy(c->expert_precision, "fp32");
+    strcpy(c->router_precision, "fp32");
+    c->embed_gain = 1.0;
+    c->logit_gain = 1.0;
     c->router_bias_center = false;
     c->router_bias_schedule = false;
     c->router_bias_clamp = 0.0;
@@ -214,6 +228,8 @@ static size_t string_cap(const ConfigKey *k)
 {
     if (strcmp(k->name, "router_score") == 0) return sizeof(((Config *)0)->router_score);
     if (strcmp(k->name, "backend") == 0) return sizeof(((Config *)0)->backend);
+    if (strcmp(k->name, "expert_precision") == 0) return sizeof(((Config *)0)->expert_precision);
+    if (strcmp(k->name, "router_precision") == 0) return sizeof(((Config *)0)->router_precision);
     return CONFIG_STRING_MAX;
 }
 

@@ -34,6 +34,9 @@ typedef struct {
     bool router_bias_center, router_bias_schedule;
     double router_bias_clamp;
     bool router_telemetry, log_router_grad_norm, stop_on_collapse;
+    /* precision dials (emulated on the CPU) and muP-ish gains */
+    char expert_precision[16], router_precision[16]; /* quant/quant.h names */
+    double embed_gain, logit_gain;
     /* optimizer and schedule */
     double lr_dense, lr_expert, lr_router, weight_decay, adam_beta1, adam_beta2, adam_eps;
     int64_t warmup_steps, hold_tokens, decay_tokens;

@@ -8,6 +8,7 @@
 #include "cpu/moe.h"
 #include "base/error.h"
 #include "base/rng.h"
+#include "quant/quant.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ typedef struct {
 static const char moe_case_keys[] =
     "  tokens=N dim=N experts=N topk=N inter=N score=sigmoid|softmax route_scale=X gain=X\n"
     "  capacity=X (0 = dropless) alpha=X seq_len=N seed=N steps=N rate=X centre=0|1 max_abs=X\n"
-    "  repeat=N\n";
+    "  repeat=N precision=fp32|bf16|fp8_e4m3|mxfp8|mxfp4|nvfp4 router=fp32|bf16\n";
 
 static MoeCaseOpts moe_case_defaults(void)
 {
@@ -71,6 +72,15 @@ static void moe_case_set(MoeCaseOpts *o, const char *arg)
     else if (!strcmp(key, "centre")) o->update.subtract_mean = (int)parse_int(v, key, 0, 1);
     else if (!strcmp(key, "max_abs")) o->update.max_abs = (float)parse_double(v, key, 0, 1e6);
     else if (!strcmp(key, "repeat")) o->repeat = (int)parse_int(v, key, 1, 1000000);
+    else if (!strcmp(key, "precision")) {
+        QuantFormat f;
+        if (!quant_format_parse(v, &f)) die_usage("precision: '%s' is not a format of quant/quant.h", v);
+        c->expert_precision = (int)f;
+    }
+    else if (!strcmp(key, "router")) {
+        if (strcmp(v, "fp32") && strcmp(v, "bf16")) die_usage("router: '%s' is not fp32 or bf16", v);
+        c->router_bf16 = !strcmp(v, "bf16");
+    }
     else die_usage("'%s': unknown key", arg);
 }
 

@@ -54,9 +54,11 @@ static ModelShape tiny_shape(int window)
     return s;
 }
 
-static void finite_differences(int window)
+static void finite_differences(int window, float embed_gain, float logit_gain)
 {
     ModelShape s = tiny_shape(window);
+    s.embed_gain = embed_gain;
+    s.logit_gain = logit_gain;
     const int B = 2, T = 5, N = B * T;
     Model *m = model_create(&s, B, T, true);
     model_use_reference_kernels(m, true);
@@ -89,8 +91,8 @@ static void finite_differences(int window)
     float *grads = host_grads(m);
     for (int i = 0; i < model_n_tensors(m); i++) {
         const ParamTensor *t = model_tensor(m, i);
-        char what[96];
-        snprintf(what, sizeof what, "model (window %d) %s", window, t->name);
+        char what[160];
+        snprintf(what, sizeof what, "model (window %d, gains %.2f %.2f) %s", window, embed_gain, logit_gain, t->name);
         /* Every element of small tensors, every third of the larger ones (the sanitized
          * build runs this too). */
         size_t stride = t->numel > 64 ? 3 : 1;
@@ -346,6 +348,7 @@ static void scoring_and_cache(bool moe, int window)
     s.vocab_size = 300; s.dim = 32; s.n_heads = 4; s.n_kv_heads = 2; s.head_dim = 8; s.inter_dim = 48;
     s.seq_len = 80; s.init_std = 0.1f;
     if (moe) { s.n_routed_experts = 8; s.n_activated_experts = 2; s.moe_inter_dim = 16; s.attn_window = window; }
+    if (window == 7) { s.embed_gain = 1.3f; s.logit_gain = 0.7f; } /* every head path applies them */
     const int T = 80;
     omp_set_num_threads(2);
     Model *e = model_create(&s, 3, T, false);
@@ -444,8 +447,9 @@ static void scoring_and_cache(bool moe, int window)
 
 int main(void)
 {
-    finite_differences(0);
-    finite_differences(3);
+    finite_differences(0, 1.0f, 1.0f);
+    finite_differences(3, 1.0f, 1.0f);
+    finite_differences(0, 1.7f, 0.6f); /* embed_gain, logit_gain */
     fast_vs_reference_and_threads();
     scoring_and_cache(false, 0);
     scoring_and_cache(false, 7);
