@@ -3,6 +3,7 @@
 #include "base/cli.h"
 #include "train/config.h"
 #include "base/error.h"
+#include "train/dist.h"
 #include "train/train_loop.h"
 
 #include <getopt.h>
@@ -150,5 +151,15 @@ int main(int argc, char **argv)
         return NMOE_EXIT_OK;
     }
     topt.config_origin = path;
-    return train_run(&cfg, &topt);
+    /* Under mpirun: one rank of a data-parallel run. Rank 0 speaks for the run; the
+     * others say only what goes wrong, under their rank's name. */
+    static char rank_prog[64];
+    if (dist_init() > 1 && dist_rank() > 0) {
+        snprintf(rank_prog, sizeof rank_prog, "nmoe-train (rank %d)", dist_rank());
+        nmoe_set_prog(rank_prog);
+        nmoe_set_verbosity(NMOE_QUIET);
+    }
+    int status = train_run(&cfg, &topt);
+    dist_finalize();
+    return status;
 }
