@@ -27,6 +27,8 @@ static void long_usage(void)
            "config says otherwise). The metric stream\n"
            "(nmoe-metrics(5), one JSON object per line) goes to stdout or --metrics FILE;\n"
            "progress for people goes to stderr. CONFIG '-' reads the config from stdin.\n"
+           "Under mpirun -np N the N ranks train one run data parallel, with the same\n"
+           "metric stream as one process (nmoe-train(1), Data parallel).\n"
            "\n"
            "Options:\n"
            "      --set KEY=VALUE   override a config key after the file; repeat for more\n"
