@@ -24,6 +24,13 @@ WARN := -Wall -Wextra -Werror
 CPPFLAGS := -D_GNU_SOURCE -DNMOE_VERSION='"$(VERSION)"' -Ilibcommon -Ikernels
 CFLAGS := -std=c11 -O2 -g $(WARN) -fopenmp -MMD -MP
 LDLIBS := -lzstd -larchive -lz -lopenblas -lpcre2-8 -lcjson -lxxhash -lsqlite3 -lm -fopenmp
+# OpenMPI (data-parallel nmoe-train under mpirun; Debian's libopenmpi-dev, from make deps).
+# A required dependency like zstd: its flags come from pkg-config, so `make deps` still
+# runs on a machine without it.
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS := $(shell pkg-config --libs ompi-c 2>/dev/null || echo -lmpi)
+CPPFLAGS += $(MPI_CFLAGS)
+LDLIBS += $(MPI_LIBS)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TSAN := -fsanitize=thread
 

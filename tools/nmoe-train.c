@@ -3,6 +3,7 @@
 #include "base/cli.h"
 #include "train/config.h"
 #include "base/error.h"
+#include "train/dist.h"
 #include "train/train_loop.h"
 
 #include <getopt.h>
@@ -26,6 +27,8 @@ static void long_usage(void)
            "config says otherwise). The metric stream\n"
            "(nmoe-metrics(5), one JSON object per line) goes to stdout or --metrics FILE;\n"
            "progress for people goes to stderr. CONFIG '-' reads the config from stdin.\n"
+           "Under mpirun -np N the N ranks train one run data parallel, with the same\n"
+           "metric stream as one process (nmoe-train(1), Data parallel).\n"
            "\n"
            "Options:\n"
            "      --set KEY=VALUE   override a config key after the file; repeat for more\n"
@@ -159,5 +162,15 @@ int main(int argc, char **argv)
     }
     if (topt.registry_path && !topt.registry_path[0]) topt.registry_path = NULL;
     topt.config_origin = path;
-    return train_run(&cfg, &topt);
+    /* Under mpirun: one rank of a data-parallel run. Rank 0 speaks for the run; the
+     * others say only what goes wrong, under their rank's name. */
+    static char rank_prog[64];
+    if (dist_init() > 1 && dist_rank() > 0) {
+        snprintf(rank_prog, sizeof rank_prog, "nmoe-train (rank %d)", dist_rank());
+        nmoe_set_prog(rank_prog);
+        nmoe_set_verbosity(NMOE_QUIET);
+    }
+    int status = train_run(&cfg, &topt);
+    dist_finalize();
+    return status;
 }

@@ -11,6 +11,7 @@ static const char *prog_name = "nmoe";
 static int verbosity = NMOE_NORMAL;
 static nmoe_cleanup_fn cleanups[8];
 static int n_cleanups;
+static nmoe_exit_fn fatal_exit_fn;
 
 void nmoe_set_prog(const char *argv0)
 {
@@ -37,6 +38,15 @@ static void run_cleanups(void)
     for (int i = n - 1; i >= 0; i--) cleanups[i]();
 }
 
+void nmoe_on_fatal_exit(nmoe_exit_fn fn) { fatal_exit_fn = fn; }
+
+/* The end of every fatal path: the hook (which may not return), else exit. */
+static NMOE_NORETURN void fatal_exit(int status)
+{
+    if (fatal_exit_fn) fatal_exit_fn(status);
+    exit(status);
+}
+
 static void vreport(const char *fmt, va_list ap)
 {
     fflush(stdout);
@@ -52,7 +62,7 @@ void die(const char *fmt, ...)
     vreport(fmt, ap);
     va_end(ap);
     run_cleanups();
-    exit(NMOE_EXIT_FAILURE);
+    fatal_exit(NMOE_EXIT_FAILURE);
 }
 
 void die_status(int status, const char *fmt, ...)
@@ -62,7 +72,7 @@ void die_status(int status, const char *fmt, ...)
     vreport(fmt, ap);
     va_end(ap);
     run_cleanups();
-    exit(status);
+    fatal_exit(status);
 }
 
 void die_usage(const char *fmt, ...)
@@ -73,7 +83,7 @@ void die_usage(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "Try '%s --help' for more information.\n", prog_name);
     run_cleanups();
-    exit(NMOE_EXIT_USAGE);
+    fatal_exit(NMOE_EXIT_USAGE);
 }
 
 void warnx(const char *fmt, ...)

@@ -61,6 +61,10 @@ bool errbuf_fail_at(char *err, size_t cap, const char *name, const char *fmt, ..
 /* Hooks run by the fatal path before exit (e.g. removing temporary files). */
 typedef void (*nmoe_cleanup_fn)(void);
 void nmoe_on_fatal(nmoe_cleanup_fn fn);
+/* The fatal path's last act, after the cleanups, in place of exit(status) (one hook; a
+ * later call replaces it). nmoe-train under mpirun: MPI_Abort, so every rank stops. */
+typedef void (*nmoe_exit_fn)(int status);
+void nmoe_on_fatal_exit(nmoe_exit_fn fn);
 
 /* Checked allocation: die with the size on failure; never return NULL. */
 void *xmalloc(size_t n);

@@ -61,6 +61,20 @@ void sampler_next(TrainSampler *s, int n, uint32_t *out)
     }
 }
 
+void sampler_next_slice(TrainSampler *s, int n, int first, int count, uint32_t *out)
+{
+    if (first < 0 || count < 0 || first + count > n) die("sampler: slice [%d, %d) of %d sequences", first, first + count, n);
+    const uint64_t span = (uint64_t)s->seq_len + 1;
+    const uint64_t starts = s->src.n_tokens - span + 1;
+    for (int i = 0; i < n; i++) {
+        /* Every draw is taken, whoever reads it, so every rank's stream stays the one stream. */
+        uint64_t start = rng_below(&s->state.rng, starts);
+        if (i >= first && i < first + count)
+            read_checked(&s->src, start, span, s->vocab_limit, out + (size_t)(i - first) * span);
+        s->state.sequences++;
+    }
+}
+
 SamplerState sampler_replay(const TrainSampler *fresh, uint64_t sequences)
 {
     const uint64_t n = fresh->src.n_tokens - ((uint64_t)fresh->seq_len + 1) + 1, limit = UINT64_MAX - UINT64_MAX % n;

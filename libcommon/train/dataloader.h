@@ -68,6 +68,9 @@ typedef struct {
 void sampler_init(TrainSampler *s, TokenSource src, int seq_len, uint32_t vocab_limit, uint64_t seed);
 /* The next n sequences, (seq_len + 1) tokens each, into out. */
 void sampler_next(TrainSampler *s, int n, uint32_t *out);
+/* The same draws as sampler_next(s, n, ...), but only sequences [first, first + count)
+ * of them are read, into out (count x (seq_len + 1)): one rank's slice of a global batch. */
+void sampler_next_slice(TrainSampler *s, int n, int first, int count, uint32_t *out);
 /* The state a freshly initialised sampler reaches after drawing `sequences` starts
  * (no tokens read): how a resumed run checks the RNG counter of its checkpoint. */
 SamplerState sampler_replay(const TrainSampler *fresh, uint64_t sequences);

@@ -5,6 +5,7 @@
 #include "train/checkpoint.h"
 #include "base/clock.h"
 #include "train/dataloader.h"
+#include "train/dist.h"
 #include "base/error.h"
 #include "model/backend.h"
 #include "model/model.h"
@@ -66,7 +67,11 @@ static void line_begin(Metrics *mx, const char *kind, int64_t step)
     nd_begin_metric(&mx->l, kind, mx->run, step);
 }
 
-static void line_emit(Metrics *mx) { nd_emit(&mx->l, mx->fp, mx->name); }
+/* Under mpirun only rank 0 has a stream (fp); the other ranks build the same lines. */
+static void line_emit(Metrics *mx)
+{
+    if (mx->fp) nd_emit(&mx->l, mx->fp, mx->name);
+}
 
 /* ---- progress for people (stderr) -------------------------------------------------- */
 
@@ -135,6 +140,10 @@ typedef struct {
 static void save_checkpoint(Run *r)
 {
     if (r->last_checkpoint_step == r->progress.step) return;
+    if (dist_rank() != 0) { /* rank 0 alone writes (every rank holds the same state) */
+        r->last_checkpoint_step = r->progress.step;
+        return;
+    }
     char *dir = checkpoint_save(r->cfg->out_dir, r->cfg, r->model, r->opt, &r->progress);
     free(r->last_checkpoint);
     r->last_checkpoint = dir;
@@ -150,10 +159,16 @@ static void save_checkpoint(Run *r)
 
 static double run_validation(Run *r, const ValidationSet *v)
 {
+    /* Rank 0 validates; the others only need the loss (target_loss). */
+    double loss = 0.0;
+    if (dist_rank() != 0) {
+        dist_bcast_f64(&loss, 1);
+        return loss;
+    }
     double t0 = monotonic_s();
     int64_t counted = 0;
     EvalBpb bpb = { 0 };
-    double loss = trainer_validate(r->trainer, v, &counted, r->tok ? &bpb : NULL, r->tok ? r->tok->token_len : NULL,
+    loss = trainer_validate(r->trainer, v, &counted, r->tok ? &bpb : NULL, r->tok ? r->tok->token_len : NULL,
                                    r->tok ? r->tok->vocab_size : 0);
     line_begin(&r->mx, "val", r->progress.step);
     nd_f64(&r->mx.l, "loss", loss);
@@ -169,6 +184,7 @@ static double run_validation(Run *r, const ValidationSet *v)
     nd_obj_end(&r->mx.l);
     line_emit(&r->mx);
     say(&r->pg, NMOE_NORMAL, "step %" PRId64 ": val loss %.4f (%" PRId64 " tokens)", r->progress.step, loss, counted);
+    dist_bcast_f64(&loss, 1);
     return loss;
 }
 
@@ -216,6 +232,23 @@ static bool emit_router_lines(Run *r, bool close_window, char *reason, size_t ca
     }
     if (close_window) r->progress.router_from_step = r->progress.step + 1;
     return collapsed;
+}
+
+/* Under mpirun: every rank's compute, communication and waiting in the step, in rank
+ * order (a collective: every rank calls it at the same step). */
+static void rank_times(Metrics *mx, const StepResult *res)
+{
+    const int n = dist_size();
+    const double mine[3] = { 1e3 * res->compute_s, 1e3 * res->comm_s, 1e3 * res->wait_s };
+    double *all = xmalloc((size_t)n * 3 * sizeof *all);
+    dist_gather_f64(mine, all, 3);
+    static const char *const names[3] = { "rank_compute_ms", "rank_comm_ms", "rank_wait_ms" };
+    for (int k = 0; k < 3; k++) {
+        nd_arr_begin(&mx->l, names[k]);
+        for (int i = 0; i < n; i++) nd_elem_f64(&mx->l, dist_rank() == 0 ? all[(size_t)i * 3 + k] : 0.0);
+        nd_arr_end(&mx->l);
+    }
+    free(all);
 }
 
 static int finish(Run *r, const char *reason, int status, double loss)
@@ -300,6 +333,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     const char *origin = opt->config_origin ? opt->config_origin : "config";
     char err[1024];
     if (!config_check(cfg, origin, err, sizeof err)) die_usage("%s", err);
+    if (!trainer_split_check(cfg, dist_size(), origin, err, sizeof err)) die_usage("%s", err);
     /* The backend first: one that cannot run is an error, never a quiet CPU run. */
     int backend_status = 0;
     const ModelBackend *backend = backend_find(cfg->backend, &backend_status, err, sizeof err);
@@ -307,6 +341,14 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     Run r = { .cfg = cfg, .last_checkpoint_step = -1, .t_start = monotonic_s() };
     r.pg.tty = isatty(STDERR_FILENO);
     config_fingerprint_hex(cfg, r.progress.fingerprint);
+    if (dist_size() > 1) { /* one run: every rank's config must be rank 0's */
+        char root_fp[sizeof r.progress.fingerprint];
+        memcpy(root_fp, r.progress.fingerprint, sizeof root_fp);
+        dist_bcast_bytes(root_fp, sizeof root_fp);
+        if (memcmp(root_fp, r.progress.fingerprint, sizeof root_fp) != 0)
+            die("%s: config fingerprint %s, but rank 0's is %s: every rank of a run needs the same config", origin,
+                r.progress.fingerprint, root_fp);
+    }
 
     /* The data first: a run refused for its data leaves nothing behind, not even an
      * out_dir. */
@@ -334,11 +376,11 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     }
     /* The registry before anything is written: one that cannot be written stops the run
      * here, before it starts. */
-    Registry *reg = opt->registry_path ? registry_open(opt->registry_path) : NULL;
+    Registry *reg = opt->registry_path && dist_rank() == 0 ? registry_open(opt->registry_path) : NULL; /* rank 0 records */
     /* The out_dir is this run's for its whole life (out_dir.h): taken before its
      * checkpoints are looked at, so no other run can change them under us. */
     if (!cfg->out_dir[0]) die_usage("%s: out_dir is empty (the directory for checkpoints)", origin);
-    (void)out_dir_lock(cfg->out_dir);
+    if (dist_rank() == 0) (void)out_dir_lock(cfg->out_dir); /* one run: rank 0 holds it for all */
 
     /* Where to resume from, and whether it is this run. */
     char *ckpt = NULL;
@@ -383,6 +425,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
         run_id_new(r.progress.run);
         if (ckpt) memcpy(parent_run, st.progress.run, sizeof parent_run);
     }
+    if (dist_size() > 1) dist_bcast_bytes(r.progress.run, sizeof r.progress.run); /* rank 0's id is the run's */
     memcpy(r.mx.run, r.progress.run, sizeof r.mx.run);
 
     r.progress.vocab_id = data.train.vocab_id;
@@ -424,17 +467,19 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     }
     r.trainer = trainer_create(cfg, r.model, r.opt);
     if (reg) registry_record_start(&r, reg, opt, parent_run);
+    int slice_first, slice_count;
+    trainer_local_slice(r.trainer, &slice_first, &slice_count);
 
-    if (replace) {
+    if (replace && dist_rank() == 0) {
         int n = out_dir_remove_checkpoints(cfg->out_dir);
         say(&r.pg, NMOE_NORMAL, "--force: removed %d checkpoint%s of an earlier run from %s (%s)", n, n == 1 ? "" : "s",
             cfg->out_dir, others);
     }
 
     /* The metric stream: stdout, or a file (appended to when resuming). */
-    r.mx.fp = stdout;
+    r.mx.fp = dist_rank() == 0 ? stdout : NULL;
     r.mx.name = "standard output";
-    if (opt->metrics_path && strcmp(opt->metrics_path, "-") != 0) {
+    if (r.mx.fp && opt->metrics_path && strcmp(opt->metrics_path, "-") != 0) {
         r.mx.fp = fopen(opt->metrics_path, ckpt ? "a" : "w");
         if (!r.mx.fp) die("%s: %s", opt->metrics_path, strerror(errno));
         r.mx.name = opt->metrics_path;
@@ -460,6 +505,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     nd_obj_end(&r.mx.l);
     nd_int(&r.mx.l, "n_params", (int64_t)model_n_params(r.model));
     nd_int(&r.mx.l, "tokens_per_step", config_tokens_per_step(cfg));
+    if (dist_size() > 1) nd_int(&r.mx.l, "ranks", dist_size());
     nd_obj_begin(&r.mx.l, "data");
     nd_int(&r.mx.l, "train_tokens", (int64_t)data.train.n_tokens);
     nd_int(&r.mx.l, "val_tokens", (int64_t)data.val.n_tokens);
@@ -512,8 +558,9 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     char line_reason[256];
 
     while (!done) {
-        if (stop_signal) {
-            int sig = stop_signal;
+        /* Every rank stops at the same step (a signal may reach them apart). */
+        const int sig = dist_max_int(stop_signal);
+        if (sig) {
             save_checkpoint(&r);
             snprintf(line_reason, sizeof line_reason, "interrupted by %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
             say(&r.pg, NMOE_NORMAL, "nmoe-train: %s at step %" PRId64 "; checkpoint %s", line_reason, r.progress.step,
@@ -527,14 +574,15 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
             break;
         }
         double t_step = monotonic_s();
-        sampler_next(&sampler, B, batch);
+        sampler_next_slice(&sampler, B, slice_first, slice_count, batch);
         StepResult res = trainer_step(r.trainer, batch, r.progress.tokens);
         if (!res.opt.applied) {
             snprintf(line_reason, sizeof line_reason, "diverged: non-finite %s at step %" PRId64,
                      isfinite(res.loss) ? "gradient norm" : "loss", r.progress.step + 1);
             progress_break(&r.pg);
-            fprintf(stderr, "%s: %s; the last good checkpoint is %s\n", nmoe_prog(), line_reason,
-                    r.last_checkpoint ? r.last_checkpoint : "(none yet)");
+            if (dist_rank() == 0)
+                fprintf(stderr, "%s: %s; the last good checkpoint is %s\n", nmoe_prog(), line_reason,
+                        r.last_checkpoint ? r.last_checkpoint : "(none yet)");
             status = finish(&r, line_reason, NMOE_EXIT_DIVERGED, res.loss);
             break;
         }
@@ -565,6 +613,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
             nd_f64(&r.mx.l, "step_ms", 1e3 * (t_now - t_step));
             nd_f64(&r.mx.l, "train_s", r.train_s);
             nd_f64(&r.mx.l, "tok_per_s", tok_s);
+            if (dist_size() > 1) rank_times(&r.mx, &res);
             nd_obj_end(&r.mx.l);
             line_emit(&r.mx);
             if (model_n_moe_layers(r.model) > 0 && emit_router_lines(&r, r.progress.step % cfg->log_every == 0, line_reason, sizeof line_reason)) {
@@ -572,8 +621,9 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
                  * finite, just not what was wanted), then the run stops. */
                 save_checkpoint(&r);
                 progress_break(&r.pg);
-                fprintf(stderr, "%s: %s at step %" PRId64 "; checkpoint %s\n", nmoe_prog(), line_reason, r.progress.step,
-                        r.last_checkpoint);
+                if (dist_rank() == 0)
+                    fprintf(stderr, "%s: %s at step %" PRId64 "; checkpoint %s\n", nmoe_prog(), line_reason,
+                            r.progress.step, r.last_checkpoint);
                 status = finish(&r, line_reason, NMOE_EXIT_COLLAPSED, res.loss);
                 break;
             }
@@ -625,7 +675,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
 
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    if (r.mx.fp != stdout && fclose(r.mx.fp) != 0) die("%s: close failed", r.mx.name);
+    if (r.mx.fp && r.mx.fp != stdout && fclose(r.mx.fp) != 0) die("%s: close failed", r.mx.name);
     if (reg) {
         status = registry_record_end(&r, reg, status, target_reached, last_loss, last_val);
         registry_close(reg);

@@ -15,7 +15,17 @@
  * over the micro-batches (aux-loss-free balancing, moe_bias_update):
  *   rate = router_bias_update_rate, times lr_router(step) / peak lr_router when
  *   router_bias_schedule; centred when router_bias_center; clamped to
- *   +-router_bias_clamp when > 0. */
+ *   +-router_bias_clamp when > 0.
+ *
+ * Gradient accumulation and data parallelism (dist.h, mpirun -np N): the step's
+ * micro-batch gradients are each computed from zero and summed in grad_tree.h's fixed
+ * pairwise order, on one rank or over N. Rank r trains the contiguous slice
+ * [r B/N, (r + 1) B/N) of the global batch (B = batch_size stays the global batch; each
+ * rank's micro-batches must be a power-of-two count, trainer_split_check). Every value
+ * of the step is global and in the one order: the counted targets (an exact integer
+ * sum), the loss and aux sums (each micro-batch's, added in micro-batch order), the
+ * gradient (the tree), the MoE loads and counters (exact integer sums) that the bias
+ * update and the router lines use. So -np 1, 2 and 4 give the same bits. */
 #ifndef NMOE_TRAIN_STEP_H
 #define NMOE_TRAIN_STEP_H
 
@@ -25,6 +35,8 @@
 #include "model/model.h"
 #include "train/optimizer.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -34,13 +46,22 @@ typedef struct {
     double aux_loss;         /* MoE balance loss in the objective (sum over blocks); 0 when off */
     double bias_step;        /* MoE: the bias-update step applied after this step (rate times
                               * the schedule's multiplier, in float as applied); 0 when none */
+    double compute_s;        /* this rank's seconds in the step outside the two below */
+    double comm_s;           /* in collectives (gradient sum, gathers) */
+    double wait_s;           /* waiting at the barrier before the gradient sum */
 } StepResult;
 
 typedef struct Trainer Trainer;
 
 Trainer *trainer_create(const Config *cfg, Model *m, Optimizer *o);
 void trainer_free(Trainer *t);
-/* batch: batch_size * (seq_len + 1) tokens. tokens_before drives the schedule. */
+/* Whether batch_size and micro_batch_size split over `ranks` (false, with the reason
+ * naming the keys and origin, when not). trainer_create dies on a split that fails. */
+bool trainer_split_check(const Config *cfg, int ranks, const char *origin, char *err, size_t cap);
+/* This rank's slice of each global batch: sequences [*first, *first + *count). */
+void trainer_local_slice(const Trainer *t, int *first, int *count);
+/* batch: this rank's slice (trainer_local_slice; the whole batch_size on one rank) of
+ * (seq_len + 1)-token sequences. tokens_before drives the schedule. */
 StepResult trainer_step(Trainer *t, const uint32_t *batch, int64_t tokens_before);
 /* Mean loss over the counted targets of the validation set; *counted receives their
  * number. Forward only, in micro-batches. With bpb (may be NULL), every target's loss

@@ -95,6 +95,13 @@ static void sampler_checks(void)
     for (int i = 0; i < 4; i++) sampler_next(&one, 1, s1 + i * (T + 1));
     sampler_next(&four, 4, sa);
     CHECK(memcmp(s1, sa, sizeof sa) == 0);
+    /* A rank's slice: the same draws, only its sequences read, the same state after. */
+    TrainSampler slr;
+    sampler_init(&slr, src, T, 1000, 7);
+    uint32_t mid[2 * (T + 1)];
+    sampler_next_slice(&slr, 4, 1, 2, mid);
+    CHECK(memcmp(mid, sa + (T + 1), sizeof mid) == 0);
+    CHECK(slr.state.sequences == four.state.sequences && slr.state.rng.counter == four.state.rng.counter);
     /* Starts cover the whole range, the last position included. */
     uint32_t small[3] = { 7, 8, 9 };
     TokenSource tiny = token_source_memory(small, 3, 10, "tiny");
