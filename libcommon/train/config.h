@@ -70,6 +70,11 @@ typedef struct {
     bool fingerprinted;
     const char *const *choices; /* CONFIG_STRING: allowed values, NULL-terminated; NULL = any */
     const char *help;
+    /* A fingerprinted key added after checkpoints with fingerprints existed: it enters
+     * the fingerprint only when not at its default, so a config that does not use it
+     * keeps the fingerprint it had before the key existed (and old checkpoints stay
+     * readable and resumable). */
+    bool fingerprint_if_set;
 } ConfigKey;
 
 size_t config_key_count(void);
