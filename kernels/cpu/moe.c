@@ -21,6 +21,7 @@
 
 #include "base/error.h"
 #include "moe_route.h"
+#include "ffn_act.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -90,6 +91,8 @@ const char *moe_config_check(const MoeConfig *c)
         return "capacity_factor must be >= 0 (0 = dropless)";
     if (!isfinite(c->aux_loss_alpha) || c->aux_loss_alpha < 0) return "aux_loss_alpha must be >= 0";
     if (c->seq_len < 0) return "seq_len must be >= 0";
+    if (c->act != FFN_ACT_SWIGLU && c->act != FFN_ACT_RELU2 && c->act != FFN_ACT_SQUARED_REGLU)
+        return "ffn_activation must be swiglu, relu2 or squared_reglu";
     return NULL;
 }
 
@@ -240,13 +243,17 @@ static void moe_experts_forward(MoeWorkspace *ws, const MoeParams *p)
         const MoeRowTile tl = ws->tiles[i];
         const int e = tl.expert, n = tl.rows;
         const size_t o = (size_t)tl.row0;
-        const float *w1 = p->w1 + (size_t)e * F * D, *w3 = p->w3 + (size_t)e * F * D;
+        const float *w1 = p->w1 + (size_t)e * F * D, *w3 = p->w3 ? p->w3 + (size_t)e * F * D : NULL;
         const float *w2 = p->w2 + (size_t)e * D * F;
         const float *xp = ws->xp + o * D;
         float *h1 = ws->h1 + o * F, *h3 = ws->h3 + o * F, *act = ws->act + o * F;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, D, 1.0f, xp, D, w1, D, 0.0f, h1, F);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, D, 1.0f, xp, D, w3, D, 0.0f, h3, F);
-        for (size_t j = 0; j < (size_t)n * F; j++) act[j] = h1[j] / (1.0f + expf(-h1[j])) * h3[j];
+        if (ws->cfg.act != FFN_ACT_RELU2)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, D, 1.0f, xp, D, w3, D, 0.0f, h3, F);
+        if (ws->cfg.act == FFN_ACT_RELU2) relu2_forward_ref(act, h1, (size_t)n * F);
+        else if (ws->cfg.act == FFN_ACT_SQUARED_REGLU) squared_reglu_forward_ref(act, h1, h3, (size_t)n * F);
+        else
+            for (size_t j = 0; j < (size_t)n * F; j++) act[j] = h1[j] / (1.0f + expf(-h1[j])) * h3[j];
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, D, F, 1.0f, act, F, w2, F, 0.0f,
                     ws->out + o * D, D);
     }
@@ -269,7 +276,22 @@ static void moe_experts_backward(MoeWorkspace *ws, const MoeParams *p, const Moe
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, F, D, 1.0f, dout, D, p->w2 + wo, F,
                     0.0f, dact, F);
         /* act = silu(h1) h3:  d h1 = d act h3 silu'(h1),  d h3 = d act silu(h1);
-         * silu'(h) = sig(h) (1 + h (1 - sig(h))). d h1 overwrites d act. */
+         * silu'(h) = sig(h) (1 + h (1 - sig(h))). d h1 overwrites d act. The other
+         * activations in place the same way, with ffn_act.h's arithmetic (r = relu(h1)):
+         * relu2 d h1 = d act 2r; squared_reglu d h1 = d act h3 2r, d h3 = d act r^2. */
+        if (ws->cfg.act != FFN_ACT_SWIGLU) {
+            const bool relu2 = ws->cfg.act == FFN_ACT_RELU2;
+            for (size_t j = 0; j < (size_t)n * F; j++) {
+                float r = h1[j] > 0.0f ? h1[j] : 0.0f, da = dact[j];
+                if (relu2) {
+                    dact[j] = da * (2.0f * r);
+                } else {
+                    dh3[j] = da * (r * r);
+                    dact[j] = da * h3[j] * (2.0f * r);
+                }
+            }
+            continue;
+        }
         for (size_t j = 0; j < (size_t)n * F; j++) {
             float sig = 1.0f / (1.0f + expf(-h1[j]));
             float da = dact[j];
@@ -291,6 +313,7 @@ static void moe_experts_backward(MoeWorkspace *ws, const MoeParams *p, const Moe
         const size_t o = (size_t)ws->offset[e], wo = (size_t)e * F * D;
         const float *xp = ws->xp + o * D;
         if (part < 2 * ft) {        /* d W1 (part < ft) or d W3 rows [f0, f0 + m) += d h^T xp */
+            if (part >= ft && !g->w3) continue; /* relu2: no W3 */
             const int f0 = (part % ft) * MOE_TILE, m = F - f0 < MOE_TILE ? F - f0 : MOE_TILE;
             const float *dh = (part < ft ? ws->dact : ws->dh3) + o * F + f0;
             float *gw = (part < ft ? g->w1 : g->w3) + wo + (size_t)f0 * D;
@@ -311,8 +334,9 @@ static void moe_experts_backward(MoeWorkspace *ws, const MoeParams *p, const Moe
         float *dxp = ws->dout + o * D;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, F, 1.0f, ws->dact + o * F, F,
                     p->w1 + wo, D, 0.0f, dxp, D);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, F, 1.0f, ws->dh3 + o * F, F,
-                    p->w3 + wo, D, 1.0f, dxp, D);
+        if (p->w3)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, F, 1.0f, ws->dh3 + o * F, F,
+                        p->w3 + wo, D, 1.0f, dxp, D);
     }
 }
 

@@ -63,7 +63,8 @@
  *     g_k = route_scale * s_{e_k} (softmax: NOT renormalized over the K, the DeepSeek-V2
  *     and DeepSeek-V3 reference convention: the softmax already sums to 1 over all E).
  *     The bias b is used only for the choice, never in the gates.
- *   y = output_gain * sum_k g_k * W2_e (silu(W1_e x) * (W3_e x)), e = e_k.
+ *   y = output_gain * sum_k g_k * W2_e (silu(W1_e x) * (W3_e x)), e = e_k; with
+ *     act = relu2: W2_e relu(W1_e x)^2 (no W3); squared_reglu: W2_e (relu(W1_e x)^2 * (W3_e x)).
  *   Capacity (capacity_factor cf > 0): capacity = ceil(cf * T * K / E) assignments per
  *     expert; assignments are served in token order (t, then k), so the LATEST tokens
  *     of an overfull expert are dropped. A dropped assignment adds nothing to y, the
@@ -89,6 +90,7 @@
 #ifndef NMOE_KERNELS_CPU_MOE_H
 #define NMOE_KERNELS_CPU_MOE_H
 
+#include "model/ffn_activation.h"
 #include "model/routing.h"
 
 #include <stddef.h>
@@ -107,13 +109,14 @@ typedef struct {
     float capacity_factor; /* 0 = dropless; > 0: capacity = ceil(cf * T*K/E) */
     float aux_loss_alpha;  /* sequence-wise balance loss weight; 0 = off */
     int seq_len;           /* S: tokens per sequence for the aux loss; 0 = whole call */
+    FfnActivation act;     /* the experts' activation (0 = swiglu; relu2: w3 unused, NULL) */
 } MoeConfig;
 
 typedef struct {
     const float *router_w; /* [E, D] */
     const float *bias;     /* [E] routing bias (choice only) */
     const float *w1;       /* [E, F, D] gate projection */
-    const float *w3;       /* [E, F, D] up projection */
+    const float *w3;       /* [E, F, D] up projection (NULL for relu2) */
     const float *w2;       /* [E, D, F] down projection */
 } MoeParams;
 

@@ -93,17 +93,22 @@ static int seq_count(const MoeConfig *c, int T, const int32_t *experts, int32_t 
     return nseq;
 }
 
-/* One expert's SwiGLU on one token: h1, h3, act [F] and out [D]. */
+/* One expert's FFN on one token: h1, h3, act [F] and out [D] (relu2: no h3). */
 static void expert_forward(const MoeConfig *c, const MoeParams *p, int e, const float *xt,
                            float *h1, float *h3, float *act, float *out)
 {
     const int D = c->dim, F = c->inter_dim;
-    const float *w1 = p->w1 + (size_t)e * F * D, *w3 = p->w3 + (size_t)e * F * D;
+    const float *w1 = p->w1 + (size_t)e * F * D, *w3 = p->w3 ? p->w3 + (size_t)e * F * D : NULL;
     const float *w2 = p->w2 + (size_t)e * D * F;
     for (int f = 0; f < F; f++) {
         h1[f] = dot(w1 + (size_t)f * D, xt, D);
-        h3[f] = dot(w3 + (size_t)f * D, xt, D);
-        act[f] = h1[f] * sigmoidf(h1[f]) * h3[f];
+        h3[f] = w3 ? dot(w3 + (size_t)f * D, xt, D) : 0.0f;
+        const float r = h1[f] > 0.0f ? h1[f] : 0.0f;
+        switch (c->act) {
+        case FFN_ACT_SWIGLU: act[f] = h1[f] * sigmoidf(h1[f]) * h3[f]; break;
+        case FFN_ACT_RELU2: act[f] = r * r; break;
+        case FFN_ACT_SQUARED_REGLU: act[f] = r * r * h3[f]; break;
+        }
     }
     for (int d = 0; d < D; d++) out[d] = dot(w2 + (size_t)d * F, act, F);
 }
@@ -212,9 +217,9 @@ void moe_reference_backward(const MoeConfig *c, const MoeParams *p, const float 
             dgates[k] = 0.0f;
             if (dropped[(size_t)t * K + k]) continue;
             const int e = chosen[k];
-            const float *w1 = p->w1 + (size_t)e * F * D, *w3 = p->w3 + (size_t)e * F * D;
+            const float *w1 = p->w1 + (size_t)e * F * D, *w3 = p->w3 ? p->w3 + (size_t)e * F * D : NULL;
             const float *w2 = p->w2 + (size_t)e * D * F;
-            float *gw1 = g->w1 + (size_t)e * F * D, *gw3 = g->w3 + (size_t)e * F * D;
+            float *gw1 = g->w1 + (size_t)e * F * D, *gw3 = g->w3 ? g->w3 + (size_t)e * F * D : NULL;
             float *gw2 = g->w2 + (size_t)e * D * F;
             expert_forward(c, p, e, xt, h1, h3, act, out);
             dgates[k] = c->output_gain * dot(dyt, out, D);
@@ -225,9 +230,28 @@ void moe_reference_backward(const MoeConfig *c, const MoeParams *p, const float 
                     dact += dout[d] * w2[(size_t)d * F + f];
                     gw2[(size_t)d * F + f] += dout[d] * act[f];
                 }
-                float sig = sigmoidf(h1[f]);
-                float dh1 = dact * h3[f] * sig * (1.0f + h1[f] * (1.0f - sig));
-                float dh3 = dact * h1[f] * sig;
+                float dh1 = 0.0f, dh3 = 0.0f;
+                const float r = h1[f] > 0.0f ? h1[f] : 0.0f;
+                switch (c->act) {
+                case FFN_ACT_SWIGLU: {
+                    float sig = sigmoidf(h1[f]);
+                    dh1 = dact * h3[f] * sig * (1.0f + h1[f] * (1.0f - sig));
+                    dh3 = dact * h1[f] * sig;
+                    break;
+                }
+                case FFN_ACT_RELU2: dh1 = dact * 2.0f * r; break;
+                case FFN_ACT_SQUARED_REGLU:
+                    dh1 = dact * h3[f] * 2.0f * r;
+                    dh3 = dact * r * r;
+                    break;
+                }
+                if (!w3) {
+                    for (int d = 0; d < D; d++) {
+                        gw1[(size_t)f * D + d] += dh1 * xt[d];
+                        dxt[d] += dh1 * w1[(size_t)f * D + d];
+                    }
+                    continue;
+                }
                 for (int d = 0; d < D; d++) {
                     gw1[(size_t)f * D + d] += dh1 * xt[d];
                     gw3[(size_t)f * D + d] += dh3 * xt[d];

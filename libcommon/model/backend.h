@@ -131,6 +131,12 @@ extern const ModelBackend model_backend_cpu;
  * does not know or was not built with (a configuration error), 1 for a build that has
  * it on a machine that cannot run it (no device: a runtime failure). */
 const ModelBackend *backend_find(const char *name, int *exit_code, char *why, size_t why_len);
+/* Whether backend `name` has every dial this shape selects (ffn_activation and the
+ * other architecture and loss dials of nmoe-train(1)); false with the reason, naming the
+ * key and its value, in why. The CPU backend has them all; the CUDA backend only the
+ * defaults so far. Asked before backend_find, so a config that selects a dial the
+ * backend lacks is refused for it (a configuration error), never run without it. */
+bool backend_supports(const char *name, const ModelShape *s, char *why, size_t why_len);
 /* The names this build was compiled with, comma-separated ("cpu" or "cpu, cuda"). */
 const char *backend_names(void);
 

@@ -5,6 +5,8 @@
  *   x = tok_embeddings[tokens]
  *   per block l:  x = x + Wo attn(rope(Wq n1(x)), rope(Wk n1(x)), Wv n1(x))   n1 = RMSNorm
  *                 x = x + ffn_l(n2(x))      ffn: dense SwiGLU  W2 (silu(W1 h) * (W3 h))
+ *                                          (or the ffn_activation dial's relu2 /
+ *                                          squared_reglu: model/ffn_activation.h)
  *                                          or, from n_dense_layers on, MoE: shared
  *                                          experts + routed experts (the CPU op: kernels/cpu/moe.h)
  *   logits = output(RMSNorm(x));  loss = cross-entropy (masked positions left out)
@@ -49,6 +51,7 @@
 #define NMOE_MODEL_H
 
 #include "train/config.h"
+#include "model/ffn_activation.h"
 #include "model/routing.h"
 
 #include <stdbool.h>
@@ -59,6 +62,7 @@ typedef struct {
     int vocab_size, dim, n_layers, n_heads, n_kv_heads, head_dim, inter_dim, seq_len, attn_window;
     double rope_theta;
     float norm_eps, init_std;
+    FfnActivation ffn_activation; /* every FFN's; 0 = swiglu (relu2: no w3 tensors) */
     /* MoE: blocks l >= n_dense_layers are MoE when n_routed_experts > 0. */
     int n_dense_layers, n_routed_experts, n_shared_experts, n_activated_experts;
     int moe_inter_dim;            /* resolved: > 0 */

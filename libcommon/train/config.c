@@ -22,6 +22,7 @@
 
 static const char *const router_scores[] = { "sigmoid", "softmax", NULL };
 static const char *const backends[] = { "cpu", "cuda", NULL };
+static const char *const ffn_activations[] = { "swiglu", "relu2", "squared_reglu", NULL };
 
 /* name, section, type, offset, imin, imax, fmin, fmax, fmin_open, fmax_open, fingerprinted, choices, help */
 static const ConfigKey keys[] = {
@@ -41,6 +42,9 @@ static const ConfigKey keys[] = {
     { "norm_eps", "model", CONFIG_FLOAT, OFF(norm_eps), 0, 0, 0, 1, true, false, true, NULL, "RMSNorm epsilon" },
     { "init_std", "model", CONFIG_FLOAT, OFF(init_std), 0, 0, 0, 10, true, false, true, NULL,
       "standard deviation of the initial weights (output projections: / sqrt(2 n_layers))" },
+    /* architecture dials */
+    { "ffn_activation", "model", CONFIG_STRING, OFF(ffn_activation), 0, 0, 0, 0, false, false, true, ffn_activations,
+      "activation of every FFN (dense, shared and routed experts): swiglu, relu2 (no W3 matrix) or squared_reglu" },
     /* MoE */
     { "n_dense_layers", "model", CONFIG_INT, OFF(n_dense_layers), 0, 1024, 0, 0, false, false, true, NULL,
       "MoE: the first n_dense_layers blocks keep a dense FFN; the rest are MoE blocks" },
@@ -157,6 +161,7 @@ void config_defaults(Config *c)
     c->rope_theta = 10000.0;
     c->norm_eps = 1e-5;
     c->init_std = 0.02;
+    strcpy(c->ffn_activation, "swiglu");
     /* MoE defaults follow nmoe's config.py. */
     c->n_dense_layers = 1;
     c->n_routed_experts = 0;
@@ -211,6 +216,7 @@ static size_t string_cap(const ConfigKey *k)
 {
     if (strcmp(k->name, "router_score") == 0) return sizeof(((Config *)0)->router_score);
     if (strcmp(k->name, "backend") == 0) return sizeof(((Config *)0)->backend);
+    if (strcmp(k->name, "ffn_activation") == 0) return sizeof(((Config *)0)->ffn_activation);
     return CONFIG_STRING_MAX;
 }
 
@@ -510,6 +516,24 @@ void config_value_json(const Config *c, const ConfigKey *k, char *buf, size_t ca
     }
 }
 
+/* Keys added after checkpoints existed: they enter the fingerprint only when they differ
+ * from their default, so a checkpoint written before them (whose state.json lacks them:
+ * config_from_json leaves the default) keeps its fingerprint and resumes. */
+static const char *const fingerprinted_when_set[] = { "ffn_activation", NULL };
+
+static bool new_key_at_default(const ConfigKey *k, const char *value)
+{
+    for (const char *const *n = fingerprinted_when_set; *n; n++) {
+        if (strcmp(*n, k->name) != 0) continue;
+        Config d;
+        config_defaults(&d);
+        char buf[CONFIG_STRING_MAX * 6 + 64];
+        config_value_json(&d, k, buf, sizeof buf);
+        return strcmp(buf, value) == 0;
+    }
+    return false;
+}
+
 char *config_to_json(const Config *c, bool fingerprinted_only)
 {
     NdLine l = { 0 };
@@ -518,6 +542,7 @@ char *config_to_json(const Config *c, bool fingerprinted_only)
     for (size_t i = 0; i < N_KEYS; i++) {
         if (fingerprinted_only && !keys[i].fingerprinted) continue;
         config_value_json(c, &keys[i], buf, sizeof buf);
+        if (fingerprinted_only && new_key_at_default(&keys[i], buf)) continue;
         nd_raw(&l, keys[i].name, buf);
     }
     nd_end(&l);

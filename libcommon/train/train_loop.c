@@ -232,6 +232,8 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     char err[1024];
     if (!config_check(cfg, origin, err, sizeof err)) die_usage("%s", err);
     /* The backend first: one that cannot run is an error, never a quiet CPU run. */
+    const ModelShape dials = model_shape_from_config(cfg);
+    if (!backend_supports(cfg->backend, &dials, err, sizeof err)) die_usage("%s", err);
     int backend_status = 0;
     const ModelBackend *backend = backend_find(cfg->backend, &backend_status, err, sizeof err);
     if (!backend) die_status(backend_status, "%s", err);

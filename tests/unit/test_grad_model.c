@@ -6,7 +6,9 @@
  * MoE models (a dense block then MoE blocks: shared expert, router, routed experts,
  * sigmoid and softmax, the aux loss, a capacity factor): every parameter against finite
  * differences with the top-K choice held fixed, the fast grouped path against the
- * per-token reference, 1 vs 2 threads, and the router telemetry a step leaves. */
+ * per-token reference, 1 vs 2 threads, and the router telemetry a step leaves. The
+ * ffn_activation dial (relu2, squared_reglu) in every FFN kind (dense block, shared and
+ * routed experts): finite differences, and fast against reference on 1 and 2 threads. */
 #include "gradcheck.h"
 #include "model/model.h"
 
@@ -54,9 +56,10 @@ static ModelShape tiny_shape(int window)
     return s;
 }
 
-static void finite_differences(int window)
+static void finite_differences(int window, FfnActivation act)
 {
     ModelShape s = tiny_shape(window);
+    s.ffn_activation = act;
     const int B = 2, T = 5, N = B * T;
     Model *m = model_create(&s, B, T, true);
     model_use_reference_kernels(m, true);
@@ -90,7 +93,7 @@ static void finite_differences(int window)
     for (int i = 0; i < model_n_tensors(m); i++) {
         const ParamTensor *t = model_tensor(m, i);
         char what[96];
-        snprintf(what, sizeof what, "model (window %d) %s", window, t->name);
+        snprintf(what, sizeof what, "model (window %d, %s) %s", window, ffn_activation_name(act), t->name);
         /* Every element of small tensors, every third of the larger ones (the sanitized
          * build runs this too). */
         size_t stride = t->numel > 64 ? 3 : 1;
@@ -213,9 +216,13 @@ static ModelShape moe_shape(bool softmax, int shared, float capacity, float alph
     return s;
 }
 
-static void moe_finite_differences(bool softmax, int shared, float capacity, float alpha)
+static void moe_finite_differences(bool softmax, int shared, float capacity, float alpha, FfnActivation act)
 {
     ModelShape s = moe_shape(softmax, shared, capacity, alpha);
+    s.ffn_activation = act;
+    /* r^2 * b is cubic in its input: at init_std 0.5 its curvature makes the central
+     * differences of step 2e-3 inexact (the reference agrees with PyTorch: train_oracle). */
+    if (act == FFN_ACT_SQUARED_REGLU) s.init_std = 0.25f;
     const int B = 2, T = 5, N = B * T;
     /* Thousands of tiny forwards: OpenMP's fork/join would dominate on a busy machine
      * (threads do not change the results: fast_vs_reference checks that). */
@@ -257,12 +264,12 @@ static void moe_finite_differences(bool softmax, int shared, float capacity, flo
         router_seen += t->group == PARAM_GROUP_ROUTER;
         expert_seen += t->group == PARAM_GROUP_EXPERT;
         char what[192];
-        snprintf(what, sizeof what, "moe model (%s, shared %d, cf %g, alpha %g) %s", softmax ? "softmax" : "sigmoid",
-                 shared, capacity, alpha, t->name);
+        snprintf(what, sizeof what, "moe model (%s, shared %d, cf %g, alpha %g, %s) %s", softmax ? "softmax" : "sigmoid",
+                 shared, capacity, alpha, ffn_activation_name(act), t->name);
         size_t stride = t->numel > 64 ? 3 : 1;
         gradcheck(what, params + t->offset, grads + t->offset, t->numel, stride, model_loss, &c, 2e-3, 1e-2, 2e-4);
     }
-    CHECK(router_seen == 2 && expert_seen == 6);
+    CHECK(router_seen == 2 && expert_seen == (ffn_activation_gated(act) ? 6 : 4));
     if (capacity > 0) {
         /* The configuration is meant to drop: check it does. */
         const MoeStats *st = model_router_step_stats(m, 1);
@@ -331,6 +338,37 @@ static void moe_fast_vs_reference_and_telemetry(void)
     CHECK(memcmp(model_router_window_stats(m[1], 1)->loads, loads, sizeof loads) == 0);
     moe_stats_free(sink_stats);
     free(row_loss);
+    for (int k = 0; k < 3; k++) model_free(m[k]);
+    free(tok); free(tgt); free(weight);
+}
+
+/* The ffn_activation dial on the fast path: against the reference loops, and 1 vs 2
+ * threads bit-identical, in a model with a dense block, a shared expert and routed
+ * experts; relu2 has no w3 tensor anywhere. */
+static void ffn_activation_fast_vs_reference(FfnActivation act)
+{
+    ModelShape s = moe_shape(false, 1, 0.0f, 0.0f);
+    s.vocab_size = 200; s.dim = 32; s.n_heads = 4; s.n_kv_heads = 2; s.head_dim = 8; s.inter_dim = 48;
+    s.seq_len = 70; s.init_std = 0.1f; s.n_routed_experts = 8; s.n_activated_experts = 2; s.moe_inter_dim = 24;
+    s.ffn_activation = act;
+    const int B = 2, T = 70, N = B * T;
+    Rng r = rng_make(81, (uint64_t)act);
+    uint32_t *tok = malloc(N * 4), *tgt = malloc(N * 4);
+    float *weight = malloc(N * 4);
+    for (int i = 0; i < N; i++) {
+        tok[i] = (uint32_t)rng_below(&r, 200);
+        tgt[i] = (uint32_t)rng_below(&r, 200);
+        weight[i] = 1.0f / N;
+    }
+    Model *m[3];
+    char label[64];
+    snprintf(label, sizeof label, "%s ", ffn_activation_name(act));
+    train_three_ways(m, &s, 12, tok, tgt, weight, B, T, label);
+    int w3 = 0;
+    for (int i = 0; i < model_n_tensors(m[0]); i++) w3 += strstr(model_tensor(m[0], i)->name, "w3") != NULL;
+    CHECK(w3 == (ffn_activation_gated(act) ? 5 : 0)); /* dense, 2 shared, 2 routed */
+    for (int l = 1; l <= 2; l++)
+        CHECK(memcmp(model_router_choice(m[0], l), model_router_choice(m[1], l), (size_t)N * 2 * sizeof(int32_t)) == 0);
     for (int k = 0; k < 3; k++) model_free(m[k]);
     free(tok); free(tgt); free(weight);
 }
@@ -419,16 +457,22 @@ static void scoring_and_cache(bool moe, int window)
 
 int main(void)
 {
-    finite_differences(0);
-    finite_differences(3);
+    finite_differences(0, FFN_ACT_SWIGLU);
+    finite_differences(3, FFN_ACT_SWIGLU);
+    finite_differences(0, FFN_ACT_RELU2);
+    finite_differences(0, FFN_ACT_SQUARED_REGLU);
     fast_vs_reference_and_threads();
     scoring_and_cache(false, 0);
     scoring_and_cache(false, 7);
     scoring_and_cache(true, 0);
-    moe_finite_differences(false, 1, 0.0f, 0.0f);
-    moe_finite_differences(true, 0, 0.0f, 0.0f);
-    moe_finite_differences(false, 2, 0.6f, 0.05f);
-    moe_finite_differences(true, 1, 0.0f, 0.1f);
+    moe_finite_differences(false, 1, 0.0f, 0.0f, FFN_ACT_SWIGLU);
+    moe_finite_differences(true, 0, 0.0f, 0.0f, FFN_ACT_SWIGLU);
+    moe_finite_differences(false, 2, 0.6f, 0.05f, FFN_ACT_SWIGLU);
+    moe_finite_differences(true, 1, 0.0f, 0.1f, FFN_ACT_SWIGLU);
+    moe_finite_differences(false, 1, 0.0f, 0.0f, FFN_ACT_RELU2);
+    moe_finite_differences(false, 2, 0.6f, 0.05f, FFN_ACT_SQUARED_REGLU);
     moe_fast_vs_reference_and_telemetry();
+    ffn_activation_fast_vs_reference(FFN_ACT_RELU2);
+    ffn_activation_fast_vs_reference(FFN_ACT_SQUARED_REGLU);
     return check_report("test_grad_model");
 }
