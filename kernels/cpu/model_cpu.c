@@ -72,6 +72,7 @@ typedef struct {
     float *final_rstd;     /* [N] */
     float *logits;         /* [HEAD_ROWS][V] one chunk; its gradient in place */
     float *row_loss;       /* [N] */
+    float *row_lse;        /* [N] logsumexp of each row's logits (z-loss, training) */
     float *gathered;       /* [HEAD_GATHER][C] scored rows of final_out (scoring) */
 } Acts;
 
@@ -119,6 +120,7 @@ typedef struct {
     float *moe_y;          /* [N][C] routed output of one block */
     float aux_weight;
     double last_aux;
+    double last_z;         /* z-loss term of the last train_micro's objective */
     bool hold_routing;
     MoeCounters counters;  /* of the call in progress */
     /* Key/value cache of one sequence (inference models): [L][max_seq][KV*hd] each,
@@ -288,6 +290,7 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
     a->final_rstd = alloc_floats(m, N);
     a->logits = alloc_floats(m, (size_t)HEAD_ROWS * s->vocab_size);
     a->row_loss = alloc_floats(m, N);
+    if (training && m->s.z_loss != 0.0f) a->row_lse = alloc_floats(m, N);
     a->gathered = alloc_floats(m, (size_t)HEAD_GATHER * C);
     if (training) {
         DActs *d = &m->d;
@@ -346,7 +349,7 @@ static void cpu_destroy(void *be)
     Acts *a = &m->a;
     float *bufs[] = { m->params, m->grads, m->mom1, m->mom2, a->resid, a->attn_in, a->attn_rstd, a->q, a->k, a->v,
                       a->probs, a->attn_out, a->mid, a->ffn_in, a->ffn_rstd, a->h1, a->h3, a->hg, a->final_out,
-                      a->final_rstd, a->logits, a->row_loss, a->gathered, m->d.resid, m->d.norm, m->d.q,
+                      a->final_rstd, a->logits, a->row_loss, a->row_lse, a->gathered, m->d.resid, m->d.norm, m->d.q,
                       m->d.k, m->d.v, m->d.attn_out, m->d.h1, m->d.h3, m->d.hg, m->d.final, m->rope_cos,
                       m->rope_sin, m->gemm.buf, m->attn_scratch, m->kcache, m->vcache };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
@@ -403,6 +406,14 @@ static void k_crossentropy(CpuModel *m, float *logits, int n, const uint32_t *ta
 {
     if (m->reference) crossentropy_ref(logits, n, m->s.vocab_size, targets, loss, argmax, grad_weight);
     else crossentropy(logits, n, m->s.vocab_size, targets, loss, argmax, grad_weight);
+}
+
+/* The training head's cross-entropy with the z-loss (z_coef > 0): lse of each row too. */
+static void k_crossentropy_z(CpuModel *m, float *logits, int n, const uint32_t *targets, float *loss,
+                             const float *grad_weight, float z_coef, float *lse)
+{
+    if (m->reference) crossentropy_z_ref(logits, n, m->s.vocab_size, targets, loss, NULL, grad_weight, z_coef, lse);
+    else crossentropy_z(logits, n, m->s.vocab_size, targets, loss, NULL, grad_weight, z_coef, lse);
 }
 
 static AttnShape attn_shape(const CpuModel *m, int B, int T)
@@ -583,8 +594,12 @@ static void head_and_loss(CpuModel *m, const uint32_t *targets, const float *gra
         head_chunk(r0, N, T, &rows, &period);
         const float *h = m->a.final_out + (size_t)r0 * C;
         k_linear(m, m->a.logits, h, m->w.output, rows, C, V, period);
-        k_crossentropy(m, m->a.logits, rows, targets + r0, loss_out + r0, argmax_out ? argmax_out + r0 : NULL,
-                       grad_weight ? grad_weight + r0 : NULL);
+        if (grad_weight && m->s.z_loss != 0.0f)
+            k_crossentropy_z(m, m->a.logits, rows, targets + r0, loss_out + r0, grad_weight + r0, m->s.z_loss,
+                             m->a.row_lse + r0);
+        else
+            k_crossentropy(m, m->a.logits, rows, targets + r0, loss_out + r0, argmax_out ? argmax_out + r0 : NULL,
+                           grad_weight ? grad_weight + r0 : NULL);
         if (grad_weight)
             k_linear_back(m, m->d.final + (size_t)r0 * C, m->g.output, m->a.logits, h, m->w.output, rows, C, V, period);
     }
@@ -673,9 +688,18 @@ static double cpu_train_micro(void *be, const uint32_t *tokens, const uint32_t *
     double sum = 0.0;
     for (int r = 0; r < B * T; r++)
         if (loss_weight[r] != 0.0f) sum += m->a.row_loss[r];
+    m->last_z = 0.0;
+    if (m->s.z_loss != 0.0f)
+        for (int r = 0; r < B * T; r++)
+            if (loss_weight[r] != 0.0f) {
+                const double l = m->a.row_lse[r];
+                m->last_z += (double)loss_weight[r] * m->s.z_loss * l * l;
+            }
     *aux_out = m->last_aux;
     return sum;
 }
+
+static double cpu_last_z_loss(const void *be) { return ((const CpuModel *)be)->last_z; }
 
 static void cpu_zero_grads(void *be)
 {
@@ -918,6 +942,7 @@ const ModelBackend model_backend_cpu = {
     .describe = cpu_describe,
     .bytes = cpu_bytes,
     .train_micro = cpu_train_micro,
+    .last_z_loss = cpu_last_z_loss,
     .zero_grads = cpu_zero_grads,
     .grad_sumsq = cpu_grad_sumsq,
     .optimizer_step = cpu_optimizer_step,

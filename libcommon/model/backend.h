@@ -75,6 +75,8 @@ typedef struct ModelBackend {
      * over MoE blocks of their aux loss values in *aux_out. */
     double (*train_micro)(void *be, const uint32_t *tokens, const uint32_t *targets, const float *loss_weight,
                           int B, int T, float aux_weight, MoeCounters counters, double *aux_out);
+    /* The z-loss term of the last train_micro's objective (model_last_z_loss); NULL: 0. */
+    double (*last_z_loss)(const void *be);
     void (*zero_grads)(void *be);
     double (*grad_sumsq)(void *be);              /* over all gradients, thread-invariant */
     void (*optimizer_step)(void *be, const OptimizerStepArgs *a);

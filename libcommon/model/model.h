@@ -68,6 +68,9 @@ typedef struct {
     int moe_inter_dim;            /* resolved: > 0 */
     int router_softmax;           /* 0: sigmoid affinities, 1: softmax */
     float route_scale, expert_output_gain, capacity_factor, aux_loss_alpha;
+    /* Loss dials (training only): the objective of a row r with loss weight w_r adds
+     * w_r z_loss lse_r^2, lse_r = logsumexp of its logits (PaLM's z-loss). */
+    float z_loss;
 } ModelShape;
 
 ModelShape model_shape_from_config(const Config *c);
@@ -153,6 +156,10 @@ void model_set_aux_weight(Model *m, float w);
 /* Sum over MoE blocks of the aux loss values of the last model_train_micro or forward
  * (model_eval_loss, model_score; 0 for an inference model). */
 double model_last_aux_loss(const Model *m);
+/* The z-loss term of the objective of the last model_train_micro: the sum over rows of
+ * loss_weight[r] * z_loss * logsumexp(logits_r)^2, in double (0 when z_loss is 0). With
+ * loss_weight = mask / count it is z_loss times the mean over the counted targets. */
+double model_last_z_loss(const Model *m);
 
 /* ---- MoE blocks: routing state and telemetry ---- */
 

@@ -30,6 +30,7 @@ typedef struct {
     int64_t vocab_size, dim, n_layers, n_heads, n_kv_heads, inter_dim, seq_len, attn_window;
     double rope_theta, norm_eps, init_std;
     char ffn_activation[16];   /* swiglu, relu2 or squared_reglu (model/ffn_activation.h) */
+    double z_loss;             /* coefficient of mean logsumexp(logits)^2 in the objective */
     /* MoE (n_routed_experts > 0): blocks l >= n_dense_layers have an MoE FFN */
     int64_t n_dense_layers, n_routed_experts, n_shared_experts, n_activated_experts, moe_inter_dim;
     double route_scale;

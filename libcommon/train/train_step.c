@@ -86,6 +86,7 @@ StepResult trainer_step(Trainer *t, const uint32_t *batch, int64_t tokens_before
         for (int i = 0; i < t->micro * T; i++) t->weights[i] = t->mask[(size_t)b0 * T + i] ? w : 0.0f;
         sum += model_train_micro(t->model, t->inputs, t->targets, t->weights, t->micro, T);
         r.aux_loss += model_last_aux_loss(t->model) / n_micro;
+        r.z_loss += model_last_z_loss(t->model);
     }
     r.loss = r.counted ? sum / (double)r.counted : 0.0;
     if (!isfinite(r.loss)) return r; /* r.opt.applied stays false */

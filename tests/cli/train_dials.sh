@@ -9,7 +9,7 @@ make_data
 write_config
 
 nmoe-train --list-keys >keys.txt
-for k in ffn_activation; do
+for k in ffn_activation z_loss; do
     grep -q "^$k " keys.txt || fail "--list-keys lacks $k"
 done
 
@@ -17,7 +17,11 @@ expect_fail 2 "ffn_activation: 'gelu' is not one of: swiglu, relu2, squared_regl
     nmoe-train -q tiny.toml --set ffn_activation=gelu
 printf '[model]\nffn_activation = "relu"\n' >bad.toml
 expect_fail 2 "bad.toml:2:18: ffn_activation: 'relu' is not one of" nmoe-train -q bad.toml
+expect_fail 2 "z_loss: -0.1 must be >= 0" nmoe-train -q tiny.toml --set z_loss=-0.1
 
+expect_fail 2 'backend "cuda": z_loss 0.01 is not in the CUDA backend' \
+    nmoe-train -q tiny.toml --set z_loss=0.01 --backend cuda --set out_dir=out_cuda
+[ ! -e out_cuda ] || fail "z_loss on cuda: wrote $(ls out_cuda)"
 for dial in ffn_activation=relu2 ffn_activation=squared_reglu; do
     expect_fail 2 "backend \"cuda\": ${dial%%=*} \"${dial#*=}\" is not in the CUDA backend" \
         nmoe-train -q tiny.toml --set "$dial" --backend cuda --set out_dir=out_cuda
@@ -48,6 +52,14 @@ w3=$(grep -a -o '"[a-z0-9_.]*w3\.weight"' out_sqreglu_a/step-00000012/model.bin 
 [ "$(sed -n 2p relu2_a.ndjson)" != "$(sed -n 2p sqreglu_a.ndjson)" ] || fail "relu2 and squared_reglu ran the same"
 nmoe-train tiny.toml "${moe[@]}" --set ffn_activation=relu2 --resume out_sqreglu_a >/dev/null 2>fp.err && fail "resumed another activation"
 grep -qF 'ffn_activation "squared_reglu" -> "relu2"' fp.err || fail "refusal does not name ffn_activation: $(cat fp.err)"
+
+# The z-loss: reported on every train line (and only when on), resumed bit for bit, and
+# the cross-entropy it leaves differs from a run without it.
+check_resume zloss --set z_loss=0.01
+[ "$(grep '"kind":"train"' zloss_a.ndjson | grep -c '"z_loss":')" = 12 ] || fail "z_loss: train lines lack z_loss"
+check_resume plain
+! grep '"kind":"train"' plain_a.ndjson | grep -q '"z_loss"' || fail "z_loss reported while off"
+[ "$(grep '"step":12,"loss"' zloss_a.ndjson)" != "$(grep '"step":12,"loss"' plain_a.ndjson)" ] || fail "z_loss changed nothing"
 
 # nmoe-eval reads a relu2 checkpoint (its shape from the checkpoint's config), and
 # routes as the trainer does.

@@ -358,11 +358,19 @@ def main():
             mask = (tgt != eos).float()
         count = mask.sum().item()
         loss_sum = 0.0
+        z_coef = cfg.get("z_loss", 0.0)
+        z_total = 0.0
         for b0 in range(0, B, micro):
             lg = model(inp[b0:b0 + micro])
             ce = F.cross_entropy(lg.reshape(-1, V), tgt[b0:b0 + micro].reshape(-1), reduction="none")
             m = mask[b0:b0 + micro].reshape(-1)
             objective = (ce * m).sum().div(count)
+            if z_coef > 0:
+                # PaLM's z-loss: z_loss * mean over the counted targets of logsumexp^2.
+                lse = torch.logsumexp(lg.reshape(-1, V), dim=-1)
+                z_term = z_coef * (lse.square() * m).sum().div(count)
+                objective = objective + z_term
+                z_total += z_term.item()
             for i, (l, f) in enumerate(moes):
                 # The aux loss of a micro-batch is a mean over its sequences; 1/n_micro
                 # makes the step's the mean over all of them.
@@ -429,6 +437,8 @@ def main():
             for kind in ("expert", "router"):
                 check(f"step {s} lr_{kind}", abs(cs[f"lr_{kind}"] - lrs[kind]) / lrs[kind], 1e-12)
         check(f"step {s} loss", abs(cs["loss"] - loss) / abs(loss), TOL_LOSS)
+        if z_coef > 0:
+            check(f"step {s} z_loss", abs(cs["z_loss"] - z_total) / abs(z_total), TOL_LOSS)
         check(f"step {s} grad_norm", abs(cs["grad_norm"] - norm) / norm, TOL_NORM)
         check(f"step {s} lr", abs(cs["lr"] - lr) / lr, 1e-12)
         if cs["counted"] != int(count):

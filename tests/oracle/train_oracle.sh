@@ -18,7 +18,8 @@
 # shared expert, a capacity factor that drops tokens, route_scale and an expert output
 # gain, a clamped bias update. Then the ffn_activation dial: "moe_relu2" and
 # "moe_sqreglu" are "moe" with relu2 (no w3 tensors) and squared_reglu in its dense
-# block, its shared expert and its routed experts alike.
+# block, its shared expert and its routed experts alike. "gqa_z" is "gqa" with the
+# z-loss on the logits (z_loss = 0.05: it scales the softmax gradient by about 1.2).
 set -eu
 top=${NMOE_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 py=/usr/bin/python3
@@ -156,9 +157,10 @@ TOML
 # The ffn_activation dial on the "moe" config (the key goes in its [model] table).
 sed 's/^\[model\]$/[model]\nffn_activation = "relu2"/' "$tmp/moe.toml" >"$tmp/moe_relu2.toml"
 sed 's/^\[model\]$/[model]\nffn_activation = "squared_reglu"/' "$tmp/moe.toml" >"$tmp/moe_sqreglu.toml"
-grep -q relu2 "$tmp/moe_relu2.toml" && grep -q squared_reglu "$tmp/moe_sqreglu.toml"
+sed 's/^\[train\]$/[train]\nz_loss = 0.05/' "$tmp/gqa.toml" >"$tmp/gqa_z.toml"
+grep -q relu2 "$tmp/moe_relu2.toml" && grep -q squared_reglu "$tmp/moe_sqreglu.toml" && grep -q z_loss "$tmp/gqa_z.toml"
 
-for c in gqa window moe moe_softmax moe_relu2 moe_sqreglu; do
+for c in gqa window moe moe_softmax moe_relu2 moe_sqreglu gqa_z; do
     mkdir "$tmp/$c"
     echo "== $c"
     OMP_NUM_THREADS=2 "$dump" "$tmp/$c.toml" "$tmp/$c"

@@ -19,6 +19,7 @@ typedef struct {
     int B, T;
     float *loss;
     const float *params;  /* host copy gradcheck perturbs; pushed to the model each call */
+    float *logits;        /* z-loss: [B*T][V] scratch; NULL when the shape's z_loss is 0 */
 } Ctx;
 
 /* Host copies of a model's parameters and gradients (the backend holds them). */
@@ -43,6 +44,20 @@ static double model_loss(void *p)
     model_eval_loss(c->m, c->tok, c->tgt, NULL, c->B, c->T, c->loss, NULL);
     double s = 0.0;
     for (int r = 0; r < c->B * c->T; r++) s += (double)c->weight[r] * c->loss[r];
+    if (c->logits) {
+        /* The z-loss term, z * sum_r w_r logsumexp(logits_r)^2, from the logits in double. */
+        const ModelShape *sh = model_shape(c->m);
+        const int V = sh->vocab_size;
+        model_logits(c->m, c->tok, c->B, c->T, c->logits);
+        for (int r = 0; r < c->B * c->T; r++) {
+            const float *z = c->logits + (size_t)r * V;
+            double mx = z[0], e = 0;
+            for (int j = 1; j < V; j++) mx = fmax(mx, z[j]);
+            for (int j = 0; j < V; j++) e += exp(z[j] - mx);
+            const double lse = mx + log(e);
+            s += (double)c->weight[r] * sh->z_loss * lse * lse;
+        }
+    }
     /* MoE: the aux loss of a training model's forward, at the weight the backward uses
      * (1 by default; 0 when aux_loss_alpha is 0). */
     return s + model_last_aux_loss(c->m);
@@ -56,10 +71,11 @@ static ModelShape tiny_shape(int window)
     return s;
 }
 
-static void finite_differences(int window, FfnActivation act)
+static void finite_differences(int window, FfnActivation act, float z_loss)
 {
     ModelShape s = tiny_shape(window);
     s.ffn_activation = act;
+    s.z_loss = z_loss;
     const int B = 2, T = 5, N = B * T;
     Model *m = model_create(&s, B, T, true);
     model_use_reference_kernels(m, true);
@@ -81,9 +97,19 @@ static void finite_differences(int window, FfnActivation act)
         weight[i] = 1.0f / (N - 1);
     }
     weight[3] = 0.0f; /* a masked position */
-    Ctx c = { m, tok, tgt, weight, B, T, loss, params };
+    float *logits = z_loss > 0 ? malloc((size_t)N * s.vocab_size * sizeof(float)) : NULL;
+    Ctx c = { m, tok, tgt, weight, B, T, loss, params, logits };
     model_zero_grads(m);
     double sum = model_train_micro(m, tok, tgt, weight, B, T);
+    if (z_loss > 0) {
+        /* The z term the model reports is the one the finite differences see. */
+        c.params = NULL;
+        const double ce = sum * (double)weight[0];
+        CHECK_CLOSE(model_last_z_loss(m) + ce, model_loss(&c), 1e-6, 0);
+        c.params = params;
+    } else {
+        CHECK(model_last_z_loss(m) == 0.0);
+    }
     double sum_check = 0.0;
     model_eval_loss(m, tok, tgt, NULL, B, T, loss, NULL);
     for (int i = 0; i < N; i++) if (i != 3) sum_check += loss[i];
@@ -92,8 +118,9 @@ static void finite_differences(int window, FfnActivation act)
     float *grads = host_grads(m);
     for (int i = 0; i < model_n_tensors(m); i++) {
         const ParamTensor *t = model_tensor(m, i);
-        char what[96];
-        snprintf(what, sizeof what, "model (window %d, %s) %s", window, ffn_activation_name(act), t->name);
+        char what[160];
+        snprintf(what, sizeof what, "model (window %d, %s, z_loss %g) %s", window, ffn_activation_name(act), z_loss,
+                 t->name);
         /* Every element of small tensors, every third of the larger ones (the sanitized
          * build runs this too). */
         size_t stride = t->numel > 64 ? 3 : 1;
@@ -101,6 +128,7 @@ static void finite_differences(int window, FfnActivation act)
     }
     free(grads);
     free(params);
+    free(logits);
     model_free(m);
 }
 
@@ -252,7 +280,7 @@ static void moe_finite_differences(bool softmax, int shared, float capacity, flo
         tgt[i] = (uint32_t)rng_below(&r, 11);
         weight[i] = 1.0f / N;
     }
-    Ctx c = { m, tok, tgt, weight, B, T, loss, params };
+    Ctx c = { m, tok, tgt, weight, B, T, loss, params, NULL };
     model_zero_grads(m);
     model_train_micro(m, tok, tgt, weight, B, T);
     /* Hold the top-K choice (and with it any drops) fixed: the loss is smooth then. */
@@ -457,10 +485,11 @@ static void scoring_and_cache(bool moe, int window)
 
 int main(void)
 {
-    finite_differences(0, FFN_ACT_SWIGLU);
-    finite_differences(3, FFN_ACT_SWIGLU);
-    finite_differences(0, FFN_ACT_RELU2);
-    finite_differences(0, FFN_ACT_SQUARED_REGLU);
+    finite_differences(0, FFN_ACT_SWIGLU, 0.0f);
+    finite_differences(3, FFN_ACT_SWIGLU, 0.0f);
+    finite_differences(0, FFN_ACT_RELU2, 0.0f);
+    finite_differences(0, FFN_ACT_SQUARED_REGLU, 0.0f);
+    finite_differences(3, FFN_ACT_SWIGLU, 0.2f);
     fast_vs_reference_and_threads();
     scoring_and_cache(false, 0);
     scoring_and_cache(false, 7);
