@@ -121,6 +121,7 @@ typedef struct {
     float aux_weight;
     double last_aux;
     double last_z;         /* z-loss term of the last train_micro's objective */
+    double last_router_z;  /* router z-loss values of the last forward, summed over blocks */
     bool hold_routing;
     MoeCounters counters;  /* of the call in progress */
     /* Key/value cache of one sequence (inference models): [L][max_seq][KV*hd] each,
@@ -206,6 +207,7 @@ static MoeConfig moe_config_for(const ModelShape *s, bool training)
         .route_scale = s->route_scale, .output_gain = s->expert_output_gain,
         .capacity_factor = s->capacity_factor, .aux_loss_alpha = training ? s->aux_loss_alpha : 0.0f,
         .seq_len = s->seq_len, .act = s->ffn_activation,
+        .router_z_loss = training ? s->router_z_loss : 0.0f,
     };
     return mc;
 }
@@ -519,6 +521,9 @@ static void moe_ffn_forward(CpuModel *m, int l, const LayerView *w, const float 
         aux = moe_forward(b->ws, &p, ffn_in, N, m->moe_y, stats, m->hold_routing ? MOE_REUSE_ROUTING : 0);
     }
     m->last_aux += aux;
+    if (moe_workspace_config(b->ws)->router_z_loss > 0)
+        m->last_router_z += m->reference ? moe_reference_router_z(moe_workspace_config(b->ws), &p, ffn_in, N)
+                                         : moe_router_z_value(b->ws);
     const float *y = m->moe_y;
     for (size_t i = 0; i < (size_t)N * C; i++) next[i] += y[i];
 }
@@ -549,6 +554,7 @@ static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
     Acts *a = &m->a;
     const AttnShape as = attn_shape(m, B, T);
     m->last_aux = 0.0;
+    m->last_router_z = 0.0;
     for (int r = 0; r < N; r++)
         if (tokens[r] >= (uint32_t)s->vocab_size) die("model: token id %u at row %d is not below vocab_size %d", tokens[r], r, s->vocab_size);
     embedding_forward(a->resid, tokens, m->w.tok_embeddings, N, C);
@@ -700,6 +706,7 @@ static double cpu_train_micro(void *be, const uint32_t *tokens, const uint32_t *
 }
 
 static double cpu_last_z_loss(const void *be) { return ((const CpuModel *)be)->last_z; }
+static double cpu_last_router_z_loss(const void *be) { return ((const CpuModel *)be)->last_router_z; }
 
 static void cpu_zero_grads(void *be)
 {
@@ -943,6 +950,7 @@ const ModelBackend model_backend_cpu = {
     .bytes = cpu_bytes,
     .train_micro = cpu_train_micro,
     .last_z_loss = cpu_last_z_loss,
+    .last_router_z_loss = cpu_last_router_z_loss,
     .zero_grads = cpu_zero_grads,
     .grad_sumsq = cpu_grad_sumsq,
     .optimizer_step = cpu_optimizer_step,

@@ -74,6 +74,11 @@ struct MoeWorkspace {
     float *dout; /* [rows, D] d out, then d xp */
     float *dact; /* [rows, F] d act, then d h1 */
     float *dh3;  /* [rows, F] */
+
+    /* router z-loss (router_z_loss > 0) */
+    float *zprob;  /* [T, E] softmax of the logits */
+    float *zlse;   /* [T] logsumexp of the logits */
+    float last_z;  /* the last forward's value */
 };
 
 const char *moe_config_check(const MoeConfig *c)
@@ -90,6 +95,7 @@ const char *moe_config_check(const MoeConfig *c)
     if (!isfinite(c->capacity_factor) || c->capacity_factor < 0)
         return "capacity_factor must be >= 0 (0 = dropless)";
     if (!isfinite(c->aux_loss_alpha) || c->aux_loss_alpha < 0) return "aux_loss_alpha must be >= 0";
+    if (!isfinite(c->router_z_loss) || c->router_z_loss < 0) return "router_z_loss must be >= 0";
     if (c->seq_len < 0) return "seq_len must be >= 0";
     if (c->act != FFN_ACT_SWIGLU && c->act != FFN_ACT_RELU2 && c->act != FFN_ACT_SQUARED_REGLU)
         return "ffn_activation must be swiglu, relu2 or squared_reglu";
@@ -139,6 +145,8 @@ MoeWorkspace *moe_workspace_create(const MoeConfig *cfg, int max_tokens)
     ws->dout = ws_alloc(ws, R * D, sizeof(float));
     ws->dact = ws_alloc(ws, R * F, sizeof(float));
     ws->dh3 = ws_alloc(ws, R * F, sizeof(float));
+    ws->zprob = ws_alloc(ws, cfg->router_z_loss > 0 ? T * E : 0, sizeof(float));
+    ws->zlse = ws_alloc(ws, cfg->router_z_loss > 0 ? T : 0, sizeof(float));
     return ws;
 }
 
@@ -148,7 +156,7 @@ void moe_workspace_free(MoeWorkspace *ws)
     void *bufs[] = { ws->logits, ws->scores, ws->ds, ws->seq_counts, ws->experts, ws->gates,
                      ws->dgates, ws->dropped, ws->slot, ws->chosen, ws->kept, ws->offset,
                      ws->fill, ws->row_token, ws->tiles, ws->xp, ws->h1, ws->h3, ws->act, ws->out,
-                     ws->dout, ws->dact, ws->dh3 };
+                     ws->dout, ws->dact, ws->dh3, ws->zprob, ws->zlse };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(ws);
 }
@@ -158,6 +166,27 @@ const MoeConfig *moe_workspace_config(const MoeWorkspace *ws) { return &ws->cfg;
 const int32_t *moe_routing_experts(const MoeWorkspace *ws) { return ws->experts; }
 const float *moe_routing_gates(const MoeWorkspace *ws) { return ws->gates; }
 const uint8_t *moe_routing_dropped(const MoeWorkspace *ws) { return ws->dropped; }
+float moe_router_z_value(const MoeWorkspace *ws) { return ws->last_z; }
+
+/* Router z-loss forward: lse and softmax of each token's logits, and the value
+ * c * mean_t lse_t^2 (summed in double, token order). */
+static float router_z_forward(MoeWorkspace *ws, int T)
+{
+    const int E = ws->cfg.n_experts;
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *l = ws->logits + (size_t)t * E;
+        float *p = ws->zprob + (size_t)t * E;
+        float mx = l[0], sum = 0.0f;
+        for (int i = 1; i < E; i++) mx = l[i] > mx ? l[i] : mx;
+        for (int i = 0; i < E; i++) sum += (p[i] = expf(l[i] - mx));
+        for (int i = 0; i < E; i++) p[i] /= sum;
+        ws->zlse[t] = mx + logf(sum);
+    }
+    double acc = 0.0;
+    for (int t = 0; t < T; t++) acc += (double)ws->zlse[t] * ws->zlse[t];
+    return (float)(ws->cfg.router_z_loss * acc / T);
+}
 
 void moe_set_routing(MoeWorkspace *ws, int T, const int32_t *experts)
 {
@@ -388,6 +417,7 @@ float moe_forward(MoeWorkspace *ws, const MoeParams *p, const float *x, int T, f
     /* router: logits = x W_r^T, s, choice, gates */
     router_logits(T, E, D, x, p->router_w, ws->logits);
     moe_route_scores(c->score, ws->logits, T, E, ws->scores);
+    ws->last_z = c->router_z_loss > 0 ? router_z_forward(ws, T) : 0.0f;
     if (!(flags & MOE_REUSE_ROUTING)) {
         moe_route_topk(ws->scores, p->bias, T, E, K, ws->experts);
         ws->routing_T = T;
@@ -491,6 +521,14 @@ void moe_backward(MoeWorkspace *ws, const MoeParams *p, const float *x, const fl
     if (c->aux_loss_alpha > 0) moe_aux_loss_backward(c, ws->scores, ws->seq_counts, T, aux_grad, ws->ds);
     float *dlogits = ws->logits;
     moe_route_scores_backward(c->score, ws->scores, ws->ds, T, E, dlogits);
+    if (c->router_z_loss > 0) {
+        /* d zl / d logits_{t,i} = c 2 lse_t / T softmax_i, weighted like the aux loss */
+        #pragma omp parallel for schedule(static)
+        for (int t = 0; t < T; t++) {
+            const float f = aux_grad * c->router_z_loss * 2.0f * ws->zlse[t] / (float)T;
+            for (int i = 0; i < E; i++) dlogits[(size_t)t * E + i] += f * ws->zprob[(size_t)t * E + i];
+        }
+    }
     router_backward(T, E, D, x, p->router_w, dlogits, g->router_w, dx);
     blas_single_thread_end(blas_saved);
 }

@@ -35,6 +35,31 @@ static void token_scores(const MoeConfig *c, const MoeParams *p, const float *xt
     }
 }
 
+/* The router's logits of one token and their logsumexp (router z-loss). */
+static float token_logit_lse(const MoeConfig *c, const MoeParams *p, const float *xt, float *l)
+{
+    const int E = c->n_experts, D = c->dim;
+    for (int i = 0; i < E; i++) l[i] = dot(p->router_w + (size_t)i * D, xt, D);
+    float mx = l[0];
+    double sum = 0.0;
+    for (int i = 1; i < E; i++) mx = fmaxf(mx, l[i]);
+    for (int i = 0; i < E; i++) sum += exp((double)l[i] - mx);
+    return mx + (float)log(sum);
+}
+
+float moe_reference_router_z(const MoeConfig *c, const MoeParams *p, const float *x, int T)
+{
+    if (!(c->router_z_loss > 0)) return 0.0f;
+    float *l = xmalloc((size_t)c->n_experts * sizeof *l);
+    double acc = 0.0;
+    for (int t = 0; t < T; t++) {
+        double lse = token_logit_lse(c, p, x + (size_t)t * c->dim, l);
+        acc += lse * lse;
+    }
+    free(l);
+    return (float)(c->router_z_loss * acc / T);
+}
+
 /* Top-K by repeated arg-max over the experts not yet taken; a scan in ascending index
  * with a strict comparison makes the lower index win a tie. */
 static void token_choose(const MoeConfig *c, const float *bias, const float *s, int32_t *chosen)
@@ -204,6 +229,7 @@ void moe_reference_backward(const MoeConfig *c, const MoeParams *p, const float 
     float *h1 = xmalloc((size_t)F * sizeof *h1), *h3 = xmalloc((size_t)F * sizeof *h3);
     float *act = xmalloc((size_t)F * sizeof *act), *out = xmalloc((size_t)D * sizeof *out);
     float *dout = xmalloc((size_t)D * sizeof *dout);
+    float *zl = xmalloc((size_t)E * sizeof *zl);
 
     for (int t = 0; t < T; t++) {
         const float *xt = x + (size_t)t * D, *dyt = dy + (size_t)t * D;
@@ -290,6 +316,10 @@ void moe_reference_backward(const MoeConfig *c, const MoeParams *p, const float 
             }
         }
 
+        /* the router z-loss: d / d l_i of aux_grad c mean_t lse_t^2 */
+        float zlse = 0.0f;
+        if (c->router_z_loss > 0) zlse = token_logit_lse(c, p, xt, zl);
+
         /* through sigmoid / softmax to the logits, then to W_r and x */
         for (int i = 0; i < E; i++) {
             float dl;
@@ -299,6 +329,8 @@ void moe_reference_backward(const MoeConfig *c, const MoeParams *p, const float 
                 dl = 0.0f;  /* d s_j / d l_i = s_j ((i == j) - s_i) */
                 for (int j = 0; j < E; j++) dl += ds[j] * s[j] * ((i == j ? 1.0f : 0.0f) - s[i]);
             }
+            if (c->router_z_loss > 0)
+                dl += aux_grad * c->router_z_loss * 2.0f * zlse / (float)T * expf(zl[i] - zlse);
             const float *wr = p->router_w + (size_t)i * D;
             float *gwr = g->router_w + (size_t)i * D;
             for (int d = 0; d < D; d++) {
@@ -308,5 +340,5 @@ void moe_reference_backward(const MoeConfig *c, const MoeParams *p, const float 
         }
     }
     free(dropped); free(counts); free(s); free(ds); free(gates); free(dgates);
-    free(h1); free(h3); free(act); free(out); free(dout);
+    free(h1); free(h3); free(act); free(out); free(dout); free(zl);
 }

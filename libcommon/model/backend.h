@@ -77,6 +77,8 @@ typedef struct ModelBackend {
                           int B, int T, float aux_weight, MoeCounters counters, double *aux_out);
     /* The z-loss term of the last train_micro's objective (model_last_z_loss); NULL: 0. */
     double (*last_z_loss)(const void *be);
+    /* The router z-loss of the last train_micro, summed over MoE blocks; NULL: 0. */
+    double (*last_router_z_loss)(const void *be);
     void (*zero_grads)(void *be);
     double (*grad_sumsq)(void *be);              /* over all gradients, thread-invariant */
     void (*optimizer_step)(void *be, const OptimizerStepArgs *a);

@@ -56,7 +56,7 @@ ModelShape model_shape_from_config(const Config *c)
         .moe_inter_dim = (int)config_moe_inter_dim(c), .router_softmax = strcmp(c->router_score, "softmax") == 0,
         .route_scale = (float)c->route_scale, .expert_output_gain = (float)c->expert_output_gain,
         .capacity_factor = (float)c->capacity_factor, .aux_loss_alpha = (float)c->aux_loss_alpha,
-        .z_loss = (float)c->z_loss,
+        .z_loss = (float)c->z_loss, .router_z_loss = (float)c->router_z_loss,
     };
     return s;
 }
@@ -297,6 +297,10 @@ double model_train_micro(Model *m, const uint32_t *tokens, const uint32_t *targe
 void model_set_aux_weight(Model *m, float w) { m->aux_weight = w; }
 double model_last_aux_loss(const Model *m) { return m->last_aux; }
 double model_last_z_loss(const Model *m) { return m->be->last_z_loss ? m->be->last_z_loss(m->impl) : 0.0; }
+double model_last_router_z_loss(const Model *m)
+{
+    return m->be->last_router_z_loss ? m->be->last_router_z_loss(m->impl) : 0.0;
+}
 
 /* ---- forward only ---- */
 

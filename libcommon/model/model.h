@@ -71,6 +71,7 @@ typedef struct {
     /* Loss dials (training only): the objective of a row r with loss weight w_r adds
      * w_r z_loss lse_r^2, lse_r = logsumexp of its logits (PaLM's z-loss). */
     float z_loss;
+    float router_z_loss;          /* MoE: per block, router_z_loss * mean_t lse(router logits_t)^2 */
 } ModelShape;
 
 ModelShape model_shape_from_config(const Config *c);
@@ -160,6 +161,10 @@ double model_last_aux_loss(const Model *m);
  * loss_weight[r] * z_loss * logsumexp(logits_r)^2, in double (0 when z_loss is 0). With
  * loss_weight = mask / count it is z_loss times the mean over the counted targets. */
 double model_last_z_loss(const Model *m);
+/* The router z-loss values of the last model_train_micro, summed over MoE blocks (each
+ * a mean over the call's tokens; the objective weighs them by model_set_aux_weight's w,
+ * like the aux loss). 0 when router_z_loss is 0. */
+double model_last_router_z_loss(const Model *m);
 
 /* ---- MoE blocks: routing state and telemetry ---- */
 

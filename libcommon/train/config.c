@@ -47,6 +47,8 @@ static const ConfigKey keys[] = {
       "activation of every FFN (dense, shared and routed experts): swiglu, relu2 (no W3 matrix) or squared_reglu" },
     { "z_loss", "train", CONFIG_FLOAT, OFF(z_loss), 0, 0, 0, 1e6, false, false, true, NULL,
       "z-loss (PaLM): adds z_loss * mean over counted targets of logsumexp(logits)^2 to the objective; 0 = off" },
+    { "router_z_loss", "train", CONFIG_FLOAT, OFF(router_z_loss), 0, 0, 0, 1e6, false, false, true, NULL,
+      "MoE: router z-loss (ST-MoE): adds router_z_loss * mean over tokens of logsumexp(router logits)^2, summed over MoE blocks; 0 = off" },
     /* MoE */
     { "n_dense_layers", "model", CONFIG_INT, OFF(n_dense_layers), 0, 1024, 0, 0, false, false, true, NULL,
       "MoE: the first n_dense_layers blocks keep a dense FFN; the rest are MoE blocks" },
@@ -521,7 +523,7 @@ void config_value_json(const Config *c, const ConfigKey *k, char *buf, size_t ca
 /* Keys added after checkpoints existed: they enter the fingerprint only when they differ
  * from their default, so a checkpoint written before them (whose state.json lacks them:
  * config_from_json leaves the default) keeps its fingerprint and resumes. */
-static const char *const fingerprinted_when_set[] = { "ffn_activation", "z_loss", NULL };
+static const char *const fingerprinted_when_set[] = { "ffn_activation", "z_loss", "router_z_loss", NULL };
 
 static bool new_key_at_default(const ConfigKey *k, const char *value)
 {

@@ -467,6 +467,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
             nd_int(&r.mx.l, "tokens", r.progress.tokens);
             if (cfg->aux_loss_alpha > 0 && model_n_moe_layers(r.model) > 0) nd_f64(&r.mx.l, "aux_loss", res.aux_loss);
             if (cfg->z_loss > 0) nd_f64(&r.mx.l, "z_loss", res.z_loss);
+            if (cfg->router_z_loss > 0 && model_n_moe_layers(r.model) > 0) nd_f64(&r.mx.l, "router_z_loss", res.router_z_loss);
             nd_obj_begin(&r.mx.l, "time");
             nd_f64(&r.mx.l, "elapsed_s", t_now - r.t_start);
             nd_f64(&r.mx.l, "step_ms", 1e3 * (t_now - t_step));

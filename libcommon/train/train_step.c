@@ -87,6 +87,7 @@ StepResult trainer_step(Trainer *t, const uint32_t *batch, int64_t tokens_before
         sum += model_train_micro(t->model, t->inputs, t->targets, t->weights, t->micro, T);
         r.aux_loss += model_last_aux_loss(t->model) / n_micro;
         r.z_loss += model_last_z_loss(t->model);
+        r.router_z_loss += model_last_router_z_loss(t->model) / n_micro;
     }
     r.loss = r.counted ? sum / (double)r.counted : 0.0;
     if (!isfinite(r.loss)) return r; /* r.opt.applied stays false */

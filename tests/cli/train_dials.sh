@@ -9,7 +9,7 @@ make_data
 write_config
 
 nmoe-train --list-keys >keys.txt
-for k in ffn_activation z_loss; do
+for k in ffn_activation z_loss router_z_loss; do
     grep -q "^$k " keys.txt || fail "--list-keys lacks $k"
 done
 
@@ -22,6 +22,8 @@ expect_fail 2 "z_loss: -0.1 must be >= 0" nmoe-train -q tiny.toml --set z_loss=-
 expect_fail 2 'backend "cuda": z_loss 0.01 is not in the CUDA backend' \
     nmoe-train -q tiny.toml --set z_loss=0.01 --backend cuda --set out_dir=out_cuda
 [ ! -e out_cuda ] || fail "z_loss on cuda: wrote $(ls out_cuda)"
+expect_fail 2 'backend "cuda": router_z_loss 0.01 is not in the CUDA backend' \
+    nmoe-train -q tiny.toml --set n_routed_experts=4 --set router_z_loss=0.01 --backend cuda --set out_dir=out_cuda
 for dial in ffn_activation=relu2 ffn_activation=squared_reglu; do
     expect_fail 2 "backend \"cuda\": ${dial%%=*} \"${dial#*=}\" is not in the CUDA backend" \
         nmoe-train -q tiny.toml --set "$dial" --backend cuda --set out_dir=out_cuda
@@ -60,6 +62,11 @@ check_resume zloss --set z_loss=0.01
 check_resume plain
 ! grep '"kind":"train"' plain_a.ndjson | grep -q '"z_loss"' || fail "z_loss reported while off"
 [ "$(grep '"step":12,"loss"' zloss_a.ndjson)" != "$(grep '"step":12,"loss"' plain_a.ndjson)" ] || fail "z_loss changed nothing"
+
+# The router z-loss: on the train lines of an MoE run, resumed bit for bit.
+check_resume rz --set router_z_loss=0.01
+[ "$(grep '"kind":"train"' rz_a.ndjson | grep -c '"router_z_loss":')" = 12 ] || fail "router_z_loss: train lines lack it"
+! grep '"kind":"train"' plain_a.ndjson | grep -q '"router_z_loss"' || fail "router_z_loss reported while off"
 
 # nmoe-eval reads a relu2 checkpoint (its shape from the checkpoint's config), and
 # routes as the trainer does.

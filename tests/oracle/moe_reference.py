@@ -45,11 +45,13 @@ class Expert(torch.nn.Module):
 
 class MoE(torch.nn.Module):
     def __init__(self, dim, experts, topk, inter, score="sigmoid", route_scale=1.0, gain=1.0,
-                 capacity=0.0, alpha=0.0, seq_len=0, act="swiglu"):
+                 capacity=0.0, alpha=0.0, seq_len=0, act="swiglu", router_z=0.0):
         super().__init__()
         self.E, self.K, self.score = experts, topk, score
         self.route_scale, self.gain = route_scale, gain
         self.capacity, self.alpha, self.seq_len = capacity, alpha, seq_len
+        self.router_z = router_z  # ST-MoE router z-loss coefficient
+        self.zloss = torch.zeros(())
         self.router = torch.nn.Linear(dim, experts, bias=False)
         self.register_buffer("bias", torch.zeros(experts))  # routing bias: not a parameter
         self.experts = torch.nn.ModuleList(Expert(dim, inter, act) for _ in range(experts))
@@ -66,6 +68,10 @@ class MoE(torch.nn.Module):
     def route(self, x):
         """Affinities s [T,E], chosen experts [T,K], gate weights [T,K]."""
         logits = self.router(x)
+        # Router z-loss: coefficient * mean over tokens of logsumexp(logits)^2, for either
+        # score function (on the logits before sigmoid or softmax).
+        self.zloss = self.router_z * torch.logsumexp(logits, dim=-1).square().mean() if self.router_z > 0 \
+            else torch.zeros(())
         s = torch.sigmoid(logits) if self.score == "sigmoid" else torch.softmax(logits, dim=-1)
         # top-K on s + b; a stable sort of the negated keys makes the lower expert index
         # win ties (torch.topk does not promise an order for ties).

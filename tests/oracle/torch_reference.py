@@ -165,7 +165,7 @@ class MoEFFN(nn.Module):
         self.shared_experts = FeedForward(cfg["dim"], S, act) if S > 0 else None
         self.moe = MoE(cfg["dim"], cfg["n_routed_experts"], cfg["n_activated_experts"], F_, cfg["router_score"],
                        cfg["route_scale"], cfg["expert_output_gain"], cfg["capacity_factor"], cfg["aux_loss_alpha"],
-                       cfg["seq_len"], act)
+                       cfg["seq_len"], act, cfg.get("router_z_loss", 0.0))
         self.aux = torch.zeros(())
 
     def forward(self, x):
@@ -360,6 +360,7 @@ def main():
         loss_sum = 0.0
         z_coef = cfg.get("z_loss", 0.0)
         z_total = 0.0
+        rz_total = 0.0
         for b0 in range(0, B, micro):
             lg = model(inp[b0:b0 + micro])
             ce = F.cross_entropy(lg.reshape(-1, V), tgt[b0:b0 + micro].reshape(-1), reduction="none")
@@ -376,6 +377,9 @@ def main():
                 # makes the step's the mean over all of them.
                 objective = objective + f.aux / n_micro
                 aux_total += f.aux.item() / n_micro
+                if f.moe.router_z > 0:
+                    objective = objective + f.moe.zloss / n_micro
+                    rz_total += f.moe.zloss.item() / n_micro
                 loads[i] += f.moe.last["loads"]
                 dropped += int(f.moe.last["dropped"].sum())
                 idx = f.moe.last["idx"].numpy()
@@ -432,6 +436,8 @@ def main():
                       f" (range [{c_bias[i].min():.4g}, {c_bias[i].max():.4g}])")
                 if not same:
                     failures.append(f"step {s} bias {l}")
+            if cfg.get("router_z_loss", 0.0) > 0:
+                check(f"step {s} router_z_loss", abs(cs["router_z_loss"] - rz_total) / abs(rz_total), TOL_LOSS)
             if cfg["aux_loss_alpha"] > 0:
                 check(f"step {s} aux_loss", abs(cs["aux_loss"] - aux_total) / abs(aux_total), TOL_LOSS)
             for kind in ("expert", "router"):

@@ -60,7 +60,7 @@ static double model_loss(void *p)
     }
     /* MoE: the aux loss of a training model's forward, at the weight the backward uses
      * (1 by default; 0 when aux_loss_alpha is 0). */
-    return s + model_last_aux_loss(c->m);
+    return s + model_last_aux_loss(c->m) + model_last_router_z_loss(c->m);
 }
 
 static ModelShape tiny_shape(int window)
@@ -244,10 +244,12 @@ static ModelShape moe_shape(bool softmax, int shared, float capacity, float alph
     return s;
 }
 
-static void moe_finite_differences(bool softmax, int shared, float capacity, float alpha, FfnActivation act)
+static void moe_finite_differences(bool softmax, int shared, float capacity, float alpha, FfnActivation act,
+                                   float router_z)
 {
     ModelShape s = moe_shape(softmax, shared, capacity, alpha);
     s.ffn_activation = act;
+    s.router_z_loss = router_z;
     /* r^2 * b is cubic in its input: at init_std 0.5 its curvature makes the central
      * differences of step 2e-3 inexact (the reference agrees with PyTorch: train_oracle). */
     if (act == FFN_ACT_SQUARED_REGLU) s.init_std = 0.25f;
@@ -292,8 +294,8 @@ static void moe_finite_differences(bool softmax, int shared, float capacity, flo
         router_seen += t->group == PARAM_GROUP_ROUTER;
         expert_seen += t->group == PARAM_GROUP_EXPERT;
         char what[192];
-        snprintf(what, sizeof what, "moe model (%s, shared %d, cf %g, alpha %g, %s) %s", softmax ? "softmax" : "sigmoid",
-                 shared, capacity, alpha, ffn_activation_name(act), t->name);
+        snprintf(what, sizeof what, "moe model (%s, shared %d, cf %g, alpha %g, %s, router_z %g) %s",
+                 softmax ? "softmax" : "sigmoid", shared, capacity, alpha, ffn_activation_name(act), router_z, t->name);
         size_t stride = t->numel > 64 ? 3 : 1;
         gradcheck(what, params + t->offset, grads + t->offset, t->numel, stride, model_loss, &c, 2e-3, 1e-2, 2e-4);
     }
@@ -379,6 +381,7 @@ static void ffn_activation_fast_vs_reference(FfnActivation act)
     s.vocab_size = 200; s.dim = 32; s.n_heads = 4; s.n_kv_heads = 2; s.head_dim = 8; s.inter_dim = 48;
     s.seq_len = 70; s.init_std = 0.1f; s.n_routed_experts = 8; s.n_activated_experts = 2; s.moe_inter_dim = 24;
     s.ffn_activation = act;
+    s.router_z_loss = act == FFN_ACT_SQUARED_REGLU ? 0.1f : 0.0f; /* the router z-loss too, on one of them */
     const int B = 2, T = 70, N = B * T;
     Rng r = rng_make(81, (uint64_t)act);
     uint32_t *tok = malloc(N * 4), *tgt = malloc(N * 4);
@@ -395,6 +398,13 @@ static void ffn_activation_fast_vs_reference(FfnActivation act)
     int w3 = 0;
     for (int i = 0; i < model_n_tensors(m[0]); i++) w3 += strstr(model_tensor(m[0], i)->name, "w3") != NULL;
     CHECK(w3 == (ffn_activation_gated(act) ? 5 : 0)); /* dense, 2 shared, 2 routed */
+    if (s.router_z_loss > 0) {
+        CHECK(model_last_router_z_loss(m[1]) > 0);
+        CHECK_CLOSE(model_last_router_z_loss(m[1]), model_last_router_z_loss(m[0]), 1e-5, 0);
+        CHECK(model_last_router_z_loss(m[1]) == model_last_router_z_loss(m[2]));
+    } else {
+        CHECK(model_last_router_z_loss(m[1]) == 0.0);
+    }
     for (int l = 1; l <= 2; l++)
         CHECK(memcmp(model_router_choice(m[0], l), model_router_choice(m[1], l), (size_t)N * 2 * sizeof(int32_t)) == 0);
     for (int k = 0; k < 3; k++) model_free(m[k]);
@@ -494,12 +504,14 @@ int main(void)
     scoring_and_cache(false, 0);
     scoring_and_cache(false, 7);
     scoring_and_cache(true, 0);
-    moe_finite_differences(false, 1, 0.0f, 0.0f, FFN_ACT_SWIGLU);
-    moe_finite_differences(true, 0, 0.0f, 0.0f, FFN_ACT_SWIGLU);
-    moe_finite_differences(false, 2, 0.6f, 0.05f, FFN_ACT_SWIGLU);
-    moe_finite_differences(true, 1, 0.0f, 0.1f, FFN_ACT_SWIGLU);
-    moe_finite_differences(false, 1, 0.0f, 0.0f, FFN_ACT_RELU2);
-    moe_finite_differences(false, 2, 0.6f, 0.05f, FFN_ACT_SQUARED_REGLU);
+    moe_finite_differences(false, 1, 0.0f, 0.0f, FFN_ACT_SWIGLU, 0.0f);
+    moe_finite_differences(true, 0, 0.0f, 0.0f, FFN_ACT_SWIGLU, 0.0f);
+    moe_finite_differences(false, 2, 0.6f, 0.05f, FFN_ACT_SWIGLU, 0.0f);
+    moe_finite_differences(true, 1, 0.0f, 0.1f, FFN_ACT_SWIGLU, 0.0f);
+    moe_finite_differences(false, 1, 0.0f, 0.0f, FFN_ACT_RELU2, 0.0f);
+    moe_finite_differences(false, 2, 0.6f, 0.05f, FFN_ACT_SQUARED_REGLU, 0.0f);
+    moe_finite_differences(false, 1, 0.0f, 0.0f, FFN_ACT_SWIGLU, 0.1f);
+    moe_finite_differences(true, 0, 0.6f, 0.0f, FFN_ACT_SWIGLU, 0.3f);
     moe_fast_vs_reference_and_telemetry();
     ffn_activation_fast_vs_reference(FFN_ACT_RELU2);
     ffn_activation_fast_vs_reference(FFN_ACT_SQUARED_REGLU);
