@@ -8,6 +8,12 @@
 void crossentropy_ref(float *logits, int n, int V, const uint32_t *targets, float *loss,
                       uint32_t *argmax, const float *grad_weight)
 {
+    crossentropy_z_ref(logits, n, V, targets, loss, argmax, grad_weight, 0.0f, NULL);
+}
+
+void crossentropy_z_ref(float *logits, int n, int V, const uint32_t *targets, float *loss, uint32_t *argmax,
+                        const float *grad_weight, float z_coef, float *lse)
+{
     for (int i = 0; i < n; i++) {
         float *z = logits + (size_t)i * V;
         float m = z[0];
@@ -22,10 +28,14 @@ void crossentropy_ref(float *logits, int n, int V, const uint32_t *targets, floa
         for (int j = 0; j < V; j++) sum_d += expf(z[j] - m);
         float sum = (float)sum_d;
         loss[i] = nan ? NAN : logf(sum) - (z[targets[i]] - m);
+        const float l = nan ? NAN : m + logf(sum);
+        if (lse) lse[i] = l;
         if (argmax) argmax[i] = best;
         if (grad_weight) {
-            float w = grad_weight[i];
-            for (int j = 0; j < V; j++) z[j] = w * (expf(z[j] - m) / sum);
+            const float w = grad_weight[i];
+            /* The z-loss scales the softmax part only. */
+            const float ws = z_coef != 0.0f ? w * (1.0f + 2.0f * z_coef * l) : w;
+            for (int j = 0; j < V; j++) z[j] = ws * (expf(z[j] - m) / sum);
             z[targets[i]] -= w;
         }
     }
@@ -39,7 +49,8 @@ void crossentropy_ref(float *logits, int n, int V, const uint32_t *targets, floa
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static void ce_row(float *z, int V, uint32_t target, const float *grad_weight, float *loss, uint32_t *argmax)
+static void ce_row(float *z, int V, uint32_t target, const float *grad_weight, float *loss, uint32_t *argmax,
+                   float z_coef, float *lse)
 {
     float m = -INFINITY;
     int nan = 0;
@@ -71,8 +82,11 @@ static void ce_row(float *z, int V, uint32_t target, const float *grad_weight, f
     }
     const float sum = (float)sum_d;
     *loss = nan ? NAN : logf(sum) - (zt - m);
+    const float l = nan ? NAN : m + logf(sum);
+    if (lse) *lse = l;
     if (grad_weight) {
-        const float w = *grad_weight, ws = w / sum;
+        const float w = *grad_weight;
+        const float ws = (z_coef != 0.0f ? w * (1.0f + 2.0f * z_coef * l) : w) / sum;
 #pragma omp simd
         for (int j = 0; j < V; j++) z[j] *= ws;
         z[target] -= w;
@@ -82,8 +96,14 @@ static void ce_row(float *z, int V, uint32_t target, const float *grad_weight, f
 void crossentropy(float *logits, int n, int V, const uint32_t *targets, float *loss,
                   uint32_t *argmax, const float *grad_weight)
 {
+    crossentropy_z(logits, n, V, targets, loss, argmax, grad_weight, 0.0f, NULL);
+}
+
+void crossentropy_z(float *logits, int n, int V, const uint32_t *targets, float *loss, uint32_t *argmax,
+                    const float *grad_weight, float z_coef, float *lse)
+{
 #pragma omp parallel for schedule(dynamic, 4)
     for (int i = 0; i < n; i++)
         ce_row(logits + (size_t)i * V, V, targets[i], grad_weight ? grad_weight + i : NULL, loss + i,
-               argmax ? argmax + i : NULL);
+               argmax ? argmax + i : NULL, z_coef, lse ? lse + i : NULL);
 }

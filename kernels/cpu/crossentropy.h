@@ -18,4 +18,13 @@ void crossentropy_ref(float *logits, int n, int V, const uint32_t *targets, floa
 void crossentropy(float *logits, int n, int V, const uint32_t *targets, float *loss,
                   uint32_t *argmax, const float *grad_weight);
 
+/* The same with the z-loss of PaLM (config key z_loss): lse_i = m + log(sum_j e^(z_j - m))
+ * (= logsumexp(z)) into lse (may be NULL), and with grad_weight the row's gradient is
+ * that of loss_i + z_coef lse_i^2:  w_i ((1 + 2 z_coef lse_i) softmax(z) - onehot(y)).
+ * loss stays the cross-entropy alone; z_coef = 0 is exactly the functions above. */
+void crossentropy_z_ref(float *logits, int n, int V, const uint32_t *targets, float *loss, uint32_t *argmax,
+                        const float *grad_weight, float z_coef, float *lse);
+void crossentropy_z(float *logits, int n, int V, const uint32_t *targets, float *loss, uint32_t *argmax,
+                    const float *grad_weight, float z_coef, float *lse);
+
 #endif

@@ -9,6 +9,7 @@
 #include "cpu/attention.h"
 #include "cpu/crossentropy.h"
 #include "cpu/embedding.h"
+#include "cpu/ffn_act.h"
 #include "cpu/matmul.h"
 #include "cpu/moe.h"
 #include "cpu/rmsnorm.h"
@@ -39,7 +40,8 @@ typedef struct {
     float *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm;
     FfnKind ffn_kind;
     float *w1, *w3, *w2;  /* FFN_DENSE: gate [I, C], up [I, C], down [C, I];
-                           * FFN_MOE: the shared experts [S, C], [S, C], [C, S]; NULL if S = 0 */
+                           * FFN_MOE: the shared experts [S, C], [S, C], [C, S]; NULL if S = 0;
+                           * w3 (and ew3) NULL for ffn_activation relu2 (no up projection) */
     float *router;        /* FFN_MOE: [E, C] */
     float *ew1, *ew3, *ew2; /* FFN_MOE: routed experts [E, F, C], [E, F, C], [E, C, F] */
 } LayerView;
@@ -65,11 +67,12 @@ typedef struct {
     float *mid;            /* [L][N][C] residual after attention */
     float *ffn_in;         /* [L][N][C] RMSNorm before the FFN */
     float *ffn_rstd;       /* [L][N] */
-    float *h1, *h3, *hg;   /* [L][N][I] gate, up, silu(gate) * up (MoE blocks: the shared experts', S wide) */
+    float *h1, *h3, *hg;   /* [L][N][I] gate, up, act(gate, up) (MoE blocks: the shared experts', S wide) */
     float *final_out;      /* [N][C] final RMSNorm */
     float *final_rstd;     /* [N] */
     float *logits;         /* [HEAD_ROWS][V] one chunk; its gradient in place */
     float *row_loss;       /* [N] */
+    float *row_lse;        /* [N] logsumexp of each row's logits (z-loss, training) */
     float *gathered;       /* [HEAD_GATHER][C] scored rows of final_out (scoring) */
 } Acts;
 
@@ -117,6 +120,8 @@ typedef struct {
     float *moe_y;          /* [N][C] routed output of one block */
     float aux_weight;
     double last_aux;
+    double last_z;         /* z-loss term of the last train_micro's objective */
+    double last_router_z;  /* router z-loss values of the last forward, summed over blocks */
     bool hold_routing;
     MoeCounters counters;  /* of the call in progress */
     /* Key/value cache of one sequence (inference models): [L][max_seq][KV*hd] each,
@@ -136,6 +141,7 @@ static int shared_dim(const ModelShape *s) { return s->n_shared_experts * s->moe
 /* Point a view's fields at a buffer laid out like the table (same order as above). */
 static void bind_view(const CpuModel *m, float *buf, ParamView *v)
 {
+    const bool gated = ffn_activation_gated(m->s.ffn_activation);
     int t = 0;
     v->tok_embeddings = buf + m->tensors[t++].offset;
     for (int l = 0; l < m->s.n_layers; l++) {
@@ -150,13 +156,13 @@ static void bind_view(const CpuModel *m, float *buf, ParamView *v)
         L->w1 = L->w3 = L->w2 = L->router = L->ew1 = L->ew3 = L->ew2 = NULL;
         if (L->ffn_kind == FFN_DENSE || shared_dim(&m->s) > 0) {
             L->w1 = buf + m->tensors[t++].offset;
-            L->w3 = buf + m->tensors[t++].offset;
+            if (gated) L->w3 = buf + m->tensors[t++].offset;
             L->w2 = buf + m->tensors[t++].offset;
         }
         if (L->ffn_kind == FFN_MOE) {
             L->router = buf + m->tensors[t++].offset;
             L->ew1 = buf + m->tensors[t++].offset;
-            L->ew3 = buf + m->tensors[t++].offset;
+            if (gated) L->ew3 = buf + m->tensors[t++].offset;
             L->ew2 = buf + m->tensors[t++].offset;
         }
     }
@@ -201,6 +207,7 @@ static MoeConfig moe_config_for(const ModelShape *s, bool training)
         .route_scale = s->route_scale, .output_gain = s->expert_output_gain,
         .capacity_factor = s->capacity_factor, .aux_loss_alpha = training ? s->aux_loss_alpha : 0.0f,
         .seq_len = s->seq_len, .expert_precision = s->expert_precision, .router_bf16 = s->router_bf16,
+        .act = s->ffn_activation, .router_z_loss = training ? s->router_z_loss : 0.0f,
     };
     return mc;
 }
@@ -285,6 +292,7 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
     a->final_rstd = alloc_floats(m, N);
     a->logits = alloc_floats(m, (size_t)HEAD_ROWS * s->vocab_size);
     a->row_loss = alloc_floats(m, N);
+    if (training && m->s.z_loss != 0.0f) a->row_lse = alloc_floats(m, N);
     a->gathered = alloc_floats(m, (size_t)HEAD_GATHER * C);
     if (training) {
         DActs *d = &m->d;
@@ -343,7 +351,7 @@ static void cpu_destroy(void *be)
     Acts *a = &m->a;
     float *bufs[] = { m->params, m->grads, m->mom1, m->mom2, a->resid, a->attn_in, a->attn_rstd, a->q, a->k, a->v,
                       a->probs, a->attn_out, a->mid, a->ffn_in, a->ffn_rstd, a->h1, a->h3, a->hg, a->final_out,
-                      a->final_rstd, a->logits, a->row_loss, a->gathered, m->d.resid, m->d.norm, m->d.q,
+                      a->final_rstd, a->logits, a->row_loss, a->row_lse, a->gathered, m->d.resid, m->d.norm, m->d.q,
                       m->d.k, m->d.v, m->d.attn_out, m->d.h1, m->d.h3, m->d.hg, m->d.final, m->rope_cos,
                       m->rope_sin, m->gemm.buf, m->attn_scratch, m->kcache, m->vcache };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
@@ -402,6 +410,14 @@ static void k_crossentropy(CpuModel *m, float *logits, int n, const uint32_t *ta
     else crossentropy(logits, n, m->s.vocab_size, targets, loss, argmax, grad_weight);
 }
 
+/* The training head's cross-entropy with the z-loss (z_coef > 0): lse of each row too. */
+static void k_crossentropy_z(CpuModel *m, float *logits, int n, const uint32_t *targets, float *loss,
+                             const float *grad_weight, float z_coef, float *lse)
+{
+    if (m->reference) crossentropy_z_ref(logits, n, m->s.vocab_size, targets, loss, NULL, grad_weight, z_coef, lse);
+    else crossentropy_z(logits, n, m->s.vocab_size, targets, loss, NULL, grad_weight, z_coef, lse);
+}
+
 static AttnShape attn_shape(const CpuModel *m, int B, int T)
 {
     AttnShape as = { B, T, m->s.n_heads, m->s.n_kv_heads, m->s.head_dim, m->s.attn_window };
@@ -416,25 +432,39 @@ static void check_batch(const CpuModel *m, int B, int T)
         die("model: batch of %d x %d exceeds the %d x %d it was built for", B, T, m->max_batch, m->max_seq);
 }
 
-/* The SwiGLU FFN of width I (a dense block's, or an MoE block's shared experts):
- * next = mid + W2 (silu(W1 h) * (W3 h)). */
-static void swiglu_ffn_forward(CpuModel *m, int l, const LayerView *w, int I, const float *ffn_in, const float *mid,
+/* The FFN of width I (a dense block's, or an MoE block's shared experts):
+ * next = mid + W2 act(W1 h, W3 h), act the ffn_activation dial's (swiglu: silu(a) * b;
+ * relu2: relu(a)^2, no W3; squared_reglu: relu(a)^2 * b). */
+static void ffn_forward(CpuModel *m, int l, const LayerView *w, int I, const float *ffn_in, const float *mid,
                                float *next, int N, int T)
 {
     const int C = m->s.dim;
     const size_t sl = act_slot(m, l);
     float *h1 = m->a.h1 + sl * m->stride_i, *h3 = m->a.h3 + sl * m->stride_i, *hg = m->a.hg + sl * m->stride_i;
+    const size_t nI = (size_t)N * I;
     k_linear(m, h1, ffn_in, w->w1, N, C, I, T);
-    k_linear(m, h3, ffn_in, w->w3, N, C, I, T);
-    if (m->reference) swiglu_forward_ref(hg, h1, h3, (size_t)N * I);
-    else swiglu_forward(hg, h1, h3, (size_t)N * I);
+    if (w->w3) k_linear(m, h3, ffn_in, w->w3, N, C, I, T);
+    switch (m->s.ffn_activation) {
+    case FFN_ACT_SWIGLU:
+        if (m->reference) swiglu_forward_ref(hg, h1, h3, nI);
+        else swiglu_forward(hg, h1, h3, nI);
+        break;
+    case FFN_ACT_RELU2:
+        if (m->reference) relu2_forward_ref(hg, h1, nI);
+        else relu2_forward(hg, h1, nI);
+        break;
+    case FFN_ACT_SQUARED_REGLU:
+        if (m->reference) squared_reglu_forward_ref(hg, h1, h3, nI);
+        else squared_reglu_forward(hg, h1, h3, nI);
+        break;
+    }
     memcpy(next, mid, (size_t)N * C * sizeof(float));
     k_linear_acc(m, next, hg, w->w2, N, I, C, T);
 }
 
-/* Backward of swiglu_ffn_forward: d->resid holds d next; d->norm receives (is set to)
+/* Backward of ffn_forward: d->resid holds d next; d->norm receives (is set to)
  * d ffn_in; the weight gradients accumulate. */
-static void swiglu_ffn_backward(CpuModel *m, int l, const LayerView *w, const LayerView *g, int I,
+static void ffn_backward(CpuModel *m, int l, const LayerView *w, const LayerView *g, int I,
                                 const float *ffn_in, int N, int T)
 {
     const int C = m->s.dim;
@@ -445,11 +475,23 @@ static void swiglu_ffn_backward(CpuModel *m, int l, const LayerView *w, const La
     k_linear_back(m, d->hg, g->w2, d->resid, hg, w->w2, N, I, C, T);
     memset(d->h1, 0, nI * sizeof(float));
     memset(d->h3, 0, nI * sizeof(float));
-    if (m->reference) swiglu_backward_ref(d->h1, d->h3, d->hg, h1, h3, nI);
-    else swiglu_backward(d->h1, d->h3, d->hg, h1, h3, nI);
+    switch (m->s.ffn_activation) {
+    case FFN_ACT_SWIGLU:
+        if (m->reference) swiglu_backward_ref(d->h1, d->h3, d->hg, h1, h3, nI);
+        else swiglu_backward(d->h1, d->h3, d->hg, h1, h3, nI);
+        break;
+    case FFN_ACT_RELU2:
+        if (m->reference) relu2_backward_ref(d->h1, d->hg, h1, nI);
+        else relu2_backward(d->h1, d->hg, h1, nI);
+        break;
+    case FFN_ACT_SQUARED_REGLU:
+        if (m->reference) squared_reglu_backward_ref(d->h1, d->h3, d->hg, h1, h3, nI);
+        else squared_reglu_backward(d->h1, d->h3, d->hg, h1, h3, nI);
+        break;
+    }
     memset(d->norm, 0, (size_t)N * C * sizeof(float));
     k_linear_back(m, d->norm, g->w1, d->h1, ffn_in, w->w1, N, C, I, T);
-    k_linear_back(m, d->norm, g->w3, d->h3, ffn_in, w->w3, N, C, I, T);
+    if (w->w3) k_linear_back(m, d->norm, g->w3, d->h3, ffn_in, w->w3, N, C, I, T);
 }
 
 static MoeParams moe_params(const CpuModel *m, const LayerView *w, int l)
@@ -465,7 +507,7 @@ static void moe_ffn_forward(CpuModel *m, int l, const LayerView *w, const float 
 {
     const int C = m->s.dim, S = shared_dim(&m->s);
     MoeBlock *b = &m->moe[l];
-    if (S > 0) swiglu_ffn_forward(m, l, w, S, ffn_in, mid, next, N, T);
+    if (S > 0) ffn_forward(m, l, w, S, ffn_in, mid, next, N, T);
     else memcpy(next, mid, (size_t)N * C * sizeof(float));
     MoeStats *stats = m->counters ? m->counters[l] : NULL;
     const MoeParams p = moe_params(m, w, l);
@@ -479,6 +521,9 @@ static void moe_ffn_forward(CpuModel *m, int l, const LayerView *w, const float 
         aux = moe_forward(b->ws, &p, ffn_in, N, m->moe_y, stats, m->hold_routing ? MOE_REUSE_ROUTING : 0);
     }
     m->last_aux += aux;
+    if (moe_workspace_config(b->ws)->router_z_loss > 0)
+        m->last_router_z += m->reference ? moe_reference_router_z(moe_workspace_config(b->ws), &p, ffn_in, N)
+                                         : moe_router_z_value(b->ws);
     const float *y = m->moe_y;
     for (size_t i = 0; i < (size_t)N * C; i++) next[i] += y[i];
 }
@@ -488,7 +533,7 @@ static void moe_ffn_backward(CpuModel *m, int l, const LayerView *w, const Layer
 {
     const int C = m->s.dim, S = shared_dim(&m->s);
     MoeBlock *b = &m->moe[l];
-    if (S > 0) swiglu_ffn_backward(m, l, w, g, S, ffn_in, N, T);
+    if (S > 0) ffn_backward(m, l, w, g, S, ffn_in, N, T);
     else memset(m->d.norm, 0, (size_t)N * C * sizeof(float));
     const MoeParams p = moe_params(m, w, l);
     const MoeGrads gr = { g->router, g->ew1, g->ew3, g->ew2 };
@@ -530,6 +575,7 @@ static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
     Acts *a = &m->a;
     const AttnShape as = attn_shape(m, B, T);
     m->last_aux = 0.0;
+    m->last_router_z = 0.0;
     for (int r = 0; r < N; r++)
         if (tokens[r] >= (uint32_t)s->vocab_size) die("model: token id %u at row %d is not below vocab_size %d", tokens[r], r, s->vocab_size);
     k_embed(m, a->resid, tokens, N);
@@ -555,7 +601,7 @@ static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
 
         k_rmsnorm(m, ffn_in, a->ffn_rstd + sl * m->stride_n, mid, w->ffn_norm, N);
         switch (w->ffn_kind) {
-        case FFN_DENSE: swiglu_ffn_forward(m, l, w, I, ffn_in, mid, next, N, T); break;
+        case FFN_DENSE: ffn_forward(m, l, w, I, ffn_in, mid, next, N, T); break;
         case FFN_MOE: moe_ffn_forward(m, l, w, ffn_in, mid, next, N, T); break;
         }
     }
@@ -575,8 +621,12 @@ static void head_and_loss(CpuModel *m, const uint32_t *targets, const float *gra
         head_chunk(r0, N, T, &rows, &period);
         const float *h = m->a.final_out + (size_t)r0 * C;
         k_head(m, m->a.logits, h, rows, period);
-        k_crossentropy(m, m->a.logits, rows, targets + r0, loss_out + r0, argmax_out ? argmax_out + r0 : NULL,
-                       grad_weight ? grad_weight + r0 : NULL);
+        if (grad_weight && m->s.z_loss != 0.0f)
+            k_crossentropy_z(m, m->a.logits, rows, targets + r0, loss_out + r0, grad_weight + r0, m->s.z_loss,
+                             m->a.row_lse + r0);
+        else
+            k_crossentropy(m, m->a.logits, rows, targets + r0, loss_out + r0, argmax_out ? argmax_out + r0 : NULL,
+                           grad_weight ? grad_weight + r0 : NULL);
         if (grad_weight) {
             scale_floats(m->a.logits, (size_t)rows * V, m->s.logit_gain); /* d (h W^T) */
             k_linear_back(m, m->d.final + (size_t)r0 * C, m->g.output, m->a.logits, h, m->w.output, rows, C, V, period);
@@ -627,7 +677,7 @@ static void backward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
         /* FFN: next = mid + ffn(ffn_in). d->resid holds d next (and stays: the residual
          * path), d->norm receives d ffn_in. */
         switch (w->ffn_kind) {
-        case FFN_DENSE: swiglu_ffn_backward(m, l, w, g, I, ffn_in, N, T); break;
+        case FFN_DENSE: ffn_backward(m, l, w, g, I, ffn_in, N, T); break;
         case FFN_MOE: moe_ffn_backward(m, l, w, g, ffn_in, N, T); break;
         }
         k_rmsnorm_back(m, d->resid, g->ffn_norm, d->norm, mid, w->ffn_norm, a->ffn_rstd + l * m->stride_n, N);
@@ -668,9 +718,19 @@ static double cpu_train_micro(void *be, const uint32_t *tokens, const uint32_t *
     double sum = 0.0;
     for (int r = 0; r < B * T; r++)
         if (loss_weight[r] != 0.0f) sum += m->a.row_loss[r];
+    m->last_z = 0.0;
+    if (m->s.z_loss != 0.0f)
+        for (int r = 0; r < B * T; r++)
+            if (loss_weight[r] != 0.0f) {
+                const double l = m->a.row_lse[r];
+                m->last_z += (double)loss_weight[r] * m->s.z_loss * l * l;
+            }
     *aux_out = m->last_aux;
     return sum;
 }
+
+static double cpu_last_z_loss(const void *be) { return ((const CpuModel *)be)->last_z; }
+static double cpu_last_router_z_loss(const void *be) { return ((const CpuModel *)be)->last_router_z; }
 
 static void cpu_zero_grads(void *be)
 {
@@ -767,7 +827,7 @@ static double cpu_cache_extend(void *be, const uint32_t *ids, int n, float *hidd
         k_linear_acc(m, a->mid, a->attn_out, w->wo, n, Hd, C, n);
         k_rmsnorm(m, a->ffn_in, a->ffn_rstd, a->mid, w->ffn_norm, n);
         switch (w->ffn_kind) {
-        case FFN_DENSE: swiglu_ffn_forward(m, l, w, I, a->ffn_in, a->mid, next, n, n); break;
+        case FFN_DENSE: ffn_forward(m, l, w, I, a->ffn_in, a->mid, next, n, n); break;
         case FFN_MOE: moe_ffn_forward(m, l, w, a->ffn_in, a->mid, next, n, n); break;
         }
     }
@@ -913,6 +973,8 @@ const ModelBackend model_backend_cpu = {
     .describe = cpu_describe,
     .bytes = cpu_bytes,
     .train_micro = cpu_train_micro,
+    .last_z_loss = cpu_last_z_loss,
+    .last_router_z_loss = cpu_last_router_z_loss,
     .zero_grads = cpu_zero_grads,
     .grad_sumsq = cpu_grad_sumsq,
     .optimizer_step = cpu_optimizer_step,

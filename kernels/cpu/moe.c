@@ -22,6 +22,7 @@
 #include "base/error.h"
 #include "moe_route.h"
 #include "quant/quant.h"
+#include "ffn_act.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -79,6 +80,10 @@ struct MoeWorkspace {
     float *xq, *actq;          /* [rows, D], [rows, F] Q(xp), Q(act) */
     float *w1q, *w3q, *w2q;    /* [E, F, D], [E, F, D], [E, D, F] Q(W) of the last forward */
     float *xr, *wr;            /* [T, D], [E, D] bf16 router operands */
+    /* router z-loss (router_z_loss > 0) */
+    float *zprob;  /* [T, E] softmax of the logits */
+    float *zlse;   /* [T] logsumexp of the logits */
+    float last_z;  /* the last forward's value */
 };
 
 const char *moe_config_check(const MoeConfig *c)
@@ -95,10 +100,13 @@ const char *moe_config_check(const MoeConfig *c)
     if (!isfinite(c->capacity_factor) || c->capacity_factor < 0)
         return "capacity_factor must be >= 0 (0 = dropless)";
     if (!isfinite(c->aux_loss_alpha) || c->aux_loss_alpha < 0) return "aux_loss_alpha must be >= 0";
+    if (!isfinite(c->router_z_loss) || c->router_z_loss < 0) return "router_z_loss must be >= 0";
     if (c->seq_len < 0) return "seq_len must be >= 0";
     if (c->expert_precision < 0 || c->expert_precision >= QUANT_FORMAT_COUNT)
         return "expert_precision must be fp32, bf16, fp8_e4m3, mxfp8, mxfp4 or nvfp4";
     if (c->router_bf16 != 0 && c->router_bf16 != 1) return "router_precision must be fp32 or bf16";
+    if (c->act != FFN_ACT_SWIGLU && c->act != FFN_ACT_RELU2 && c->act != FFN_ACT_SQUARED_REGLU)
+        return "ffn_activation must be swiglu, relu2 or squared_reglu";
     return NULL;
 }
 
@@ -156,6 +164,8 @@ MoeWorkspace *moe_workspace_create(const MoeConfig *cfg, int max_tokens)
         ws->xr = ws_alloc(ws, T * D, sizeof(float));
         ws->wr = ws_alloc(ws, E * D, sizeof(float));
     }
+    ws->zprob = ws_alloc(ws, cfg->router_z_loss > 0 ? T * E : 0, sizeof(float));
+    ws->zlse = ws_alloc(ws, cfg->router_z_loss > 0 ? T : 0, sizeof(float));
     return ws;
 }
 
@@ -166,7 +176,7 @@ void moe_workspace_free(MoeWorkspace *ws)
                      ws->dgates, ws->dropped, ws->slot, ws->chosen, ws->kept, ws->offset,
                      ws->fill, ws->row_token, ws->tiles, ws->xp, ws->h1, ws->h3, ws->act, ws->out,
                      ws->dout, ws->dact, ws->dh3, ws->xq, ws->actq, ws->w1q, ws->w3q, ws->w2q, ws->xr,
-                     ws->wr };
+                     ws->wr, ws->zprob, ws->zlse };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(ws);
 }
@@ -176,6 +186,27 @@ const MoeConfig *moe_workspace_config(const MoeWorkspace *ws) { return &ws->cfg;
 const int32_t *moe_routing_experts(const MoeWorkspace *ws) { return ws->experts; }
 const float *moe_routing_gates(const MoeWorkspace *ws) { return ws->gates; }
 const uint8_t *moe_routing_dropped(const MoeWorkspace *ws) { return ws->dropped; }
+float moe_router_z_value(const MoeWorkspace *ws) { return ws->last_z; }
+
+/* Router z-loss forward: lse and softmax of each token's logits, and the value
+ * c * mean_t lse_t^2 (summed in double, token order). */
+static float router_z_forward(MoeWorkspace *ws, int T)
+{
+    const int E = ws->cfg.n_experts;
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *l = ws->logits + (size_t)t * E;
+        float *p = ws->zprob + (size_t)t * E;
+        float mx = l[0], sum = 0.0f;
+        for (int i = 1; i < E; i++) mx = l[i] > mx ? l[i] : mx;
+        for (int i = 0; i < E; i++) sum += (p[i] = expf(l[i] - mx));
+        for (int i = 0; i < E; i++) p[i] /= sum;
+        ws->zlse[t] = mx + logf(sum);
+    }
+    double acc = 0.0;
+    for (int t = 0; t < T; t++) acc += (double)ws->zlse[t] * ws->zlse[t];
+    return (float)(ws->cfg.router_z_loss * acc / T);
+}
 
 void moe_set_routing(MoeWorkspace *ws, int T, const int32_t *experts)
 {
@@ -260,7 +291,7 @@ typedef struct {
 static MoeOperands moe_operands(const MoeWorkspace *ws, const MoeParams *p)
 {
     if (ws->cfg.expert_precision == QUANT_FP32) return (MoeOperands){ p->w1, p->w3, p->w2, ws->xp, ws->act };
-    return (MoeOperands){ ws->w1q, ws->w3q, ws->w2q, ws->xq, ws->actq };
+    return (MoeOperands){ ws->w1q, p->w3 ? ws->w3q : NULL, ws->w2q, ws->xq, ws->actq }; /* relu2: no W3 */
 }
 
 /* Q() of every expert's three weights and its group of input rows, one matrix a task. */
@@ -275,7 +306,7 @@ static void moe_quantize_inputs(MoeWorkspace *ws, const MoeParams *p)
         const size_t wo = (size_t)e * F * D;
         switch (i % 4) {
         case 0: quant_qdq_matrix(f, p->w1 + wo, ws->w1q + wo, F, D, 1); break;
-        case 1: quant_qdq_matrix(f, p->w3 + wo, ws->w3q + wo, F, D, 1); break;
+        case 1: if (p->w3) quant_qdq_matrix(f, p->w3 + wo, ws->w3q + wo, F, D, 1); break;
         case 2: quant_qdq_matrix(f, p->w2 + wo, ws->w2q + wo, D, F, 1); break;
         default:
             if (ws->kept[e] > 0)
@@ -298,13 +329,17 @@ static void moe_experts_forward(MoeWorkspace *ws, const MoeParams *p)
         const MoeRowTile tl = ws->tiles[i];
         const int e = tl.expert, n = tl.rows;
         const size_t o = (size_t)tl.row0;
-        const float *w1 = op.w1 + (size_t)e * F * D, *w3 = op.w3 + (size_t)e * F * D;
+        const float *w1 = op.w1 + (size_t)e * F * D, *w3 = op.w3 ? op.w3 + (size_t)e * F * D : NULL;
         const float *w2 = op.w2 + (size_t)e * D * F;
         const float *xp = op.x + o * D;
         float *h1 = ws->h1 + o * F, *h3 = ws->h3 + o * F, *act = ws->act + o * F;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, D, 1.0f, xp, D, w1, D, 0.0f, h1, F);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, D, 1.0f, xp, D, w3, D, 0.0f, h3, F);
-        for (size_t j = 0; j < (size_t)n * F; j++) act[j] = h1[j] / (1.0f + expf(-h1[j])) * h3[j];
+        if (ws->cfg.act != FFN_ACT_RELU2)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, D, 1.0f, xp, D, w3, D, 0.0f, h3, F);
+        if (ws->cfg.act == FFN_ACT_RELU2) relu2_forward_ref(act, h1, (size_t)n * F);
+        else if (ws->cfg.act == FFN_ACT_SQUARED_REGLU) squared_reglu_forward_ref(act, h1, h3, (size_t)n * F);
+        else
+            for (size_t j = 0; j < (size_t)n * F; j++) act[j] = h1[j] / (1.0f + expf(-h1[j])) * h3[j];
         if (!quant)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, D, F, 1.0f, act, F, w2, F, 0.0f,
                         ws->out + o * D, D);
@@ -343,7 +378,22 @@ static void moe_experts_backward(MoeWorkspace *ws, const MoeParams *p, const Moe
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, F, D, 1.0f, dout, D, op.w2 + wo, F,
                     0.0f, dact, F);
         /* act = silu(h1) h3:  d h1 = d act h3 silu'(h1),  d h3 = d act silu(h1);
-         * silu'(h) = sig(h) (1 + h (1 - sig(h))). d h1 overwrites d act. */
+         * silu'(h) = sig(h) (1 + h (1 - sig(h))). d h1 overwrites d act. The other
+         * activations in place the same way, with ffn_act.h's arithmetic (r = relu(h1)):
+         * relu2 d h1 = d act 2r; squared_reglu d h1 = d act h3 2r, d h3 = d act r^2. */
+        if (ws->cfg.act != FFN_ACT_SWIGLU) {
+            const bool relu2 = ws->cfg.act == FFN_ACT_RELU2;
+            for (size_t j = 0; j < (size_t)n * F; j++) {
+                float r = h1[j] > 0.0f ? h1[j] : 0.0f, da = dact[j];
+                if (relu2) {
+                    dact[j] = da * (2.0f * r);
+                } else {
+                    dh3[j] = da * (r * r);
+                    dact[j] = da * h3[j] * (2.0f * r);
+                }
+            }
+            continue;
+        }
         for (size_t j = 0; j < (size_t)n * F; j++) {
             float sig = 1.0f / (1.0f + expf(-h1[j]));
             float da = dact[j];
@@ -365,6 +415,7 @@ static void moe_experts_backward(MoeWorkspace *ws, const MoeParams *p, const Moe
         const size_t o = (size_t)ws->offset[e], wo = (size_t)e * F * D;
         const float *xp = op.x + o * D;
         if (part < 2 * ft) {        /* d W1 (part < ft) or d W3 rows [f0, f0 + m) += d h^T xp */
+            if (part >= ft && !g->w3) continue; /* relu2: no W3 */
             const int f0 = (part % ft) * MOE_TILE, m = F - f0 < MOE_TILE ? F - f0 : MOE_TILE;
             const float *dh = (part < ft ? ws->dact : ws->dh3) + o * F + f0;
             float *gw = (part < ft ? g->w1 : g->w3) + wo + (size_t)f0 * D;
@@ -385,8 +436,9 @@ static void moe_experts_backward(MoeWorkspace *ws, const MoeParams *p, const Moe
         float *dxp = ws->dout + o * D;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, F, 1.0f, ws->dact + o * F, F,
                     op.w1 + wo, D, 0.0f, dxp, D);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, F, 1.0f, ws->dh3 + o * F, F,
-                    op.w3 + wo, D, 1.0f, dxp, D);
+        if (op.w3)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, F, 1.0f, ws->dh3 + o * F, F,
+                        op.w3 + wo, D, 1.0f, dxp, D);
     }
 }
 
@@ -445,6 +497,7 @@ float moe_forward(MoeWorkspace *ws, const MoeParams *p, const float *x, int T, f
     }
     router_logits(T, E, D, rx, rw, ws->logits);
     moe_route_scores(c->score, ws->logits, T, E, ws->scores);
+    ws->last_z = c->router_z_loss > 0 ? router_z_forward(ws, T) : 0.0f;
     if (!(flags & MOE_REUSE_ROUTING)) {
         moe_route_topk(ws->scores, p->bias, T, E, K, ws->experts);
         ws->routing_T = T;
@@ -548,6 +601,14 @@ void moe_backward(MoeWorkspace *ws, const MoeParams *p, const float *x, const fl
     if (c->aux_loss_alpha > 0) moe_aux_loss_backward(c, ws->scores, ws->seq_counts, T, aux_grad, ws->ds);
     float *dlogits = ws->logits;
     moe_route_scores_backward(c->score, ws->scores, ws->ds, T, E, dlogits);
+    if (c->router_z_loss > 0) {
+        /* d zl / d logits_{t,i} = c 2 lse_t / T softmax_i, weighted like the aux loss */
+        #pragma omp parallel for schedule(static)
+        for (int t = 0; t < T; t++) {
+            const float f = aux_grad * c->router_z_loss * 2.0f * ws->zlse[t] / (float)T;
+            for (int i = 0; i < E; i++) dlogits[(size_t)t * E + i] += f * ws->zprob[(size_t)t * E + i];
+        }
+    }
     if (c->router_bf16) router_backward(T, E, D, ws->xr, ws->wr, dlogits, g->router_w, dx);
     else router_backward(T, E, D, x, p->router_w, dlogits, g->router_w, dx);
     blas_single_thread_end(blas_saved);

@@ -63,7 +63,8 @@
  *     g_k = route_scale * s_{e_k} (softmax: NOT renormalized over the K, the DeepSeek-V2
  *     and DeepSeek-V3 reference convention: the softmax already sums to 1 over all E).
  *     The bias b is used only for the choice, never in the gates.
- *   y = output_gain * sum_k g_k * W2_e (silu(W1_e x) * (W3_e x)), e = e_k.
+ *   y = output_gain * sum_k g_k * W2_e (silu(W1_e x) * (W3_e x)), e = e_k; with
+ *     act = relu2: W2_e relu(W1_e x)^2 (no W3); squared_reglu: W2_e (relu(W1_e x)^2 * (W3_e x)).
  *   Capacity (capacity_factor cf > 0): capacity = ceil(cf * T * K / E) assignments per
  *     expert; assignments are served in token order (t, then k), so the LATEST tokens
  *     of an overfull expert are dropped. A dropped assignment adds nothing to y, the
@@ -75,6 +76,12 @@
  *       "chose" is the actual choice on s + b, drops not subtracted),
  *     P_i = (1/S) sum_t s'_{i,t},  s' = s / sum_j s_j (sigmoid; softmax: s' = s),
  *     aux = alpha * mean over sequences of sum_i f_i P_i.
+ *   Router z-loss (router_z_loss c > 0; ST-MoE, Zoph et al. 2022), for either score:
+ *     zl = c * mean over the call's T tokens of lse_t^2,  lse_t = log sum_i e^(logits_{t,i})
+ *     (the router's logits before sigmoid or softmax: it keeps them small, away from
+ *     where the sigmoid saturates or the softmax turns one-hot). Its weight in the
+ *     objective is aux_grad, like the aux loss: d zl / d logits_{t,i} = c 2 lse_t / T
+ *     softmax(logits_t)_i.
  *   Backward holds the top-K choice (and so the drops and f) fixed; the gradient reaches
  *   x and W_r through the experts, the gates (normalization, sigmoid/softmax) and aux.
  *
@@ -102,6 +109,7 @@
 #ifndef NMOE_KERNELS_CPU_MOE_H
 #define NMOE_KERNELS_CPU_MOE_H
 
+#include "model/ffn_activation.h"
 #include "model/routing.h"
 
 #include <stddef.h>
@@ -122,13 +130,15 @@ typedef struct {
     int seq_len;           /* S: tokens per sequence for the aux loss; 0 = whole call */
     int expert_precision;  /* QuantFormat (quant/quant.h) of the experts' forward products; 0 = fp32 */
     int router_bf16;       /* 1: the router's product on bf16-rounded weights and inputs */
+    FfnActivation act;     /* the experts' activation (0 = swiglu; relu2: w3 unused, NULL) */
+    float router_z_loss;   /* router z-loss coefficient (ST-MoE); 0 = off */
 } MoeConfig;
 
 typedef struct {
     const float *router_w; /* [E, D] */
     const float *bias;     /* [E] routing bias (choice only) */
     const float *w1;       /* [E, F, D] gate projection */
-    const float *w3;       /* [E, F, D] up projection */
+    const float *w3;       /* [E, F, D] up projection (NULL for relu2) */
     const float *w2;       /* [E, D, F] down projection */
 } MoeParams;
 
@@ -181,6 +191,9 @@ const uint8_t *moe_routing_dropped(const MoeWorkspace *ws);
 /* Install a choice [T, K] (each row K distinct experts) for a MOE_REUSE_ROUTING forward. */
 void moe_set_routing(MoeWorkspace *ws, int T, const int32_t *experts);
 
+/* The router z-loss value of the last moe_forward (0 when router_z_loss is 0). */
+float moe_router_z_value(const MoeWorkspace *ws);
+
 /* L2 norm of a router gradient [E, D] (double accumulation, fixed order). */
 double moe_router_grad_norm(const float *d_router_w, int n_experts, int dim);
 
@@ -194,5 +207,8 @@ float moe_reference_forward(const MoeConfig *cfg, const MoeParams *p, const floa
 void moe_reference_backward(const MoeConfig *cfg, const MoeParams *p, const float *x, int T,
                             const int32_t *experts, const float *dy, float aux_grad, float *dx,
                             const MoeGrads *g);
+/* The router z-loss value of x (0 when router_z_loss is 0); moe_reference_backward adds
+ * its gradient, weighted by aux_grad. */
+float moe_reference_router_z(const MoeConfig *cfg, const MoeParams *p, const float *x, int T);
 
 #endif

@@ -35,6 +35,31 @@ static void token_scores(const MoeConfig *c, const MoeParams *p, const float *xt
     }
 }
 
+/* The router's logits of one token and their logsumexp (router z-loss). */
+static float token_logit_lse(const MoeConfig *c, const MoeParams *p, const float *xt, float *l)
+{
+    const int E = c->n_experts, D = c->dim;
+    for (int i = 0; i < E; i++) l[i] = dot(p->router_w + (size_t)i * D, xt, D);
+    float mx = l[0];
+    double sum = 0.0;
+    for (int i = 1; i < E; i++) mx = fmaxf(mx, l[i]);
+    for (int i = 0; i < E; i++) sum += exp((double)l[i] - mx);
+    return mx + (float)log(sum);
+}
+
+float moe_reference_router_z(const MoeConfig *c, const MoeParams *p, const float *x, int T)
+{
+    if (!(c->router_z_loss > 0)) return 0.0f;
+    float *l = xmalloc((size_t)c->n_experts * sizeof *l);
+    double acc = 0.0;
+    for (int t = 0; t < T; t++) {
+        double lse = token_logit_lse(c, p, x + (size_t)t * c->dim, l);
+        acc += lse * lse;
+    }
+    free(l);
+    return (float)(c->router_z_loss * acc / T);
+}
+
 /* Top-K by repeated arg-max over the experts not yet taken; a scan in ascending index
  * with a strict comparison makes the lower index win a tie. */
 static void token_choose(const MoeConfig *c, const float *bias, const float *s, int32_t *chosen)
@@ -93,17 +118,22 @@ static int seq_count(const MoeConfig *c, int T, const int32_t *experts, int32_t 
     return nseq;
 }
 
-/* One expert's SwiGLU on one token: h1, h3, act [F] and out [D]. */
+/* One expert's FFN on one token: h1, h3, act [F] and out [D] (relu2: no h3). */
 static void expert_forward(const MoeConfig *c, const MoeParams *p, int e, const float *xt,
                            float *h1, float *h3, float *act, float *out)
 {
     const int D = c->dim, F = c->inter_dim;
-    const float *w1 = p->w1 + (size_t)e * F * D, *w3 = p->w3 + (size_t)e * F * D;
+    const float *w1 = p->w1 + (size_t)e * F * D, *w3 = p->w3 ? p->w3 + (size_t)e * F * D : NULL;
     const float *w2 = p->w2 + (size_t)e * D * F;
     for (int f = 0; f < F; f++) {
         h1[f] = dot(w1 + (size_t)f * D, xt, D);
-        h3[f] = dot(w3 + (size_t)f * D, xt, D);
-        act[f] = h1[f] * sigmoidf(h1[f]) * h3[f];
+        h3[f] = w3 ? dot(w3 + (size_t)f * D, xt, D) : 0.0f;
+        const float r = h1[f] > 0.0f ? h1[f] : 0.0f;
+        switch (c->act) {
+        case FFN_ACT_SWIGLU: act[f] = h1[f] * sigmoidf(h1[f]) * h3[f]; break;
+        case FFN_ACT_RELU2: act[f] = r * r; break;
+        case FFN_ACT_SQUARED_REGLU: act[f] = r * r * h3[f]; break;
+        }
     }
     for (int d = 0; d < D; d++) out[d] = dot(w2 + (size_t)d * F, act, F);
 }
@@ -203,6 +233,7 @@ void moe_reference_backward(const MoeConfig *c, const MoeParams *p, const float 
     float *h1 = xmalloc((size_t)F * sizeof *h1), *h3 = xmalloc((size_t)F * sizeof *h3);
     float *act = xmalloc((size_t)F * sizeof *act), *out = xmalloc((size_t)D * sizeof *out);
     float *dout = xmalloc((size_t)D * sizeof *dout);
+    float *zl = xmalloc((size_t)E * sizeof *zl);
 
     for (int t = 0; t < T; t++) {
         const float *xt = x + (size_t)t * D, *dyt = dy + (size_t)t * D;
@@ -216,9 +247,9 @@ void moe_reference_backward(const MoeConfig *c, const MoeParams *p, const float 
             dgates[k] = 0.0f;
             if (dropped[(size_t)t * K + k]) continue;
             const int e = chosen[k];
-            const float *w1 = p->w1 + (size_t)e * F * D, *w3 = p->w3 + (size_t)e * F * D;
+            const float *w1 = p->w1 + (size_t)e * F * D, *w3 = p->w3 ? p->w3 + (size_t)e * F * D : NULL;
             const float *w2 = p->w2 + (size_t)e * D * F;
-            float *gw1 = g->w1 + (size_t)e * F * D, *gw3 = g->w3 + (size_t)e * F * D;
+            float *gw1 = g->w1 + (size_t)e * F * D, *gw3 = g->w3 ? g->w3 + (size_t)e * F * D : NULL;
             float *gw2 = g->w2 + (size_t)e * D * F;
             expert_forward(c, p, e, xt, h1, h3, act, out);
             dgates[k] = c->output_gain * dot(dyt, out, D);
@@ -229,9 +260,28 @@ void moe_reference_backward(const MoeConfig *c, const MoeParams *p, const float 
                     dact += dout[d] * w2[(size_t)d * F + f];
                     gw2[(size_t)d * F + f] += dout[d] * act[f];
                 }
-                float sig = sigmoidf(h1[f]);
-                float dh1 = dact * h3[f] * sig * (1.0f + h1[f] * (1.0f - sig));
-                float dh3 = dact * h1[f] * sig;
+                float dh1 = 0.0f, dh3 = 0.0f;
+                const float r = h1[f] > 0.0f ? h1[f] : 0.0f;
+                switch (c->act) {
+                case FFN_ACT_SWIGLU: {
+                    float sig = sigmoidf(h1[f]);
+                    dh1 = dact * h3[f] * sig * (1.0f + h1[f] * (1.0f - sig));
+                    dh3 = dact * h1[f] * sig;
+                    break;
+                }
+                case FFN_ACT_RELU2: dh1 = dact * 2.0f * r; break;
+                case FFN_ACT_SQUARED_REGLU:
+                    dh1 = dact * h3[f] * 2.0f * r;
+                    dh3 = dact * r * r;
+                    break;
+                }
+                if (!w3) {
+                    for (int d = 0; d < D; d++) {
+                        gw1[(size_t)f * D + d] += dh1 * xt[d];
+                        dxt[d] += dh1 * w1[(size_t)f * D + d];
+                    }
+                    continue;
+                }
                 for (int d = 0; d < D; d++) {
                     gw1[(size_t)f * D + d] += dh1 * xt[d];
                     gw3[(size_t)f * D + d] += dh3 * xt[d];
@@ -270,6 +320,10 @@ void moe_reference_backward(const MoeConfig *c, const MoeParams *p, const float 
             }
         }
 
+        /* the router z-loss: d / d l_i of aux_grad c mean_t lse_t^2 */
+        float zlse = 0.0f;
+        if (c->router_z_loss > 0) zlse = token_logit_lse(c, p, xt, zl);
+
         /* through sigmoid / softmax to the logits, then to W_r and x */
         for (int i = 0; i < E; i++) {
             float dl;
@@ -279,6 +333,8 @@ void moe_reference_backward(const MoeConfig *c, const MoeParams *p, const float 
                 dl = 0.0f;  /* d s_j / d l_i = s_j ((i == j) - s_i) */
                 for (int j = 0; j < E; j++) dl += ds[j] * s[j] * ((i == j ? 1.0f : 0.0f) - s[i]);
             }
+            if (c->router_z_loss > 0)
+                dl += aux_grad * c->router_z_loss * 2.0f * zlse / (float)T * expf(zl[i] - zlse);
             const float *wr = p->router_w + (size_t)i * D;
             float *gwr = g->router_w + (size_t)i * D;
             for (int d = 0; d < D; d++) {
@@ -288,5 +344,5 @@ void moe_reference_backward(const MoeConfig *c, const MoeParams *p, const float 
         }
     }
     free(dropped); free(counts); free(s); free(ds); free(gates); free(dgates);
-    free(h1); free(h3); free(act); free(out); free(dout);
+    free(h1); free(h3); free(act); free(out); free(dout); free(zl);
 }

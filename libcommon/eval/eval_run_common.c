@@ -41,13 +41,14 @@ void eval_model_open(EvalModel *em, const EvalOptions *o, bool load_tokenizer)
     if (em->seq_len < 2) die_usage("--seq-len must be at least 2");
     /* Where it runs is this program's choice, not the checkpoint's: any backend reads
      * any backend's checkpoint. One that cannot run is an error, never a CPU run. */
+    ModelShape shape = model_shape_from_config(&em->cfg);
+    if (!backend_supports(o->backend ? o->backend : "cpu", &shape, err, sizeof err)) die_usage("%s", err);
     int backend_status = 0;
     const ModelBackend *backend = backend_find(o->backend ? o->backend : "cpu", &backend_status, err, sizeof err);
     if (!backend) die_status(backend_status, "%s", err);
 
     /* The trainer's own model, built for inference (no gradients) and loaded the way
      * model_load_ex loads it, but for the context and batch asked for. */
-    ModelShape shape = model_shape_from_config(&em->cfg);
     em->model = model_create_on(backend, &shape, o->batch, (int)em->seq_len, false);
     checkpoint_load_weights(em->dir, &st, em->model);
     model_set_provenance(em->model, st.progress.vocab_id, st.progress.fingerprint, st.progress.step);

@@ -18,6 +18,27 @@ const char *backend_names(void)
 #endif
 }
 
+bool backend_supports(const char *name, const ModelShape *s, char *why, size_t why_len)
+{
+    if (strcmp(name, "cuda") != 0) return true;
+    if (s->ffn_activation != FFN_ACT_SWIGLU) {
+        snprintf(why, why_len, "backend \"cuda\": ffn_activation \"%s\" is not in the CUDA backend (it has swiglu "
+                 "only); use backend = \"cpu\"", ffn_activation_name(s->ffn_activation));
+        return false;
+    }
+    if (s->router_z_loss != 0.0f && s->n_routed_experts > 0) {
+        snprintf(why, why_len, "backend \"cuda\": router_z_loss %g is not in the CUDA backend (it has router_z_loss "
+                 "= 0 only); use backend = \"cpu\"", (double)s->router_z_loss);
+        return false;
+    }
+    if (s->z_loss != 0.0f) {
+        snprintf(why, why_len, "backend \"cuda\": z_loss %g is not in the CUDA backend (it has z_loss = 0 only); "
+                 "use backend = \"cpu\"", (double)s->z_loss);
+        return false;
+    }
+    return true;
+}
+
 const ModelBackend *backend_find(const char *name, int *exit_code, char *why, size_t why_len)
 {
     if (strcmp(name, "cpu") == 0) return &model_backend_cpu;

@@ -75,6 +75,10 @@ typedef struct ModelBackend {
      * over MoE blocks of their aux loss values in *aux_out. */
     double (*train_micro)(void *be, const uint32_t *tokens, const uint32_t *targets, const float *loss_weight,
                           int B, int T, float aux_weight, MoeCounters counters, double *aux_out);
+    /* The z-loss term of the last train_micro's objective (model_last_z_loss); NULL: 0. */
+    double (*last_z_loss)(const void *be);
+    /* The router z-loss of the last train_micro, summed over MoE blocks; NULL: 0. */
+    double (*last_router_z_loss)(const void *be);
     void (*zero_grads)(void *be);
     double (*grad_sumsq)(void *be);              /* over all gradients, thread-invariant */
     void (*optimizer_step)(void *be, const OptimizerStepArgs *a);
@@ -134,6 +138,12 @@ extern const ModelBackend model_backend_cpu;
  * does not know or was not built with (a configuration error), 1 for a build that has
  * it on a machine that cannot run it (no device: a runtime failure). */
 const ModelBackend *backend_find(const char *name, int *exit_code, char *why, size_t why_len);
+/* Whether backend `name` has every dial this shape selects (ffn_activation and the
+ * other architecture and loss dials of nmoe-train(1)); false with the reason, naming the
+ * key and its value, in why. The CPU backend has them all; the CUDA backend only the
+ * defaults so far. Asked before backend_find, so a config that selects a dial the
+ * backend lacks is refused for it (a configuration error), never run without it. */
+bool backend_supports(const char *name, const ModelShape *s, char *why, size_t why_len);
 /* The names this build was compiled with, comma-separated ("cpu" or "cpu, cuda"). */
 const char *backend_names(void);
 

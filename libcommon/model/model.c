@@ -51,6 +51,7 @@ ModelShape model_shape_from_config(const Config *c)
         .n_heads = (int)c->n_heads, .n_kv_heads = (int)config_kv_heads(c), .head_dim = (int)config_head_dim(c),
         .inter_dim = (int)c->inter_dim, .seq_len = (int)c->seq_len, .attn_window = (int)c->attn_window,
         .rope_theta = c->rope_theta, .norm_eps = (float)c->norm_eps, .init_std = (float)c->init_std,
+        .ffn_activation = ffn_activation_from_name(c->ffn_activation),
         .n_dense_layers = (int)c->n_dense_layers, .n_routed_experts = (int)c->n_routed_experts,
         .n_shared_experts = (int)c->n_shared_experts, .n_activated_experts = (int)c->n_activated_experts,
         .moe_inter_dim = (int)config_moe_inter_dim(c), .router_softmax = strcmp(c->router_score, "softmax") == 0,
@@ -58,6 +59,7 @@ ModelShape model_shape_from_config(const Config *c)
         .capacity_factor = (float)c->capacity_factor, .aux_loss_alpha = (float)c->aux_loss_alpha,
         .router_bf16 = strcmp(c->router_precision, "bf16") == 0,
         .embed_gain = (float)c->embed_gain, .logit_gain = (float)c->logit_gain,
+        .z_loss = (float)c->z_loss, .router_z_loss = (float)c->router_z_loss,
     };
     QuantFormat f = QUANT_FP32;
     if (!quant_format_parse(c->expert_precision, &f)) die("config: expert_precision: unknown format '%s'", c->expert_precision);
@@ -97,6 +99,8 @@ static void build_tensor_table(Model *m)
     const ModelShape *s = &m->s;
     const int C = s->dim, Hd = s->n_heads * s->head_dim, KVd = s->n_kv_heads * s->head_dim, I = s->inter_dim;
     const float std = s->init_std, std_out = s->init_std / sqrtf(2.0f * (float)s->n_layers);
+    /* relu2 has no up projection: its FFNs have no w3 tensors (model/ffn_activation.h). */
+    const bool gated = ffn_activation_gated(s->ffn_activation);
     int cap = 0;
     char name[64];
     add_tensor(m, &cap, "tok_embeddings.weight", s->vocab_size, C, false, std);
@@ -111,14 +115,14 @@ static void build_tensor_table(Model *m)
         LAYER_TENSOR("ffn_norm.weight", C, 0, false, 0.0f);
         if (!is_moe_block(s, l)) {
             LAYER_TENSOR("ffn.w1.weight", I, C, true, std);
-            LAYER_TENSOR("ffn.w3.weight", I, C, true, std);
+            if (gated) LAYER_TENSOR("ffn.w3.weight", I, C, true, std);
             LAYER_TENSOR("ffn.w2.weight", C, I, true, std_out);
             continue;
         }
         const int S = shared_dim(s), E = s->n_routed_experts, F = s->moe_inter_dim;
         if (S > 0) {
             LAYER_TENSOR("ffn.shared_experts.w1.weight", S, C, true, std);
-            LAYER_TENSOR("ffn.shared_experts.w3.weight", S, C, true, std);
+            if (gated) LAYER_TENSOR("ffn.shared_experts.w3.weight", S, C, true, std);
             LAYER_TENSOR("ffn.shared_experts.w2.weight", C, S, true, std_out);
         }
         LAYER_TENSOR("ffn.router.weight", E, C, false, std);
@@ -126,8 +130,10 @@ static void build_tensor_table(Model *m)
         /* Experts stacked: expert e's [F, C] block starts at row e * F (moe.h's layout). */
         LAYER_TENSOR("ffn.experts.w1.weight", E * F, C, true, std);
         m->tensors[m->n_tensors - 1].group = PARAM_GROUP_EXPERT;
-        LAYER_TENSOR("ffn.experts.w3.weight", E * F, C, true, std);
-        m->tensors[m->n_tensors - 1].group = PARAM_GROUP_EXPERT;
+        if (gated) {
+            LAYER_TENSOR("ffn.experts.w3.weight", E * F, C, true, std);
+            m->tensors[m->n_tensors - 1].group = PARAM_GROUP_EXPERT;
+        }
         LAYER_TENSOR("ffn.experts.w2.weight", E * C, F, true, std_out);
         m->tensors[m->n_tensors - 1].group = PARAM_GROUP_EXPERT;
 #undef LAYER_TENSOR
@@ -303,6 +309,11 @@ double model_train_micro(Model *m, const uint32_t *tokens, const uint32_t *targe
 
 void model_set_aux_weight(Model *m, float w) { m->aux_weight = w; }
 double model_last_aux_loss(const Model *m) { return m->last_aux; }
+double model_last_z_loss(const Model *m) { return m->be->last_z_loss ? m->be->last_z_loss(m->impl) : 0.0; }
+double model_last_router_z_loss(const Model *m)
+{
+    return m->be->last_router_z_loss ? m->be->last_router_z_loss(m->impl) : 0.0;
+}
 
 /* ---- forward only ---- */
 

@@ -5,6 +5,8 @@
  *   x = tok_embeddings[tokens]
  *   per block l:  x = x + Wo attn(rope(Wq n1(x)), rope(Wk n1(x)), Wv n1(x))   n1 = RMSNorm
  *                 x = x + ffn_l(n2(x))      ffn: dense SwiGLU  W2 (silu(W1 h) * (W3 h))
+ *                                          (or the ffn_activation dial's relu2 /
+ *                                          squared_reglu: model/ffn_activation.h)
  *                                          or, from n_dense_layers on, MoE: shared
  *                                          experts + routed experts (the CPU op: kernels/cpu/moe.h)
  *   logits = output(RMSNorm(x));  loss = cross-entropy (masked positions left out)
@@ -49,6 +51,7 @@
 #define NMOE_MODEL_H
 
 #include "train/config.h"
+#include "model/ffn_activation.h"
 #include "model/routing.h"
 
 #include <stdbool.h>
@@ -59,6 +62,7 @@ typedef struct {
     int vocab_size, dim, n_layers, n_heads, n_kv_heads, head_dim, inter_dim, seq_len, attn_window;
     double rope_theta;
     float norm_eps, init_std;
+    FfnActivation ffn_activation; /* every FFN's; 0 = swiglu (relu2: no w3 tensors) */
     /* MoE: blocks l >= n_dense_layers are MoE when n_routed_experts > 0. */
     int n_dense_layers, n_routed_experts, n_shared_experts, n_activated_experts;
     int moe_inter_dim;            /* resolved: > 0 */
@@ -67,6 +71,10 @@ typedef struct {
     /* emulated precision (kernels/cpu/moe.h): a QuantFormat, and 1 for a bf16 router */
     int expert_precision, router_bf16;
     float embed_gain, logit_gain; /* scalars on the embedding output and the logits */
+    /* Loss dials (training only): the objective of a row r with loss weight w_r adds
+     * w_r z_loss lse_r^2, lse_r = logsumexp of its logits (PaLM's z-loss). */
+    float z_loss;
+    float router_z_loss;          /* MoE: per block, router_z_loss * mean_t lse(router logits_t)^2 */
 } ModelShape;
 
 ModelShape model_shape_from_config(const Config *c);
@@ -152,6 +160,14 @@ void model_set_aux_weight(Model *m, float w);
 /* Sum over MoE blocks of the aux loss values of the last model_train_micro or forward
  * (model_eval_loss, model_score; 0 for an inference model). */
 double model_last_aux_loss(const Model *m);
+/* The z-loss term of the objective of the last model_train_micro: the sum over rows of
+ * loss_weight[r] * z_loss * logsumexp(logits_r)^2, in double (0 when z_loss is 0). With
+ * loss_weight = mask / count it is z_loss times the mean over the counted targets. */
+double model_last_z_loss(const Model *m);
+/* The router z-loss values of the last model_train_micro, summed over MoE blocks (each
+ * a mean over the call's tokens; the objective weighs them by model_set_aux_weight's w,
+ * like the aux loss). 0 when router_z_loss is 0. */
+double model_last_router_z_loss(const Model *m);
 
 /* ---- MoE blocks: routing state and telemetry ---- */
 

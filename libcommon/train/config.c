@@ -24,6 +24,7 @@ static const char *const router_scores[] = { "sigmoid", "softmax", NULL };
 static const char *const backends[] = { "cpu", "cuda", NULL };
 static const char *const expert_precisions[] = { "fp32", "bf16", "fp8_e4m3", "mxfp8", "mxfp4", "nvfp4", NULL };
 static const char *const router_precisions[] = { "fp32", "bf16", NULL };
+static const char *const ffn_activations[] = { "swiglu", "relu2", "squared_reglu", NULL };
 
 /* name, section, type, offset, imin, imax, fmin, fmax, fmin_open, fmax_open, fingerprinted, choices, help,
  * fingerprint_if_set (true for every fingerprinted key added from now on: see config.h) */
@@ -44,6 +45,13 @@ static const ConfigKey keys[] = {
     { "norm_eps", "model", CONFIG_FLOAT, OFF(norm_eps), 0, 0, 0, 1, true, false, true, NULL, "RMSNorm epsilon", false },
     { "init_std", "model", CONFIG_FLOAT, OFF(init_std), 0, 0, 0, 10, true, false, true, NULL,
       "standard deviation of the initial weights (output projections: / sqrt(2 n_layers))", false },
+    /* architecture dials */
+    { "ffn_activation", "model", CONFIG_STRING, OFF(ffn_activation), 0, 0, 0, 0, false, false, true, ffn_activations,
+      "activation of every FFN (dense, shared and routed experts): swiglu, relu2 (no W3 matrix) or squared_reglu", true },
+    { "z_loss", "train", CONFIG_FLOAT, OFF(z_loss), 0, 0, 0, 1e6, false, false, true, NULL,
+      "z-loss (PaLM): adds z_loss * mean over counted targets of logsumexp(logits)^2 to the objective; 0 = off", true },
+    { "router_z_loss", "train", CONFIG_FLOAT, OFF(router_z_loss), 0, 0, 0, 1e6, false, false, true, NULL,
+      "MoE: router z-loss (ST-MoE): adds router_z_loss * mean over tokens of logsumexp(router logits)^2, summed over MoE blocks; 0 = off", true },
     /* MoE */
     { "n_dense_layers", "model", CONFIG_INT, OFF(n_dense_layers), 0, 1024, 0, 0, false, false, true, NULL,
       "MoE: the first n_dense_layers blocks keep a dense FFN; the rest are MoE blocks", false },
@@ -170,6 +178,7 @@ void config_defaults(Config *c)
     c->rope_theta = 10000.0;
     c->norm_eps = 1e-5;
     c->init_std = 0.02;
+    strcpy(c->ffn_activation, "swiglu");
     /* MoE defaults follow nmoe's config.py. */
     c->n_dense_layers = 1;
     c->n_routed_experts = 0;
@@ -231,6 +240,7 @@ static size_t string_cap(const ConfigKey *k)
     if (strcmp(k->name, "backend") == 0) return sizeof(((Config *)0)->backend);
     if (strcmp(k->name, "expert_precision") == 0) return sizeof(((Config *)0)->expert_precision);
     if (strcmp(k->name, "router_precision") == 0) return sizeof(((Config *)0)->router_precision);
+    if (strcmp(k->name, "ffn_activation") == 0) return sizeof(((Config *)0)->ffn_activation);
     return CONFIG_STRING_MAX;
 }
 

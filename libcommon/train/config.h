@@ -12,7 +12,10 @@
  * decide the training trajectory (model, optimizer, schedule, batch, seed, data); the
  * keys that only say how long to run, how often to log, validate or checkpoint and where
  * to write (steps, log_every, checkpoint_every, validation_*, target_loss, out_dir,
- * resume) are left out, so a run can be resumed with more steps or another out_dir. */
+ * resume) are left out, so a run can be resumed with more steps or another out_dir.
+ * Keys added after checkpoints existed (the architecture and loss dials: ffn_activation
+ * and the like) enter it only when set to something other than their default, so the
+ * fingerprint of every older config, and of the checkpoints it wrote, is unchanged. */
 #ifndef NMOE_CONFIG_H
 #define NMOE_CONFIG_H
 
@@ -26,6 +29,9 @@ typedef struct {
     /* model */
     int64_t vocab_size, dim, n_layers, n_heads, n_kv_heads, inter_dim, seq_len, attn_window;
     double rope_theta, norm_eps, init_std;
+    char ffn_activation[16];   /* swiglu, relu2 or squared_reglu (model/ffn_activation.h) */
+    double z_loss;             /* coefficient of mean logsumexp(logits)^2 in the objective */
+    double router_z_loss;      /* MoE: coefficient of mean logsumexp(router logits)^2, per block */
     /* MoE (n_routed_experts > 0): blocks l >= n_dense_layers have an MoE FFN */
     int64_t n_dense_layers, n_routed_experts, n_shared_experts, n_activated_experts, moe_inter_dim;
     double route_scale;

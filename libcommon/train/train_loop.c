@@ -335,6 +335,8 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     if (!config_check(cfg, origin, err, sizeof err)) die_usage("%s", err);
     if (!trainer_split_check(cfg, dist_size(), origin, err, sizeof err)) die_usage("%s", err);
     /* The backend first: one that cannot run is an error, never a quiet CPU run. */
+    const ModelShape dials = model_shape_from_config(cfg);
+    if (!backend_supports(cfg->backend, &dials, err, sizeof err)) die_usage("%s", err);
     int backend_status = 0;
     const ModelBackend *backend = backend_find(cfg->backend, &backend_status, err, sizeof err);
     if (!backend) die_status(backend_status, "%s", err);
@@ -608,6 +610,8 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
             nd_f64(&r.mx.l, "grad_norm", res.opt.grad_norm);
             nd_int(&r.mx.l, "tokens", r.progress.tokens);
             if (cfg->aux_loss_alpha > 0 && model_n_moe_layers(r.model) > 0) nd_f64(&r.mx.l, "aux_loss", res.aux_loss);
+            if (cfg->z_loss > 0) nd_f64(&r.mx.l, "z_loss", res.z_loss);
+            if (cfg->router_z_loss > 0 && model_n_moe_layers(r.model) > 0) nd_f64(&r.mx.l, "router_z_loss", res.router_z_loss);
             nd_obj_begin(&r.mx.l, "time");
             nd_f64(&r.mx.l, "elapsed_s", t_now - r.t_start);
             nd_f64(&r.mx.l, "step_ms", 1e3 * (t_now - t_step));

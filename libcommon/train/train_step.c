@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Values per micro-batch gathered under mpirun before the router sums: the loss sum,
+ * the aux loss, the z-loss and the router z-loss. */
+enum { MICRO_SCALARS = 4 };
+
 struct Trainer {
     const Config *cfg;
     Model *model;
@@ -25,7 +29,8 @@ struct Trainer {
     GradTree *tree;             /* NULL: one micro-batch on one rank, the gradient stays put */
     float *scratch;             /* ranks > 1: n_params, what the tree's rounds receive */
     int per_micro;              /* ranks > 1: values per micro-batch in mine/all */
-    double *mine, *all;         /* [loss sum, aux loss, per MoE block: top-1 sum, aux sum] */
+    double *mine, *all;         /* [loss sum, aux loss, z-loss, router z-loss (MICRO_SCALARS),
+                                   per MoE block: top-1 sum, aux sum] */
     uint64_t *counts;           /* per MoE block: loads [E], tokens, assignments, dropped */
 };
 
@@ -72,7 +77,7 @@ Trainer *trainer_create(const Config *cfg, Model *m, Optimizer *o)
     if (t->ranks > 1) {
         const int n_moe = model_n_moe_layers(m), E = (int)cfg->n_routed_experts;
         t->scratch = xaligned_alloc(model_n_params(m) * sizeof(float));
-        t->per_micro = 2 + 2 * n_moe;
+        t->per_micro = MICRO_SCALARS + 2 * n_moe;
         t->mine = xcalloc((size_t)(t->local / t->micro) * t->per_micro, sizeof *t->mine);
         t->all = xcalloc((size_t)t->n_micro * t->per_micro, sizeof *t->all);
         t->counts = xcalloc((size_t)n_moe * (E + 3) + 1, sizeof *t->counts);
@@ -155,8 +160,8 @@ static void globalize_router_stats(Trainer *t, const double *base_sums)
         st->dropped = (int64_t)ci[E + 2];
         double top1 = base_sums[2 * i], aux = base_sums[2 * i + 1];
         for (int j = 0; j < t->n_micro; j++) {
-            top1 += t->all[(size_t)j * t->per_micro + 2 + 2 * i];
-            aux += t->all[(size_t)j * t->per_micro + 3 + 2 * i];
+            top1 += t->all[(size_t)j * t->per_micro + MICRO_SCALARS + 2 * i];
+            aux += t->all[(size_t)j * t->per_micro + MICRO_SCALARS + 1 + 2 * i];
         }
         st->top1_affinity_sum = top1;
         st->aux_loss_sum = aux;
@@ -200,15 +205,20 @@ StepResult trainer_step(Trainer *t, const uint32_t *batch, int64_t tokens_before
         split(batch + (size_t)b0 * (T + 1), t->micro, T, t->inputs, t->targets);
         for (int i = 0; i < t->micro * T; i++) t->weights[i] = t->mask[(size_t)b0 * T + i] ? w : 0.0f;
         double s = model_train_micro(t->model, t->inputs, t->targets, t->weights, t->micro, T);
-        double aux = model_last_aux_loss(t->model);
+        double aux = model_last_aux_loss(t->model), z = model_last_z_loss(t->model);
+        double rz = model_last_router_z_loss(t->model);
         if (t->ranks > 1) {
             double *v = t->mine + (size_t)j * t->per_micro;
             v[0] = s;
             v[1] = aux;
-            take_router_sums(t, v + 2);
+            v[2] = z;
+            v[3] = rz;
+            take_router_sums(t, v + MICRO_SCALARS);
         } else {
             sum += s;
             r.aux_loss += aux / n_micro;
+            r.z_loss += z;
+            r.router_z_loss += rz / n_micro;
         }
         if (t->tree) {
             model_get_grads(t->model, grad_tree_leaf(t->tree));
@@ -228,6 +238,8 @@ StepResult trainer_step(Trainer *t, const uint32_t *batch, int64_t tokens_before
         for (int j = 0; j < n_micro; j++) {
             sum += t->all[(size_t)j * t->per_micro];
             r.aux_loss += t->all[(size_t)j * t->per_micro + 1] / n_micro;
+            r.z_loss += t->all[(size_t)j * t->per_micro + 2];
+            r.router_z_loss += t->all[(size_t)j * t->per_micro + 3] / n_micro;
         }
         globalize_router_stats(t, base_sums);
     }

@@ -10,7 +10,10 @@
  *
  * MoE: the sequence-wise aux loss (aux_loss_alpha > 0) joins the objective as the mean
  * over the step's micro-batches of each block's value (so over its sequences); it is
- * reported apart (StepResult.aux_loss), `loss` stays the cross-entropy. After an applied
+ * reported apart (StepResult.aux_loss), `loss` stays the cross-entropy. So is the z-loss
+ * (z_loss > 0): z_loss times the mean over the counted targets of logsumexp(logits)^2
+ * (StepResult.z_loss), and the router z-loss (router_z_loss > 0), weighted like the aux
+ * loss (StepResult.router_z_loss). After an applied
  * optimizer step every MoE block's routing bias is updated from the step's loads, summed
  * over the micro-batches (aux-loss-free balancing, moe_bias_update):
  *   rate = router_bias_update_rate, times lr_router(step) / peak lr_router when
@@ -44,6 +47,11 @@ typedef struct {
     int64_t counted;         /* targets counted */
     OptimizerReport opt;     /* opt.applied false: non-finite loss or gradient, nothing changed */
     double aux_loss;         /* MoE balance loss in the objective (sum over blocks); 0 when off */
+    double z_loss;           /* z-loss term in the objective: z_loss * mean over counted targets
+                              * of logsumexp(logits)^2; 0 when off */
+    double router_z_loss;    /* MoE router z-loss in the objective (sum over blocks of each
+                              * one's router_z_loss * mean over the step's tokens of
+                              * logsumexp(router logits)^2); 0 when off */
     double bias_step;        /* MoE: the bias-update step applied after this step (rate times
                               * the schedule's multiplier, in float as applied); 0 when none */
     double compute_s;        /* this rank's seconds in the step outside the two below */

@@ -19,29 +19,42 @@ import torch
 import torch.nn.functional as F
 
 
-class Expert(torch.nn.Module):
-    """SwiGLU: w2(silu(w1 x) * w3 x), weights [out, in] like nmoe's."""
+def ffn_act(act, a, b):
+    """nmoe's ffn_activation dial (model/ffn_activation.h) on a = w1 x and b = w3 x."""
+    if act == "relu2":
+        return F.relu(a).square()
+    if act == "squared_reglu":
+        return F.relu(a).square() * b
+    return F.silu(a) * b
 
-    def __init__(self, dim, inter):
+
+class Expert(torch.nn.Module):
+    """SwiGLU: w2(silu(w1 x) * w3 x), weights [out, in] like nmoe's; or the other
+    activations of the dial (relu2 has no w3)."""
+
+    def __init__(self, dim, inter, act="swiglu"):
         super().__init__()
+        self.act = act
         self.w1 = torch.nn.Linear(dim, inter, bias=False)
-        self.w3 = torch.nn.Linear(dim, inter, bias=False)
+        self.w3 = torch.nn.Linear(dim, inter, bias=False) if act != "relu2" else None
         self.w2 = torch.nn.Linear(inter, dim, bias=False)
 
     def forward(self, x):
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        return self.w2(ffn_act(self.act, self.w1(x), self.w3(x) if self.w3 is not None else None))
 
 
 class MoE(torch.nn.Module):
     def __init__(self, dim, experts, topk, inter, score="sigmoid", route_scale=1.0, gain=1.0,
-                 capacity=0.0, alpha=0.0, seq_len=0):
+                 capacity=0.0, alpha=0.0, seq_len=0, act="swiglu", router_z=0.0):
         super().__init__()
         self.E, self.K, self.score = experts, topk, score
         self.route_scale, self.gain = route_scale, gain
         self.capacity, self.alpha, self.seq_len = capacity, alpha, seq_len
+        self.router_z = router_z  # ST-MoE router z-loss coefficient
+        self.zloss = torch.zeros(())
         self.router = torch.nn.Linear(dim, experts, bias=False)
         self.register_buffer("bias", torch.zeros(experts))  # routing bias: not a parameter
-        self.experts = torch.nn.ModuleList(Expert(dim, inter) for _ in range(experts))
+        self.experts = torch.nn.ModuleList(Expert(dim, inter, act) for _ in range(experts))
 
     def load(self, router_w, bias, w1, w3, w2):
         with torch.no_grad():
@@ -55,6 +68,10 @@ class MoE(torch.nn.Module):
     def route(self, x):
         """Affinities s [T,E], chosen experts [T,K], gate weights [T,K]."""
         logits = self.router(x)
+        # Router z-loss: coefficient * mean over tokens of logsumexp(logits)^2, for either
+        # score function (on the logits before sigmoid or softmax).
+        self.zloss = self.router_z * torch.logsumexp(logits, dim=-1).square().mean() if self.router_z > 0 \
+            else torch.zeros(())
         s = torch.sigmoid(logits) if self.score == "sigmoid" else torch.softmax(logits, dim=-1)
         # top-K on s + b; a stable sort of the negated keys makes the lower expert index
         # win ties (torch.topk does not promise an order for ties).

@@ -35,7 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from moe_reference import MoE  # noqa: E402  (the routed layer's PyTorch reference)
+from moe_reference import MoE, ffn_act  # noqa: E402  (the routed layer's PyTorch reference)
 
 # Normwise relative error ||c - t|| / ||t|| allowed, per quantity (fp32 throughout).
 TOL_LOGITS = 2e-6
@@ -139,14 +139,18 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    def __init__(self, dim, inter):
+    """w2(act(w1 x, w3 x)): SwiGLU, or the ffn_activation dial's relu2 (no w3) or
+    squared_reglu."""
+
+    def __init__(self, dim, inter, act="swiglu"):
         super().__init__()
+        self.act = act
         self.w1 = nn.Linear(dim, inter, bias=False)
-        self.w3 = nn.Linear(dim, inter, bias=False)
+        self.w3 = nn.Linear(dim, inter, bias=False) if act != "relu2" else None
         self.w2 = nn.Linear(inter, dim, bias=False)
 
     def forward(self, x):
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        return self.w2(ffn_act(self.act, self.w1(x), self.w3(x) if self.w3 is not None else None))
 
 
 class MoEFFN(nn.Module):
@@ -157,10 +161,11 @@ class MoEFFN(nn.Module):
         super().__init__()
         F_ = cfg["moe_inter_dim"] or cfg["inter_dim"]
         S = cfg["n_shared_experts"] * F_
-        self.shared_experts = FeedForward(cfg["dim"], S) if S > 0 else None
+        act = cfg.get("ffn_activation", "swiglu")
+        self.shared_experts = FeedForward(cfg["dim"], S, act) if S > 0 else None
         self.moe = MoE(cfg["dim"], cfg["n_routed_experts"], cfg["n_activated_experts"], F_, cfg["router_score"],
                        cfg["route_scale"], cfg["expert_output_gain"], cfg["capacity_factor"], cfg["aux_loss_alpha"],
-                       cfg["seq_len"])
+                       cfg["seq_len"], act, cfg.get("router_z_loss", 0.0))
         self.aux = torch.zeros(())
 
     def forward(self, x):
@@ -176,7 +181,7 @@ class Block(nn.Module):
         self.attn_norm = RMSNorm(cfg["dim"], cfg["norm_eps"])
         self.attn = Attention(cfg)
         self.ffn_norm = RMSNorm(cfg["dim"], cfg["norm_eps"])
-        self.ffn = MoEFFN(cfg) if moe else FeedForward(cfg["dim"], cfg["inter_dim"])
+        self.ffn = MoEFFN(cfg) if moe else FeedForward(cfg["dim"], cfg["inter_dim"], cfg.get("ffn_activation", "swiglu"))
 
     def forward(self, x, cos, sin):
         x = x + self.attn(self.attn_norm(x), cos, sin)
@@ -204,6 +209,11 @@ def moe_blocks(model):
     return [(l, b.ffn) for l, b in enumerate(model.layers) if isinstance(b.ffn, MoEFFN)]
 
 
+def expert_mats(moe):
+    """The routed experts' matrices: relu2 has no w3."""
+    return ("w1", "w2") if moe.experts[0].w3 is None else ("w1", "w3", "w2")
+
+
 # nmoe's names of an MoE block's tensors -> this model's: the routed experts are stacked
 # [E*F, C] (w1, w3) and [E*C, F] (w2) in nmoe, one module per expert here.
 def load_nmoe_weights(model, tensors):
@@ -217,7 +227,7 @@ def load_nmoe_weights(model, tensors):
             E = m.E
             m.router.weight.copy_(tensors[p + "router.weight"])
             m.bias.copy_(tensors[p + "router.bias"])
-            for w in ("w1", "w3", "w2"):
+            for w in expert_mats(m):
                 stacked = tensors[p + f"experts.{w}.weight"]
                 parts = stacked.view(E, stacked.shape[0] // E, stacked.shape[1])
                 for e, ex in enumerate(m.experts):
@@ -242,7 +252,7 @@ def nmoe_named_grads_and_params(model):
     for l, f in moe_blocks(model):
         pre = f"layers.{l}.ffn."
         out.append((pre + "router.weight", f.moe.router.weight.detach(), f.moe.router.weight.grad))
-        for w in ("w1", "w3", "w2"):
+        for w in expert_mats(f.moe):
             ws = [getattr(ex, w).weight for ex in f.moe.experts]
             out.append((pre + f"experts.{w}.weight", torch.cat([x.detach() for x in ws]),
                         torch.cat([x.grad if x.grad is not None else torch.zeros_like(x) for x in ws])))
@@ -348,16 +358,28 @@ def main():
             mask = (tgt != eos).float()
         count = mask.sum().item()
         loss_sum = 0.0
+        z_coef = cfg.get("z_loss", 0.0)
+        z_total = 0.0
+        rz_total = 0.0
         for b0 in range(0, B, micro):
             lg = model(inp[b0:b0 + micro])
             ce = F.cross_entropy(lg.reshape(-1, V), tgt[b0:b0 + micro].reshape(-1), reduction="none")
             m = mask[b0:b0 + micro].reshape(-1)
             objective = (ce * m).sum().div(count)
+            if z_coef > 0:
+                # PaLM's z-loss: z_loss * mean over the counted targets of logsumexp^2.
+                lse = torch.logsumexp(lg.reshape(-1, V), dim=-1)
+                z_term = z_coef * (lse.square() * m).sum().div(count)
+                objective = objective + z_term
+                z_total += z_term.item()
             for i, (l, f) in enumerate(moes):
                 # The aux loss of a micro-batch is a mean over its sequences; 1/n_micro
                 # makes the step's the mean over all of them.
                 objective = objective + f.aux / n_micro
                 aux_total += f.aux.item() / n_micro
+                if f.moe.router_z > 0:
+                    objective = objective + f.moe.zloss / n_micro
+                    rz_total += f.moe.zloss.item() / n_micro
                 loads[i] += f.moe.last["loads"]
                 dropped += int(f.moe.last["dropped"].sum())
                 idx = f.moe.last["idx"].numpy()
@@ -414,11 +436,15 @@ def main():
                       f" (range [{c_bias[i].min():.4g}, {c_bias[i].max():.4g}])")
                 if not same:
                     failures.append(f"step {s} bias {l}")
+            if cfg.get("router_z_loss", 0.0) > 0:
+                check(f"step {s} router_z_loss", abs(cs["router_z_loss"] - rz_total) / abs(rz_total), TOL_LOSS)
             if cfg["aux_loss_alpha"] > 0:
                 check(f"step {s} aux_loss", abs(cs["aux_loss"] - aux_total) / abs(aux_total), TOL_LOSS)
             for kind in ("expert", "router"):
                 check(f"step {s} lr_{kind}", abs(cs[f"lr_{kind}"] - lrs[kind]) / lrs[kind], 1e-12)
         check(f"step {s} loss", abs(cs["loss"] - loss) / abs(loss), TOL_LOSS)
+        if z_coef > 0:
+            check(f"step {s} z_loss", abs(cs["z_loss"] - z_total) / abs(z_total), TOL_LOSS)
         check(f"step {s} grad_norm", abs(cs["grad_norm"] - norm) / norm, TOL_NORM)
         check(f"step {s} lr", abs(cs["lr"] - lr) / lr, 1e-12)
         if cs["counted"] != int(count):

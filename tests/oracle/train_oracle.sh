@@ -16,7 +16,12 @@
 # and router learning rates, the sequence-wise aux loss, a centred and scheduled bias
 # update, micro-batches and clipping; "moe_softmax" has softmax routing, top-3 of 6, no
 # shared expert, a capacity factor that drops tokens, route_scale and an expert output
-# gain, a clamped bias update.
+# gain, a clamped bias update. Then the ffn_activation dial: "moe_relu2" and
+# "moe_sqreglu" are "moe" with relu2 (no w3 tensors) and squared_reglu in its dense
+# block, its shared expert and its routed experts alike. "gqa_z" is "gqa" with the
+# z-loss on the logits (z_loss = 0.05: it scales the softmax gradient by about 1.2);
+# "moe_rz" and "moe_softmax_rz" add the router z-loss to "moe" (sigmoid) and
+# "moe_softmax" (router_z_loss = 0.05; 0.5 on the small softmax logits).
 set -eu
 top=${NMOE_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 py=/usr/bin/python3
@@ -151,7 +156,16 @@ router_bias_update_rate = 2e-2
 router_bias_clamp = 0.03
 TOML
 
-for c in gqa window moe moe_softmax; do
+# The ffn_activation dial on the "moe" config (the key goes in its [model] table).
+sed 's/^\[model\]$/[model]\nffn_activation = "relu2"/' "$tmp/moe.toml" >"$tmp/moe_relu2.toml"
+sed 's/^\[model\]$/[model]\nffn_activation = "squared_reglu"/' "$tmp/moe.toml" >"$tmp/moe_sqreglu.toml"
+sed 's/^\[train\]$/[train]\nz_loss = 0.05/' "$tmp/gqa.toml" >"$tmp/gqa_z.toml"
+sed 's/^\[train\]$/[train]\nrouter_z_loss = 0.05/' "$tmp/moe.toml" >"$tmp/moe_rz.toml"
+{ cat "$tmp/moe_softmax.toml"; echo "router_z_loss = 0.5"; } >"$tmp/moe_softmax_rz.toml"
+grep -q router_z_loss "$tmp/moe_rz.toml"
+grep -q relu2 "$tmp/moe_relu2.toml" && grep -q squared_reglu "$tmp/moe_sqreglu.toml" && grep -q z_loss "$tmp/gqa_z.toml"
+
+for c in gqa window moe moe_softmax moe_relu2 moe_sqreglu gqa_z moe_rz moe_softmax_rz; do
     mkdir "$tmp/$c"
     echo "== $c"
     OMP_NUM_THREADS=2 "$dump" "$tmp/$c.toml" "$tmp/$c"

@@ -188,6 +188,22 @@ int main(void)
     CHECK(config_set(&e, "seed=42", err, sizeof err));
     config_fingerprint_hex(&e, h1);
     CHECK_STR(h0, h1);
+    /* The dials added after checkpoints existed are in the fingerprint only when set
+     * off their default: the defaults' canonical form does not name them (so older
+     * fingerprints stand), another value does, and out-of-range values name the key. */
+    fp_json = config_to_json(&a, true);
+    CHECK(strstr(fp_json, "ffn_activation") == NULL);
+    free(fp_json);
+    CHECK(config_set(&e, "ffn_activation=swiglu", err, sizeof err));
+    config_fingerprint_hex(&e, h1);
+    CHECK_STR(h0, h1);
+    CHECK(config_set(&e, "ffn_activation=relu2", err, sizeof err));
+    config_fingerprint_hex(&e, h1);
+    CHECK(strcmp(h0, h1) != 0);
+    fp_json = config_to_json(&e, true);
+    CHECK(strstr(fp_json, "\"ffn_activation\":\"relu2\"") != NULL);
+    free(fp_json);
+    CHECK(!config_set(&e, "ffn_activation=gelu", err, sizeof err) && strstr(err, "ffn_activation") != NULL);
 
     /* Every key has help text and a section. */
     for (size_t i = 0; i < config_key_count(); i++) {

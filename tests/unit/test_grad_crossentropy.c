@@ -1,7 +1,10 @@
 /* test_grad_crossentropy.c: the fused softmax cross-entropy's gradient against finite
  * differences of its loss; the vectorized path against the reference; argmax takes the
  * lowest index on ties; a NaN logit gives a NaN loss; the loss is the same with and
- * without the gradient pass; 1 and 2 threads give the same bits. */
+ * without the gradient pass; 1 and 2 threads give the same bits. The z-loss variant
+ * (crossentropy_z): its gradient of loss + z lse^2 against finite differences, lse
+ * against the definition, fast against reference, and z = 0 bit-identical to the plain
+ * kernel. */
 #include "cpu/crossentropy.h"
 #include "gradcheck.h"
 
@@ -10,15 +13,16 @@ typedef struct {
     const uint32_t *targets;
     const float *weight;
     float *z, *work, *loss;
+    float z_coef, *lse;  /* z-loss variant: the objective adds w z_coef lse^2 */
 } Ce;
 
 static double ce_loss(void *ctx)
 {
     Ce *c = ctx;
     memcpy(c->work, c->z, (size_t)c->n * c->V * sizeof(float));
-    crossentropy_ref(c->work, c->n, c->V, c->targets, c->loss, NULL, NULL);
+    crossentropy_z_ref(c->work, c->n, c->V, c->targets, c->loss, NULL, NULL, c->z_coef, c->lse);
     double s = 0;
-    for (int i = 0; i < c->n; i++) s += (double)c->weight[i] * c->loss[i];
+    for (int i = 0; i < c->n; i++) s += (double)c->weight[i] * (c->loss[i] + (double)c->z_coef * c->lse[i] * c->lse[i]);
     return s;
 }
 
@@ -32,6 +36,7 @@ int main(void)
     c.z = rand_array(N, &rng, 2.0f);
     c.work = calloc(N, 4);
     c.loss = calloc((size_t)c.n, 4);
+    c.lse = calloc((size_t)c.n, 4);
     float *grad = malloc(N * 4);
     memcpy(grad, c.z, N * 4);
     crossentropy_ref(grad, c.n, c.V, targets, c.loss, NULL, weight);
@@ -47,6 +52,20 @@ int main(void)
         for (int j = 0; j < c.V; j++) s += exp(c.z[i * c.V + j] - m);
         CHECK_CLOSE(c.loss[i], log(s) + m - c.z[i * c.V + targets[i]], 1e-6, 1e-6);
     }
+
+    /* The z-loss: gradient of loss + z lse^2, and lse = logsumexp in double. */
+    c.z_coef = 0.3f;
+    memcpy(grad, c.z, N * 4);
+    crossentropy_z_ref(grad, c.n, c.V, targets, c.loss, NULL, weight, c.z_coef, c.lse);
+    gradcheck("crossentropy z-loss dz", c.z, grad, N, 1, ce_loss, &c, 1e-2, 1e-2, 2e-4);
+    ce_loss(&c); /* lse at the unperturbed logits */
+    for (int i = 0; i < c.n; i++) {
+        double m = -1e30, s = 0;
+        for (int j = 0; j < c.V; j++) m = fmax(m, c.z[i * c.V + j]);
+        for (int j = 0; j < c.V; j++) s += exp(c.z[i * c.V + j] - m);
+        CHECK_CLOSE(c.lse[i], m + log(s), 1e-6, 1e-6);
+    }
+    c.z_coef = 0.0f;
 
     /* Fast vs reference on a GPT-2-sized vocabulary. */
     int n = 16, V = 50257;
@@ -73,6 +92,17 @@ int main(void)
     check_arrays_identical("crossentropy threads loss", l1, l2, (size_t)n);
     check_arrays_identical("crossentropy loss without gradient", l1, l_only, (size_t)n);
     check_arrays_identical("crossentropy leaves logits alone without gradient", only, z, M);
+    /* z = 0 is the plain kernel, bit for bit; z > 0 fast against reference. */
+    float *lse_ref = malloc((size_t)n * 4), *lse1 = malloc((size_t)n * 4);
+    memcpy(g2, z, M * 4);
+    crossentropy_z(g2, n, V, t, l2, NULL, w, 0.0f, lse1);
+    check_arrays_identical("crossentropy_z at 0 grad", g2, g1, M);
+    memcpy(g_ref, z, M * 4); memcpy(g1, z, M * 4);
+    crossentropy_z_ref(g_ref, n, V, t, l_ref, NULL, w, 1e-2f, lse_ref);
+    crossentropy_z(g1, n, V, t, l1, NULL, w, 1e-2f, lse1);
+    check_arrays_close("crossentropy_z fast lse", lse1, lse_ref, (size_t)n, 1e-6, 1e-6);
+    check_arrays_close("crossentropy_z fast grad", g1, g_ref, M, 3e-5, 1e-12);
+    free(lse_ref); free(lse1);
 
     /* NaN anywhere in a row makes its loss NaN, in both paths. */
     z[3 * V + 1000] = NAN;
@@ -85,6 +115,6 @@ int main(void)
 
     free(z); free(t); free(am_ref); free(am); free(w); free(g_ref); free(g1); free(g2); free(only);
     free(l_ref); free(l1); free(l2); free(l_only);
-    free(c.z); free(c.work); free(c.loss); free(grad);
+    free(c.z); free(c.work); free(c.loss); free(c.lse); free(grad);
     return check_report("test_grad_crossentropy");
 }

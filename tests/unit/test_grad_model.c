@@ -6,7 +6,9 @@
  * MoE models (a dense block then MoE blocks: shared expert, router, routed experts,
  * sigmoid and softmax, the aux loss, a capacity factor): every parameter against finite
  * differences with the top-K choice held fixed, the fast grouped path against the
- * per-token reference, 1 vs 2 threads, and the router telemetry a step leaves. */
+ * per-token reference, 1 vs 2 threads, and the router telemetry a step leaves. The
+ * ffn_activation dial (relu2, squared_reglu) in every FFN kind (dense block, shared and
+ * routed experts): finite differences, and fast against reference on 1 and 2 threads. */
 #include "gradcheck.h"
 #include "model/model.h"
 
@@ -17,6 +19,7 @@ typedef struct {
     int B, T;
     float *loss;
     const float *params;  /* host copy gradcheck perturbs; pushed to the model each call */
+    float *logits;        /* z-loss: [B*T][V] scratch; NULL when the shape's z_loss is 0 */
 } Ctx;
 
 /* Host copies of a model's parameters and gradients (the backend holds them). */
@@ -41,9 +44,23 @@ static double model_loss(void *p)
     model_eval_loss(c->m, c->tok, c->tgt, NULL, c->B, c->T, c->loss, NULL);
     double s = 0.0;
     for (int r = 0; r < c->B * c->T; r++) s += (double)c->weight[r] * c->loss[r];
+    if (c->logits) {
+        /* The z-loss term, z * sum_r w_r logsumexp(logits_r)^2, from the logits in double. */
+        const ModelShape *sh = model_shape(c->m);
+        const int V = sh->vocab_size;
+        model_logits(c->m, c->tok, c->B, c->T, c->logits);
+        for (int r = 0; r < c->B * c->T; r++) {
+            const float *z = c->logits + (size_t)r * V;
+            double mx = z[0], e = 0;
+            for (int j = 1; j < V; j++) mx = fmax(mx, z[j]);
+            for (int j = 0; j < V; j++) e += exp(z[j] - mx);
+            const double lse = mx + log(e);
+            s += (double)c->weight[r] * sh->z_loss * lse * lse;
+        }
+    }
     /* MoE: the aux loss of a training model's forward, at the weight the backward uses
      * (1 by default; 0 when aux_loss_alpha is 0). */
-    return s + model_last_aux_loss(c->m);
+    return s + model_last_aux_loss(c->m) + model_last_router_z_loss(c->m);
 }
 
 static ModelShape tiny_shape(int window)
@@ -54,9 +71,11 @@ static ModelShape tiny_shape(int window)
     return s;
 }
 
-static void finite_differences(int window, float embed_gain, float logit_gain)
+static void finite_differences(int window, FfnActivation act, float z_loss, float embed_gain, float logit_gain)
 {
     ModelShape s = tiny_shape(window);
+    s.ffn_activation = act;
+    s.z_loss = z_loss;
     s.embed_gain = embed_gain;
     s.logit_gain = logit_gain;
     const int B = 2, T = 5, N = B * T;
@@ -80,9 +99,19 @@ static void finite_differences(int window, float embed_gain, float logit_gain)
         weight[i] = 1.0f / (N - 1);
     }
     weight[3] = 0.0f; /* a masked position */
-    Ctx c = { m, tok, tgt, weight, B, T, loss, params };
+    float *logits = z_loss > 0 ? malloc((size_t)N * s.vocab_size * sizeof(float)) : NULL;
+    Ctx c = { m, tok, tgt, weight, B, T, loss, params, logits };
     model_zero_grads(m);
     double sum = model_train_micro(m, tok, tgt, weight, B, T);
+    if (z_loss > 0) {
+        /* The z term the model reports is the one the finite differences see. */
+        c.params = NULL;
+        const double ce = sum * (double)weight[0];
+        CHECK_CLOSE(model_last_z_loss(m) + ce, model_loss(&c), 1e-6, 0);
+        c.params = params;
+    } else {
+        CHECK(model_last_z_loss(m) == 0.0);
+    }
     double sum_check = 0.0;
     model_eval_loss(m, tok, tgt, NULL, B, T, loss, NULL);
     for (int i = 0; i < N; i++) if (i != 3) sum_check += loss[i];
@@ -92,7 +121,8 @@ static void finite_differences(int window, float embed_gain, float logit_gain)
     for (int i = 0; i < model_n_tensors(m); i++) {
         const ParamTensor *t = model_tensor(m, i);
         char what[160];
-        snprintf(what, sizeof what, "model (window %d, gains %.2f %.2f) %s", window, embed_gain, logit_gain, t->name);
+        snprintf(what, sizeof what, "model (window %d, %s, z_loss %g, gains %.2f %.2f) %s", window,
+                 ffn_activation_name(act), z_loss, embed_gain, logit_gain, t->name);
         /* Every element of small tensors, every third of the larger ones (the sanitized
          * build runs this too). */
         size_t stride = t->numel > 64 ? 3 : 1;
@@ -100,6 +130,7 @@ static void finite_differences(int window, float embed_gain, float logit_gain)
     }
     free(grads);
     free(params);
+    free(logits);
     model_free(m);
 }
 
@@ -215,9 +246,15 @@ static ModelShape moe_shape(bool softmax, int shared, float capacity, float alph
     return s;
 }
 
-static void moe_finite_differences(bool softmax, int shared, float capacity, float alpha)
+static void moe_finite_differences(bool softmax, int shared, float capacity, float alpha, FfnActivation act,
+                                   float router_z)
 {
     ModelShape s = moe_shape(softmax, shared, capacity, alpha);
+    s.ffn_activation = act;
+    s.router_z_loss = router_z;
+    /* r^2 * b is cubic in its input: at init_std 0.5 its curvature makes the central
+     * differences of step 2e-3 inexact (the reference agrees with PyTorch: train_oracle). */
+    if (act == FFN_ACT_SQUARED_REGLU) s.init_std = 0.25f;
     const int B = 2, T = 5, N = B * T;
     /* Thousands of tiny forwards: OpenMP's fork/join would dominate on a busy machine
      * (threads do not change the results: fast_vs_reference checks that). */
@@ -247,7 +284,7 @@ static void moe_finite_differences(bool softmax, int shared, float capacity, flo
         tgt[i] = (uint32_t)rng_below(&r, 11);
         weight[i] = 1.0f / N;
     }
-    Ctx c = { m, tok, tgt, weight, B, T, loss, params };
+    Ctx c = { m, tok, tgt, weight, B, T, loss, params, NULL };
     model_zero_grads(m);
     model_train_micro(m, tok, tgt, weight, B, T);
     /* Hold the top-K choice (and with it any drops) fixed: the loss is smooth then. */
@@ -259,12 +296,12 @@ static void moe_finite_differences(bool softmax, int shared, float capacity, flo
         router_seen += t->group == PARAM_GROUP_ROUTER;
         expert_seen += t->group == PARAM_GROUP_EXPERT;
         char what[192];
-        snprintf(what, sizeof what, "moe model (%s, shared %d, cf %g, alpha %g) %s", softmax ? "softmax" : "sigmoid",
-                 shared, capacity, alpha, t->name);
+        snprintf(what, sizeof what, "moe model (%s, shared %d, cf %g, alpha %g, %s, router_z %g) %s",
+                 softmax ? "softmax" : "sigmoid", shared, capacity, alpha, ffn_activation_name(act), router_z, t->name);
         size_t stride = t->numel > 64 ? 3 : 1;
         gradcheck(what, params + t->offset, grads + t->offset, t->numel, stride, model_loss, &c, 2e-3, 1e-2, 2e-4);
     }
-    CHECK(router_seen == 2 && expert_seen == 6);
+    CHECK(router_seen == 2 && expert_seen == (ffn_activation_gated(act) ? 6 : 4));
     if (capacity > 0) {
         /* The configuration is meant to drop: check it does. */
         const MoeStats *st = model_router_step_stats(m, 1);
@@ -333,6 +370,45 @@ static void moe_fast_vs_reference_and_telemetry(void)
     CHECK(memcmp(model_router_window_stats(m[1], 1)->loads, loads, sizeof loads) == 0);
     moe_stats_free(sink_stats);
     free(row_loss);
+    for (int k = 0; k < 3; k++) model_free(m[k]);
+    free(tok); free(tgt); free(weight);
+}
+
+/* The ffn_activation dial on the fast path: against the reference loops, and 1 vs 2
+ * threads bit-identical, in a model with a dense block, a shared expert and routed
+ * experts; relu2 has no w3 tensor anywhere. */
+static void ffn_activation_fast_vs_reference(FfnActivation act)
+{
+    ModelShape s = moe_shape(false, 1, 0.0f, 0.0f);
+    s.vocab_size = 200; s.dim = 32; s.n_heads = 4; s.n_kv_heads = 2; s.head_dim = 8; s.inter_dim = 48;
+    s.seq_len = 70; s.init_std = 0.1f; s.n_routed_experts = 8; s.n_activated_experts = 2; s.moe_inter_dim = 24;
+    s.ffn_activation = act;
+    s.router_z_loss = act == FFN_ACT_SQUARED_REGLU ? 0.1f : 0.0f; /* the router z-loss too, on one of them */
+    const int B = 2, T = 70, N = B * T;
+    Rng r = rng_make(81, (uint64_t)act);
+    uint32_t *tok = malloc(N * 4), *tgt = malloc(N * 4);
+    float *weight = malloc(N * 4);
+    for (int i = 0; i < N; i++) {
+        tok[i] = (uint32_t)rng_below(&r, 200);
+        tgt[i] = (uint32_t)rng_below(&r, 200);
+        weight[i] = 1.0f / N;
+    }
+    Model *m[3];
+    char label[64];
+    snprintf(label, sizeof label, "%s ", ffn_activation_name(act));
+    train_three_ways(m, &s, 12, tok, tgt, weight, B, T, label);
+    int w3 = 0;
+    for (int i = 0; i < model_n_tensors(m[0]); i++) w3 += strstr(model_tensor(m[0], i)->name, "w3") != NULL;
+    CHECK(w3 == (ffn_activation_gated(act) ? 5 : 0)); /* dense, 2 shared, 2 routed */
+    if (s.router_z_loss > 0) {
+        CHECK(model_last_router_z_loss(m[1]) > 0);
+        CHECK_CLOSE(model_last_router_z_loss(m[1]), model_last_router_z_loss(m[0]), 1e-5, 0);
+        CHECK(model_last_router_z_loss(m[1]) == model_last_router_z_loss(m[2]));
+    } else {
+        CHECK(model_last_router_z_loss(m[1]) == 0.0);
+    }
+    for (int l = 1; l <= 2; l++)
+        CHECK(memcmp(model_router_choice(m[0], l), model_router_choice(m[1], l), (size_t)N * 2 * sizeof(int32_t)) == 0);
     for (int k = 0; k < 3; k++) model_free(m[k]);
     free(tok); free(tgt); free(weight);
 }
@@ -447,17 +523,26 @@ static void scoring_and_cache(bool moe, int window)
 
 int main(void)
 {
-    finite_differences(0, 1.0f, 1.0f);
-    finite_differences(3, 1.0f, 1.0f);
-    finite_differences(0, 1.7f, 0.6f); /* embed_gain, logit_gain */
+    finite_differences(0, FFN_ACT_SWIGLU, 0.0f, 1.0f, 1.0f);
+    finite_differences(3, FFN_ACT_SWIGLU, 0.0f, 1.0f, 1.0f);
+    finite_differences(0, FFN_ACT_SWIGLU, 0.0f, 1.7f, 0.6f); /* embed_gain, logit_gain */
+    finite_differences(0, FFN_ACT_RELU2, 0.0f, 1.0f, 1.0f);
+    finite_differences(0, FFN_ACT_SQUARED_REGLU, 0.0f, 1.0f, 1.0f);
+    finite_differences(3, FFN_ACT_SWIGLU, 0.2f, 1.0f, 1.0f);
     fast_vs_reference_and_threads();
     scoring_and_cache(false, 0);
     scoring_and_cache(false, 7);
     scoring_and_cache(true, 0);
-    moe_finite_differences(false, 1, 0.0f, 0.0f);
-    moe_finite_differences(true, 0, 0.0f, 0.0f);
-    moe_finite_differences(false, 2, 0.6f, 0.05f);
-    moe_finite_differences(true, 1, 0.0f, 0.1f);
+    moe_finite_differences(false, 1, 0.0f, 0.0f, FFN_ACT_SWIGLU, 0.0f);
+    moe_finite_differences(true, 0, 0.0f, 0.0f, FFN_ACT_SWIGLU, 0.0f);
+    moe_finite_differences(false, 2, 0.6f, 0.05f, FFN_ACT_SWIGLU, 0.0f);
+    moe_finite_differences(true, 1, 0.0f, 0.1f, FFN_ACT_SWIGLU, 0.0f);
+    moe_finite_differences(false, 1, 0.0f, 0.0f, FFN_ACT_RELU2, 0.0f);
+    moe_finite_differences(false, 2, 0.6f, 0.05f, FFN_ACT_SQUARED_REGLU, 0.0f);
+    moe_finite_differences(false, 1, 0.0f, 0.0f, FFN_ACT_SWIGLU, 0.1f);
+    moe_finite_differences(true, 0, 0.6f, 0.0f, FFN_ACT_SWIGLU, 0.3f);
     moe_fast_vs_reference_and_telemetry();
+    ffn_activation_fast_vs_reference(FFN_ACT_RELU2);
+    ffn_activation_fast_vs_reference(FFN_ACT_SQUARED_REGLU);
     return check_report("test_grad_model");
 }
