@@ -12,7 +12,8 @@ write_config
 dense=(--set batch_size=8 --set steps=8)
 moe=(--set batch_size=8 --set steps=8 --set n_routed_experts=8 --set n_activated_experts=2 --set n_shared_experts=1
      --set n_dense_layers=0 --set moe_inter_dim=24 --set router_bias_update_rate=0.01 --set capacity_factor=1.1
-     --set log_every=2 --set log_router_grad_norm=true --set aux_loss_alpha=0.001)
+     --set log_every=2 --set log_router_grad_norm=true --set aux_loss_alpha=0.001 --set z_loss=0.001
+     --set router_z_loss=0.01)
 for model in dense moe; do
     declare -n args=$model
     nmoe-train -q tiny.toml "${args[@]}" --set out_dir=one-$model >one-$model.ndjson
