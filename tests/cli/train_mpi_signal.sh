@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# SIGINT to mpirun in the middle of a data-parallel run: every rank stops at the same
+# SIGTERM to the ranks in the middle of a data-parallel run (as a batch scheduler sends
+# it; see nmoe-train(1) on mpirun's own handling of SIGINT): every rank stops at the same
 # step, rank 0 writes that step's checkpoint and a stop line with status 130, the job
-# ends (non-zero) within seconds, and the checkpoint resumes into what one process that
-# never stopped writes.
+# ends within seconds, and the checkpoint resumes into what one process that never
+# stopped writes. One rank signalled alone must stop the others at the same step too.
 . "$(dirname "$0")/train_mpi_common.bash"
 make_data
 write_config
@@ -15,8 +16,11 @@ for _ in $(seq 300); do
 done
 launcher=$(pgrep -x mpirun -P "$(pgrep -x timeout -P $job)" || true)
 [ -n "$launcher" ] || { kill $job; fail "no mpirun found"; }
+ranks=$(pgrep -x nmoe-train -P "$launcher" | tr '\n' ' ')
+[ "$(wc -w <<<"$ranks")" = 2 ] || { kill $job; fail "expected 2 ranks under mpirun, found: $ranks"; }
 start=$(date +%s)
-kill -INT "$launcher"
+# shellcheck disable=SC2086
+kill -TERM ${ranks%% *} # one rank: the others must follow it at the same step
 rc=0
 wait $job || rc=$?
 secs=$(( $(date +%s) - start ))
