@@ -41,12 +41,8 @@ NMOE_TRAIN ?= $(BIN)/nmoe-train
 DENSE ?= $(TOP)/configs/tiny.toml
 MOE ?= $(TOP)/configs/tiny_moe.toml
 SET ?= steps=300 hold_tokens=150000 decay_tokens=157200
-DEFAULT_DATA := run/speedrun/data
-DATA ?= $(DEFAULT_DATA)
 OUT ?= run/dense_vs_moe
 TRAIN_FLAGS ?=
-REGISTRY ?= run/registry.db
-REGISTRY_FLAGS = $(if $(strip $(REGISTRY)),--registry $(REGISTRY) ,)
 ALLOW_MISMATCH ?= 0
 
 .PHONY: all clean
@@ -64,18 +60,9 @@ endif
 all: $(OUT)/index.html
 	@cat $(OUT)/compare.md
 
-$(DEFAULT_DATA)/manifest.json:
-	@mkdir -p $(dir $@)
-	$(BIN)/nmoe-tok encode -q -t gpt2 --eot $(TOP)/data/tinyshakespeare.txt | $(BIN)/nmoe-shard pack -f -q -o $(DEFAULT_DATA)
+include $(TOP)/pipelines/lib/train_runs.mk
 
-DATA_DEP := $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)/manifest.json)
-SET_FLAGS := $(foreach s,$(SET),--set $(s))
 
-# SET, as a file that changes only when SET does (see sweep.mk).
-$(OUT)/set.txt: FORCE
-	@mkdir -p $(OUT)
-	@printf '%s\n' $(SET) | sort >$@.tmp; if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
-FORCE:
 
 define run_rule
 $(OUT)/$(1)/metrics.ndjson: $(2) $(OUT)/set.txt $(NMOE_TRAIN) $(DATA_DEP)

@@ -42,17 +42,12 @@ BIN ?= $(TOP)/bin
 NMOE_TRAIN ?= $(BIN)/nmoe-train
 CONFIG ?= $(TOP)/configs/tiny_moe.toml
 TARGET ?= 6.3
-DEFAULT_DATA := run/speedrun/data
-DATA ?= $(DEFAULT_DATA)
 VAL_EVERY ?= 10
-SET ?=
 OUT ?= run/speedrun/$(basename $(notdir $(CONFIG)))
 LEADERBOARD ?= LEADERBOARD.json
 EVAL_FLAGS ?= --limit 100
 CORE_TASKS ?=
 TRAIN_FLAGS ?=
-REGISTRY ?= run/registry.db
-REGISTRY_FLAGS = $(if $(strip $(REGISTRY)),--registry $(REGISTRY) ,)
 
 .PHONY: all clean
 .DELETE_ON_ERROR:
@@ -69,13 +64,8 @@ endif
 all: $(OUT)/recorded
 	@cat $(OUT)/recorded
 
-# The shipped data, made once when the default DATA is missing.
-$(DEFAULT_DATA)/manifest.json:
-	@mkdir -p $(dir $@)
-	$(BIN)/nmoe-tok encode -q -t gpt2 --eot $(TOP)/data/tinyshakespeare.txt | $(BIN)/nmoe-shard pack -f -q -o $(DEFAULT_DATA)
+include $(TOP)/pipelines/lib/train_runs.mk
 
-DATA_DEP := $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)/manifest.json)
-SET_FLAGS := $(foreach s,$(SET),--set $(s))
 
 $(OUT)/metrics.ndjson: $(CONFIG) $(NMOE_TRAIN) $(DATA_DEP)
 	@mkdir -p $(OUT) $(dir $(REGISTRY))

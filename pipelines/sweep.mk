@@ -33,10 +33,7 @@ TOP := $(abspath $(dir $(abspath $(lastword $(MAKEFILE_LIST))))/..)
 NMOE_TRAIN ?= $(TOP)/bin/nmoe-train
 NMOE_ROUTERSTAT ?= $(TOP)/bin/nmoe-routerstat
 OUT ?= run/sweep/$(DIAL)
-SET ?=
 TRAIN_FLAGS ?=
-REGISTRY ?= run/registry.db
-REGISTRY_FLAGS = $(if $(strip $(REGISTRY)),--registry $(REGISTRY) ,)
 
 .PHONY: all clean
 .DELETE_ON_ERROR:
@@ -67,14 +64,8 @@ RUNS := $(foreach v,$(VALUES),$(OUT)/$(v)/metrics.ndjson)
 all: $(OUT)/index.html
 	@cat $(OUT)/sweep.md
 
-# What every run depends on besides its value: SET is written to a file that changes
-# only when SET does, so a new SET redoes the runs and an unchanged one does not.
-$(OUT)/set.txt: FORCE
-	@mkdir -p $(OUT)
-	@printf '%s\n' $(SET) | sort >$@.tmp; if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
-FORCE:
+include $(TOP)/pipelines/lib/train_runs.mk
 
-SET_FLAGS := $(foreach s,$(SET),--set $(s))
 
 # One run. A checkpoint and a partial stream left by an interrupted run are resumed;
 # anything else left there is cleared (--force). Exit 4 and 5 are results; the stream
