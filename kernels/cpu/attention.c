@@ -17,8 +17,8 @@ static int first_key(int t, int window) { return window > 0 && t - window + 1 > 
 
 /* ---- reference loops ----------------------------------------------------------- */
 
-void attention_forward_ref(float *out, float *probs, const float *q, const float *k, const float *v,
-                           const AttnShape *s)
+void attention_forward_ref(float *out, float *probs, float *sink_probs, const float *q, const float *k,
+                           const float *v, const AttnShape *s)
 {
     const int T = s->T, H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim;
     const int group = H / KV;
@@ -30,7 +30,7 @@ void attention_forward_ref(float *out, float *probs, const float *q, const float
                 const float *qt = q + ((size_t)(b * T + t) * H + h) * hd;
                 float *p = probs + (((size_t)b * H + h) * T + t) * T;
                 int lo = first_key(t, s->window);
-                float max = -INFINITY;
+                float max = s->sinks ? s->sinks[h] : -INFINITY;
                 for (int j = 0; j < T; j++) p[j] = 0.0f;
                 for (int j = lo; j <= t; j++) {
                     const float *kj = k + ((size_t)(b * T + j) * KV + kvh) * hd;
@@ -44,7 +44,11 @@ void attention_forward_ref(float *out, float *probs, const float *q, const float
                     p[j] = expf(p[j] - max);
                     sum += p[j];
                 }
+                /* The sink: one more term of the denominator, with no value. */
+                float sink_e = s->sinks ? expf(s->sinks[h] - max) : 0.0f;
+                sum += sink_e;
                 for (int j = lo; j <= t; j++) p[j] /= sum;
+                if (s->sinks) sink_probs[((size_t)b * H + h) * T + t] = sink_e / sum;
                 float *ot = out + ((size_t)(b * T + t) * H + h) * hd;
                 for (int d = 0; d < hd; d++) {
                     float acc = 0.0f;
@@ -55,9 +59,9 @@ void attention_forward_ref(float *out, float *probs, const float *q, const float
         }
 }
 
-void attention_backward_ref(float *dq, float *dk, float *dv, const float *dout, const float *probs,
-                            const float *q, const float *k, const float *v, const float *out,
-                            const AttnShape *s)
+void attention_backward_ref(float *dq, float *dk, float *dv, float *dsinks, const float *dout, const float *probs,
+                            const float *sink_probs, const float *q, const float *k, const float *v,
+                            const float *out, const AttnShape *s)
 {
     const int T = s->T, H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim;
     const int group = H / KV;
@@ -71,6 +75,7 @@ void attention_backward_ref(float *dq, float *dk, float *dv, const float *dout, 
                 int lo = first_key(t, s->window);
                 float D = 0.0f;
                 for (int d = 0; d < hd; d++) D += dout[qi + d] * out[qi + d];
+                if (s->sinks) dsinks[h] -= sink_probs[((size_t)b * H + h) * T + t] * D;
                 for (int j = lo; j <= t; j++) {
                     size_t kj = ((size_t)(b * T + j) * KV + kvh) * hd;
                     float dp = 0.0f;
@@ -89,14 +94,16 @@ void attention_backward_ref(float *dq, float *dk, float *dv, const float *dout, 
 /* The softmax of p[lo..hi] in place (a row's visible scores). The exponentials are
  * summed in SOFTMAX_LANES fixed partial sums, then those in order, so the result is the
  * same whatever vector width the clone that runs has (AVX-512, AVX2 or SSE2). A NaN
- * score makes the whole row NaN. */
+ * score makes the whole row NaN. With a sink (sink non-NULL: its logit) the
+ * denominator has one more term, added after the lanes, and *sink_p receives the
+ * sink's probability; without one the arithmetic is the plain softmax's. */
 enum { SOFTMAX_LANES = 16 };
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static void softmax_row(float *p, int lo, int hi)
+static void softmax_row(float *p, int lo, int hi, const float *sink, float *sink_p)
 {
-    float max = -INFINITY;
+    float max = sink ? *sink : -INFINITY;
     int nan = 0;
 #pragma omp simd reduction(max : max) reduction(| : nan)
     for (int j = lo; j <= hi; j++) {
@@ -118,14 +125,20 @@ static void softmax_row(float *p, int lo, int hi)
     }
     float sum = 0.0f;
     for (int l = 0; l < SOFTMAX_LANES; l++) sum += lane[l];
+    float sink_e = 0.0f;
+    if (sink) {
+        sink_e = vexpf(*sink - max);
+        sum += sink_e;
+    }
     const float inv = 1.0f / sum;
+    if (sink_p) *sink_p = sink_e * inv;
 #pragma omp simd
     for (int k = lo; k <= hi; k++) p[k] *= inv;
 }
 
 /* ---- fast path ------------------------------------------------------------------ */
 
-void attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
+void attention_forward(float *out, float *probs, float *sink_probs, const float *q, const float *k, const float *v,
                        const AttnShape *s)
 {
     const int T = s->T, H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim;
@@ -141,6 +154,8 @@ void attention_forward(float *out, float *probs, const float *q, const float *k,
         const float *V = v + (size_t)b * T * ldk + kvh * hd;
         float *O = out + (size_t)b * T * ldq + h * hd;
         float *P = probs + ((size_t)b * H + h) * T * T;
+        const float *sink = s->sinks ? s->sinks + h : NULL;
+        float *SP = s->sinks ? sink_probs + ((size_t)b * H + h) * T : NULL;
         for (int r0 = 0; r0 < T; r0 += ATTN_ROW_BLOCK) {
             const int r1 = r0 + ATTN_ROW_BLOCK < T ? r0 + ATTN_ROW_BLOCK : T;
             const int c0 = first_key(r0, s->window), cols = r1 - c0;
@@ -151,7 +166,7 @@ void attention_forward(float *out, float *probs, const float *q, const float *k,
             for (int t = r0; t < r1; t++) {
                 float *p = P + (size_t)t * T;
                 const int lo = first_key(t, s->window);
-                softmax_row(p, lo, t);
+                softmax_row(p, lo, t, sink, SP ? SP + t : NULL);
                 /* Everything outside [lo, t] is exactly zero, in the saved copy too. */
                 memset(p, 0, (size_t)lo * sizeof *p);
                 memset(p + t + 1, 0, (size_t)(T - t - 1) * sizeof *p);
@@ -165,17 +180,19 @@ void attention_forward(float *out, float *probs, const float *q, const float *k,
 
 size_t attention_scratch_floats(const AttnShape *s)
 {
-    return (size_t)s->B * s->n_kv_heads * ATTN_ROW_BLOCK * (size_t)s->T;
+    return (size_t)s->B * s->n_kv_heads * ATTN_ROW_BLOCK * (size_t)s->T + (size_t)s->B * s->n_heads;
 }
 
-void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
-                        const float *q, const float *k, const float *v, const float *out,
-                        const AttnShape *s, float *scratch)
+void attention_backward(float *dq, float *dk, float *dv, float *dsinks, const float *dout, const float *probs,
+                        const float *sink_probs, const float *q, const float *k, const float *v,
+                        const float *out, const AttnShape *s, float *scratch)
 {
     const int T = s->T, H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim;
     const int group = H / KV, ldq = H * hd, ldk = KV * hd;
     const float scale = 1.0f / sqrtf((float)hd);
     const int n_tasks = s->B * KV;
+    /* d sink of each (sequence, head), written by the one task that owns the head. */
+    float *dsink_part = scratch + (size_t)s->B * KV * ATTN_ROW_BLOCK * T;
 
 #pragma omp parallel for schedule(dynamic, 1)
     for (int task = 0; task < n_tasks; task++) {
@@ -192,6 +209,8 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
             const float *dO = dout + (size_t)b * T * ldq + h * hd;
             float *dQ = dq + (size_t)b * T * ldq + h * hd;
             const float *P = probs + ((size_t)b * H + h) * T * T;
+            const float *SP = s->sinks ? sink_probs + ((size_t)b * H + h) * T : NULL;
+            float dsink = 0.0f;
             for (int r0 = 0; r0 < T; r0 += ATTN_ROW_BLOCK) {
                 const int r1 = r0 + ATTN_ROW_BLOCK < T ? r0 + ATTN_ROW_BLOCK : T;
                 const int rows = r1 - r0, c0 = first_key(r0, s->window), cols = r1 - c0;
@@ -203,6 +222,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                     float D = 0.0f;
 #pragma omp simd reduction(+ : D)
                     for (int d = 0; d < hd; d++) D += dot[d] * ot[d];
+                    if (SP) dsink -= SP[t] * D;
                     const float *p = P + (size_t)t * T + c0;
                     float *ds = dS + (size_t)(t - r0) * cols;
 #pragma omp simd
@@ -216,8 +236,13 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                             P + (size_t)r0 * T + c0, T, dO + (size_t)r0 * ldq, ldq, 1.0f,
                             dV + (size_t)c0 * ldk, ldk);
             }
+            dsink_part[(size_t)b * H + h] = dsink;
         }
     }
+    /* The sequences' parts in order, so the sum does not depend on the threads. */
+    if (s->sinks)
+        for (int b = 0; b < s->B; b++)
+            for (int h = 0; h < H; h++) dsinks[h] += dsink_part[(size_t)b * H + h];
 }
 
 /* ---- over a key/value cache ------------------------------------------------------ */
@@ -245,7 +270,7 @@ void attention_cached(float *out, const float *q, const float *kc, const float *
             for (int t = t0; t < t1; t++) {
                 float *p = P + (size_t)(t - t0) * cols - c0; /* p[j]: key j */
                 const int lo = first_key(t, s->window);
-                softmax_row(p, lo, t);
+                softmax_row(p, lo, t, s->sinks ? s->sinks + h : NULL, NULL);
                 for (int j = c0; j < lo; j++) p[j] = 0.0f;
                 for (int j = t + 1; j < t1; j++) p[j] = 0.0f;
             }

@@ -13,6 +13,16 @@
  *   dq_t += scale sum_j ds_tj k_j,  dk_j += scale sum_t ds_tj q_t,  dv_j += sum_t p_tj dout_t
  * dq, dk, dv ACCUMULATE.
  *
+ * Learned attention sinks (s->sinks non-NULL: one logit per query head, gpt-oss and the
+ * learned-sink variant of Xiao et al. 2023): the sink joins each row's softmax as one
+ * more column with no value, so a head can put weight on "nothing":
+ *   p_tj = exp(s_tj - m) / (exp(sink_h - m) + sum_j' exp(s_tj' - m)),
+ *   sp_t = exp(sink_h - m) / (same),  m = max(sink_h, max_j s_tj),  out_t = sum_j p_tj v_j
+ * so the rows of p sum to 1 - sp_t (sp_t is saved in sink_probs [B][n_heads][T]). The
+ * sink's column has dp = 0, so ds_tj keeps its form (D_t = sum_j p_tj dp_tj already is
+ * the full row's) and d sink_h = - sum_{b,t} sp_t D_t (the sink is not scaled).
+ * dsinks ACCUMULATES; sink_probs and dsinks are NULL when s->sinks is.
+ *
  * The fast path runs one (sequence, head) per task for the forward and one (sequence,
  * key/value head) per task for the backward, so each output is written by one thread;
  * inside, single-threaded sgemm on row blocks that stop at the diagonal. */
@@ -23,26 +33,29 @@
 
 typedef struct {
     int B, T, n_heads, n_kv_heads, head_dim;
-    int window; /* 0: full causal */
+    int window;         /* 0: full causal */
+    const float *sinks; /* [n_heads] learned sink logits; NULL: no sink */
 } AttnShape;
 
-void attention_forward_ref(float *out, float *probs, const float *q, const float *k, const float *v,
-                           const AttnShape *s);
-void attention_backward_ref(float *dq, float *dk, float *dv, const float *dout, const float *probs,
-                            const float *q, const float *k, const float *v, const float *out,
-                            const AttnShape *s);
+void attention_forward_ref(float *out, float *probs, float *sink_probs, const float *q, const float *k,
+                           const float *v, const AttnShape *s);
+void attention_backward_ref(float *dq, float *dk, float *dv, float *dsinks, const float *dout, const float *probs,
+                            const float *sink_probs, const float *q, const float *k, const float *v,
+                            const float *out, const AttnShape *s);
 
-void attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
+void attention_forward(float *out, float *probs, float *sink_probs, const float *q, const float *k, const float *v,
                        const AttnShape *s);
-/* scratch: attention_scratch_floats(s) floats (work rows, one slot per task). */
-void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
-                        const float *q, const float *k, const float *v, const float *out,
-                        const AttnShape *s, float *scratch);
+/* scratch: attention_scratch_floats(s) floats (work rows, one slot per task, and the
+ * per-sequence partial sums of dsinks, added in sequence order after the tasks). */
+void attention_backward(float *dq, float *dk, float *dv, float *dsinks, const float *dout, const float *probs,
+                        const float *sink_probs, const float *q, const float *k, const float *v,
+                        const float *out, const AttnShape *s, float *scratch);
 size_t attention_scratch_floats(const AttnShape *s);
 
 /* Incremental inference over a key/value cache (sampling, shared contexts): n new
  * rows at positions p0..p0+n-1 of ONE sequence, whose keys and values are already in
- * the cache, attend to cache positions [lo(t), t] with the same math as above.
+ * the cache, attend to cache positions [lo(t), t] with the same math as above (the
+ * sinks of s->sinks included).
  *   q, out   [n][n_heads][head_dim]       kc, vc   [>= p0+n][n_kv_heads][head_dim]
  * s->B and s->T are not used. One (block of rows, head) per task, the
  * blocked products of attention_forward inside, so the result does not depend on the

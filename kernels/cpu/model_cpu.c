@@ -38,6 +38,8 @@ typedef enum { FFN_DENSE, FFN_MOE } FfnKind;
 /* Pointers into a parameter-shaped buffer: the weights, or the gradients. */
 typedef struct {
     float *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm;
+    float *q_norm, *k_norm; /* qk_norm: [head_dim] each; NULL when off */
+    float *sinks;           /* attn_sinks: [n_heads]; NULL when off */
     FfnKind ffn_kind;
     float *w1, *w3, *w2;  /* FFN_DENSE: gate [I, C], up [I, C], down [C, I];
                            * FFN_MOE: the shared experts [S, C], [S, C], [C, S]; NULL if S = 0;
@@ -62,7 +64,10 @@ typedef struct {
     float *attn_in;        /* [L][N][C] RMSNorm before attention */
     float *attn_rstd;      /* [L][N] */
     float *q, *k, *v;      /* [L][N][H*hd], [L][N][KV*hd], [L][N][KV*hd] (q, k after RoPE) */
+    float *q_raw, *k_raw;  /* qk_norm: q, k before their norm, [L][N][H*hd], [L][N][KV*hd] */
+    float *q_rstd, *k_rstd; /* qk_norm: [L][N*H], [L][N*KV] */
     float *probs;          /* [L][B][H][T][T] softmax of the attention */
+    float *sink_probs;     /* attn_sinks: [L][B][H][T] the sink's share of each row */
     float *attn_out;       /* [L][N][H*hd] */
     float *mid;            /* [L][N][C] residual after attention */
     float *ffn_in;         /* [L][N][C] RMSNorm before the FFN */
@@ -81,6 +86,7 @@ typedef struct {
     float *resid;          /* [N][C] d loss / d residual stream */
     float *norm;           /* [N][C] d loss / d (a norm's output) */
     float *q, *k, *v, *attn_out;
+    float *q_raw, *k_raw;  /* qk_norm: d loss / d (q, k before their norm) */
     float *h1, *h3, *hg;
     float *final;          /* [N][C] d loss / d final norm output */
 } DActs;
@@ -109,6 +115,7 @@ typedef struct {
     Acts a;
     DActs d;
     size_t stride_c, stride_q, stride_kv, stride_i, stride_p, stride_n; /* per-layer strides */
+    size_t stride_sp;      /* attn_sinks: of sink_probs, max_batch * H * max_seq */
     float *rope_cos, *rope_sin;
     GemmScratch gemm;
     float *attn_scratch;
@@ -151,6 +158,12 @@ static void bind_view(const CpuModel *m, float *buf, ParamView *v)
         L->wk = buf + m->tensors[t++].offset;
         L->wv = buf + m->tensors[t++].offset;
         L->wo = buf + m->tensors[t++].offset;
+        L->q_norm = L->k_norm = L->sinks = NULL;
+        if (m->s.qk_norm) {
+            L->q_norm = buf + m->tensors[t++].offset;
+            L->k_norm = buf + m->tensors[t++].offset;
+        }
+        if (m->s.attn_sinks) L->sinks = buf + m->tensors[t++].offset;
         L->ffn_norm = buf + m->tensors[t++].offset;
         L->ffn_kind = is_moe_block(&m->s, l) ? FFN_MOE : FFN_DENSE;
         L->w1 = L->w3 = L->w2 = L->router = L->ew1 = L->ew3 = L->ew2 = NULL;
@@ -281,6 +294,14 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
     a->k = alloc_floats(m, L * m->stride_kv);
     a->v = alloc_floats(m, L * m->stride_kv);
     a->probs = alloc_floats(m, L * m->stride_p);
+    if (s->qk_norm) {
+        a->q_raw = alloc_floats(m, L * m->stride_q);
+        a->k_raw = alloc_floats(m, L * m->stride_kv);
+        a->q_rstd = alloc_floats(m, L * N * s->n_heads);
+        a->k_rstd = alloc_floats(m, L * N * s->n_kv_heads);
+    }
+    m->stride_sp = (size_t)max_batch * s->n_heads * max_seq;
+    if (s->attn_sinks) a->sink_probs = alloc_floats(m, L * m->stride_sp);
     a->attn_out = alloc_floats(m, L * m->stride_q);
     a->mid = alloc_floats(m, L * m->stride_c);
     a->ffn_in = alloc_floats(m, L * m->stride_c);
@@ -302,6 +323,10 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
         d->k = alloc_floats(m, m->stride_kv);
         d->v = alloc_floats(m, m->stride_kv);
         d->attn_out = alloc_floats(m, m->stride_q);
+        if (s->qk_norm) {
+            d->q_raw = alloc_floats(m, m->stride_q);
+            d->k_raw = alloc_floats(m, m->stride_kv);
+        }
         d->h1 = alloc_floats(m, m->stride_i);
         d->h3 = alloc_floats(m, m->stride_i);
         d->hg = alloc_floats(m, m->stride_i);
@@ -336,7 +361,7 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
     m->gemm.n_floats = g;
     m->gemm.buf = g ? alloc_floats(m, g) : NULL;
     if (training) {
-        AttnShape as = { max_batch, max_seq, s->n_heads, s->n_kv_heads, s->head_dim, s->attn_window };
+        AttnShape as = { max_batch, max_seq, s->n_heads, s->n_kv_heads, s->head_dim, s->attn_window, NULL };
         m->attn_scratch = alloc_floats(m, attention_scratch_floats(&as));
     }
     m->aux_weight = 1.0f;
@@ -353,7 +378,8 @@ static void cpu_destroy(void *be)
                       a->probs, a->attn_out, a->mid, a->ffn_in, a->ffn_rstd, a->h1, a->h3, a->hg, a->final_out,
                       a->final_rstd, a->logits, a->row_loss, a->row_lse, a->gathered, m->d.resid, m->d.norm, m->d.q,
                       m->d.k, m->d.v, m->d.attn_out, m->d.h1, m->d.h3, m->d.hg, m->d.final, m->rope_cos,
-                      m->rope_sin, m->gemm.buf, m->attn_scratch, m->kcache, m->vcache };
+                      m->rope_sin, m->gemm.buf, m->attn_scratch, m->kcache, m->vcache, a->q_raw, a->k_raw,
+                      a->q_rstd, a->k_rstd, a->sink_probs, m->d.q_raw, m->d.k_raw };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     for (int l = 0; m->moe && l < m->s.n_layers; l++) {
         MoeBlock *b = &m->moe[l];
@@ -418,10 +444,27 @@ static void k_crossentropy_z(CpuModel *m, float *logits, int n, const uint32_t *
     else crossentropy_z(logits, n, m->s.vocab_size, targets, loss, NULL, grad_weight, z_coef, lse);
 }
 
-static AttnShape attn_shape(const CpuModel *m, int B, int T)
+/* Block l's attention: its window (the local/global pattern's, model_layer_window) and
+ * its sink logits (NULL without attn_sinks). */
+static AttnShape attn_shape(const CpuModel *m, int B, int T, int l)
 {
-    AttnShape as = { B, T, m->s.n_heads, m->s.n_kv_heads, m->s.head_dim, m->s.attn_window };
+    AttnShape as = { B, T, m->s.n_heads, m->s.n_kv_heads, m->s.head_dim, model_layer_window(&m->s, l),
+                     m->w.layers[l].sinks };
     return as;
+}
+
+/* qk_norm: RMSNorm over head_dim of each of n rows of `heads` heads (model.h). */
+static void k_head_norm(CpuModel *m, float *y, float *rstd, const float *x, const float *w, int n, int heads)
+{
+    if (m->reference) rmsnorm_forward_ref(y, rstd, x, w, n * heads, m->s.head_dim, m->s.norm_eps);
+    else rmsnorm_forward(y, rstd, x, w, n * heads, m->s.head_dim, m->s.norm_eps);
+}
+
+static void k_head_norm_back(CpuModel *m, float *dx, float *dw, const float *dy, const float *x, const float *w,
+                             const float *rstd, int n, int heads)
+{
+    if (m->reference) rmsnorm_backward_ref(dx, dw, dy, x, w, rstd, n * heads, m->s.head_dim);
+    else rmsnorm_backward(dx, dw, dy, x, w, rstd, n * heads, m->s.head_dim);
 }
 
 /* ---- forward ------------------------------------------------------------------- */
@@ -573,7 +616,6 @@ static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
     const int N = B * T, C = s->dim, H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim, I = s->inter_dim;
     const int Hd = H * hd, KVd = KV * hd;
     Acts *a = &m->a;
-    const AttnShape as = attn_shape(m, B, T);
     m->last_aux = 0.0;
     m->last_router_z = 0.0;
     for (int r = 0; r < N; r++)
@@ -587,15 +629,26 @@ static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
         float *attn_out = a->attn_out + sl * m->stride_q, *probs = a->probs + sl * m->stride_p;
         float *mid = a->mid + sl * m->stride_c, *ffn_in = a->ffn_in + sl * m->stride_c;
         float *next = a->resid + resid_slot(m, l + 1) * m->stride_c;
+        float *sink_probs = w->sinks ? a->sink_probs + sl * m->stride_sp : NULL;
+        const AttnShape as = attn_shape(m, B, T, l);
 
         k_rmsnorm(m, attn_in, a->attn_rstd + sl * m->stride_n, x, w->attn_norm, N);
-        k_linear(m, q, attn_in, w->wq, N, C, Hd, T);
-        k_linear(m, k, attn_in, w->wk, N, C, KVd, T);
+        if (w->q_norm) {
+            /* qk_norm: the projections, then each head normalized into q and k. */
+            float *q_raw = a->q_raw + sl * m->stride_q, *k_raw = a->k_raw + sl * m->stride_kv;
+            k_linear(m, q_raw, attn_in, w->wq, N, C, Hd, T);
+            k_linear(m, k_raw, attn_in, w->wk, N, C, KVd, T);
+            k_head_norm(m, q, a->q_rstd + sl * m->stride_n * H, q_raw, w->q_norm, N, H);
+            k_head_norm(m, k, a->k_rstd + sl * m->stride_n * KV, k_raw, w->k_norm, N, KV);
+        } else {
+            k_linear(m, q, attn_in, w->wq, N, C, Hd, T);
+            k_linear(m, k, attn_in, w->wk, N, C, KVd, T);
+        }
         k_linear(m, v, attn_in, w->wv, N, C, KVd, T);
         rope_forward(q, m->rope_cos, m->rope_sin, N, T, H, hd);
         rope_forward(k, m->rope_cos, m->rope_sin, N, T, KV, hd);
-        if (m->reference) attention_forward_ref(attn_out, probs, q, k, v, &as);
-        else attention_forward(attn_out, probs, q, k, v, &as);
+        if (m->reference) attention_forward_ref(attn_out, probs, sink_probs, q, k, v, &as);
+        else attention_forward(attn_out, probs, sink_probs, q, k, v, &as);
         memcpy(mid, x, (size_t)N * C * sizeof(float));
         k_linear_acc(m, mid, attn_out, w->wo, N, Hd, C, T);
 
@@ -662,7 +715,6 @@ static void backward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
     const size_t nC = (size_t)N * C * sizeof(float);
     Acts *a = &m->a;
     DActs *d = &m->d;
-    const AttnShape as = attn_shape(m, B, T);
 
     memset(d->resid, 0, nC);
     k_rmsnorm_back(m, d->resid, m->g.norm, d->final, a->resid + s->n_layers * m->stride_c, m->w.norm, a->final_rstd, N);
@@ -673,6 +725,8 @@ static void backward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
         float *q = a->q + l * m->stride_q, *k = a->k + l * m->stride_kv, *v = a->v + l * m->stride_kv;
         float *attn_out = a->attn_out + l * m->stride_q, *probs = a->probs + l * m->stride_p;
         float *mid = a->mid + l * m->stride_c, *ffn_in = a->ffn_in + l * m->stride_c;
+        const float *sink_probs = w->sinks ? a->sink_probs + l * m->stride_sp : NULL;
+        const AttnShape as = attn_shape(m, B, T, l);
 
         /* FFN: next = mid + ffn(ffn_in). d->resid holds d next (and stays: the residual
          * path), d->norm receives d ffn_in. */
@@ -688,13 +742,28 @@ static void backward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
         memset(d->q, 0, (size_t)N * Hd * sizeof(float));
         memset(d->k, 0, (size_t)N * KVd * sizeof(float));
         memset(d->v, 0, (size_t)N * KVd * sizeof(float));
-        if (m->reference) attention_backward_ref(d->q, d->k, d->v, d->attn_out, probs, q, k, v, attn_out, &as);
-        else attention_backward(d->q, d->k, d->v, d->attn_out, probs, q, k, v, attn_out, &as, m->attn_scratch);
+        if (m->reference)
+            attention_backward_ref(d->q, d->k, d->v, g->sinks, d->attn_out, probs, sink_probs, q, k, v, attn_out, &as);
+        else
+            attention_backward(d->q, d->k, d->v, g->sinks, d->attn_out, probs, sink_probs, q, k, v, attn_out, &as,
+                               m->attn_scratch);
         rope_backward(d->q, m->rope_cos, m->rope_sin, N, T, H, hd);
         rope_backward(d->k, m->rope_cos, m->rope_sin, N, T, KV, hd);
+        /* qk_norm: d->q, d->k are of the normalized heads; back through the norms. */
+        const float *dq = d->q, *dk = d->k;
+        if (w->q_norm) {
+            memset(d->q_raw, 0, (size_t)N * Hd * sizeof(float));
+            memset(d->k_raw, 0, (size_t)N * KVd * sizeof(float));
+            k_head_norm_back(m, d->q_raw, g->q_norm, d->q, a->q_raw + l * m->stride_q, w->q_norm,
+                             a->q_rstd + l * m->stride_n * H, N, H);
+            k_head_norm_back(m, d->k_raw, g->k_norm, d->k, a->k_raw + l * m->stride_kv, w->k_norm,
+                             a->k_rstd + l * m->stride_n * KV, N, KV);
+            dq = d->q_raw;
+            dk = d->k_raw;
+        }
         memset(d->norm, 0, nC);
-        k_linear_back(m, d->norm, g->wq, d->q, attn_in, w->wq, N, C, Hd, T);
-        k_linear_back(m, d->norm, g->wk, d->k, attn_in, w->wk, N, C, KVd, T);
+        k_linear_back(m, d->norm, g->wq, dq, attn_in, w->wq, N, C, Hd, T);
+        k_linear_back(m, d->norm, g->wk, dk, attn_in, w->wk, N, C, KVd, T);
         k_linear_back(m, d->norm, g->wv, d->v, attn_in, w->wv, N, C, KVd, T);
         k_rmsnorm_back(m, d->resid, g->attn_norm, d->norm, x, w->attn_norm, a->attn_rstd + l * m->stride_n, N);
     }
@@ -806,7 +875,6 @@ static double cpu_cache_extend(void *be, const uint32_t *ids, int n, float *hidd
     for (int r = 0; r < n; r++)
         if (ids[r] >= (uint32_t)s->vocab_size) die("model: token id %u at row %d is not below vocab_size %d", ids[r], r, s->vocab_size);
     Acts *a = &m->a;
-    const AttnShape as = attn_shape(m, 1, p0 + n);
     m->last_aux = 0.0;
     m->counters = counters;
     k_embed(m, a->resid, ids, n);
@@ -815,9 +883,17 @@ static double cpu_cache_extend(void *be, const uint32_t *ids, int n, float *hidd
         float *x = a->resid + resid_slot(m, l) * m->stride_c, *next = a->resid + resid_slot(m, l + 1) * m->stride_c;
         float *kc = m->kcache + (size_t)l * m->max_seq * KVd, *vc = m->vcache + (size_t)l * m->max_seq * KVd;
         float *k_new = kc + (size_t)p0 * KVd, *v_new = vc + (size_t)p0 * KVd;
+        const AttnShape as = attn_shape(m, 1, p0 + n, l);
         k_rmsnorm(m, a->attn_in, a->attn_rstd, x, w->attn_norm, n);
-        k_linear(m, a->q, a->attn_in, w->wq, n, C, Hd, n);
-        k_linear(m, k_new, a->attn_in, w->wk, n, C, KVd, n);
+        if (w->q_norm) {
+            k_linear(m, a->q_raw, a->attn_in, w->wq, n, C, Hd, n);
+            k_linear(m, a->k_raw, a->attn_in, w->wk, n, C, KVd, n);
+            k_head_norm(m, a->q, a->q_rstd, a->q_raw, w->q_norm, n, H);
+            k_head_norm(m, k_new, a->k_rstd, a->k_raw, w->k_norm, n, KV);
+        } else {
+            k_linear(m, a->q, a->attn_in, w->wq, n, C, Hd, n);
+            k_linear(m, k_new, a->attn_in, w->wk, n, C, KVd, n);
+        }
         k_linear(m, v_new, a->attn_in, w->wv, n, C, KVd, n);
         /* Tables from position p0: row r of the n sits at position p0 + r. */
         rope_forward(a->q, m->rope_cos + (size_t)p0 * half, m->rope_sin + (size_t)p0 * half, n, n, H, hd);

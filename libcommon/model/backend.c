@@ -36,6 +36,21 @@ bool backend_supports(const char *name, const ModelShape *s, char *why, size_t w
                  "use backend = \"cpu\"", (double)s->z_loss);
         return false;
     }
+    if (s->qk_norm) {
+        snprintf(why, why_len, "backend \"cuda\": qk_norm is not in the CUDA backend (it has qk_norm = false only); "
+                 "use backend = \"cpu\"");
+        return false;
+    }
+    if (s->attn_sinks) {
+        snprintf(why, why_len, "backend \"cuda\": attn_sinks is not in the CUDA backend (it has attn_sinks = false "
+                 "only); use backend = \"cpu\"");
+        return false;
+    }
+    if (s->attn_global_every > 0) {
+        snprintf(why, why_len, "backend \"cuda\": attn_global_every %d is not in the CUDA backend (it has "
+                 "attn_global_every = 0 only); use backend = \"cpu\"", s->attn_global_every);
+        return false;
+    }
     return true;
 }
 

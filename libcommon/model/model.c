@@ -60,6 +60,8 @@ ModelShape model_shape_from_config(const Config *c)
         .router_bf16 = strcmp(c->router_precision, "bf16") == 0,
         .embed_gain = (float)c->embed_gain, .logit_gain = (float)c->logit_gain,
         .z_loss = (float)c->z_loss, .router_z_loss = (float)c->router_z_loss,
+        .qk_norm = c->qk_norm, .attn_sinks = c->attn_sinks,
+        .attn_global_every = (int)c->attn_global_every, .attn_local_window = (int)c->attn_local_window,
     };
     QuantFormat f = QUANT_FP32;
     if (!quant_format_parse(c->expert_precision, &f)) die("config: expert_precision: unknown format '%s'", c->expert_precision);
@@ -112,6 +114,15 @@ static void build_tensor_table(Model *m)
         LAYER_TENSOR("attn.wk.weight", KVd, C, true, std);
         LAYER_TENSOR("attn.wv.weight", KVd, C, true, std);
         LAYER_TENSOR("attn.wo.weight", C, Hd, true, std_out);
+        /* The attention dials' tensors (model.h): dense group, no weight decay. */
+        if (s->qk_norm) {
+            LAYER_TENSOR("attn.q_norm.weight", s->head_dim, 0, false, 0.0f);
+            LAYER_TENSOR("attn.k_norm.weight", s->head_dim, 0, false, 0.0f);
+        }
+        if (s->attn_sinks) {
+            LAYER_TENSOR("attn.sinks", s->n_heads, 0, false, 0.0f);
+            m->tensors[m->n_tensors - 1].init_zeros = true;
+        }
         LAYER_TENSOR("ffn_norm.weight", C, 0, false, 0.0f);
         if (!is_moe_block(s, l)) {
             LAYER_TENSOR("ffn.w1.weight", I, C, true, std);
@@ -179,6 +190,10 @@ Model *model_create_on(const ModelBackend *be, const ModelShape *shape, int max_
         s->head_dim % 2 || s->n_heads % s->n_kv_heads || s->head_dim * s->n_heads != s->dim ||
         s->inter_dim <= 0 || s->vocab_size <= 1 || max_batch <= 0 || max_seq <= 0)
         die("model: inconsistent shape (dim %d, heads %d/%d, head_dim %d)", s->dim, s->n_heads, s->n_kv_heads, s->head_dim);
+    if (s->attn_window < 0 || s->attn_global_every < 0 ||
+        (s->attn_global_every > 0 && (s->attn_local_window <= 0 || s->attn_window != 0)))
+        die("model: attn_global_every %d needs attn_local_window > 0 (%d) and attn_window 0 (%d)", s->attn_global_every,
+            s->attn_local_window, s->attn_window);
     if (s->n_routed_experts > 0 && (s->n_dense_layers < 0 || s->n_dense_layers >= s->n_layers || s->n_shared_experts < 0))
         die("model: n_dense_layers %d leaves no MoE block of %d", s->n_dense_layers, s->n_layers);
     if ((s->expert_precision != QUANT_FP32 || s->router_bf16) && strcmp(be->name, "cpu") != 0)
@@ -277,7 +292,7 @@ void model_init_weights(Model *m, uint64_t seed)
         const ParamTensor *t = &m->tensors[i];
         float *x = p + t->offset;
         if (t->init_std == 0.0f) {
-            for (size_t j = 0; j < t->numel; j++) x[j] = 1.0f;
+            for (size_t j = 0; j < t->numel; j++) x[j] = t->init_zeros ? 0.0f : 1.0f;
             continue;
         }
         Rng r = rng_make(seed, MODEL_INIT_STREAM + (uint64_t)i);

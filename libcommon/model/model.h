@@ -75,9 +75,27 @@ typedef struct {
      * w_r z_loss lse_r^2, lse_r = logsumexp of its logits (PaLM's z-loss). */
     float z_loss;
     float router_z_loss;          /* MoE: per block, router_z_loss * mean_t lse(router logits_t)^2 */
+    /* Attention dials (nmoe-train(1)), all off at 0:
+     * qk_norm: RMSNorm (eps norm_eps) over head_dim of every query and key head after
+     *   the projection and before RoPE, learned gains layers.L.attn.q_norm.weight and
+     *   k_norm.weight [head_dim] (OLMo-2, Gemma-3, Qwen3);
+     * attn_sinks: one learned logit per query head, layers.L.attn.sinks [n_heads] (init
+     *   0), an extra softmax column with no value (kernels/cpu/attention.h);
+     * attn_global_every N > 0: blocks l with (l + 1) % N == 0 attend full causal, the
+     *   others over a window of attn_local_window tokens (attn_window is then 0). */
+    int qk_norm, attn_sinks;
+    int attn_global_every, attn_local_window;
 } ModelShape;
 
 ModelShape model_shape_from_config(const Config *c);
+
+/* The attention window of block l: attn_window, or under the local/global pattern 0
+ * (full causal) for the global blocks and attn_local_window for the others. */
+static inline int model_layer_window(const ModelShape *s, int l)
+{
+    if (s->attn_global_every <= 0) return s->attn_window;
+    return (l + 1) % s->attn_global_every == 0 ? 0 : s->attn_local_window;
+}
 
 /* Optimizer parameter groups, each with its own learning rate: dense (everything but
  * the following), expert (routed experts), router (router weights). Weight decay is per
@@ -91,7 +109,8 @@ typedef struct {
     int rows, cols;      /* cols == 0: a vector of `rows` */
     ParamGroup group;
     bool weight_decay;
-    float init_std;      /* 0: initialized to ones (norm gains) */
+    float init_std;      /* 0: initialized to ones (norm gains), unless init_zeros */
+    bool init_zeros;     /* initialized to zeros (attention sinks) */
 } ParamTensor;
 
 typedef struct Model Model;
@@ -134,7 +153,8 @@ void model_use_reference_kernels(Model *m, bool on);
 
 /* Each tensor from its own Philox stream (seed, MODEL_INIT_STREAM + tensor index), so a
  * tensor's values do not depend on the others or on threads. Normal(0, init_std); the
- * residual output projections (wo, w2) use init_std / sqrt(2 n_layers); norms are ones. */
+ * residual output projections (wo, w2) use init_std / sqrt(2 n_layers); norms are ones,
+ * attention sinks zeros. */
 enum { MODEL_INIT_STREAM = 1000 };
 void model_init_weights(Model *m, uint64_t seed);
 

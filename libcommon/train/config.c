@@ -52,6 +52,14 @@ static const ConfigKey keys[] = {
       "z-loss (PaLM): adds z_loss * mean over counted targets of logsumexp(logits)^2 to the objective; 0 = off", true },
     { "router_z_loss", "train", CONFIG_FLOAT, OFF(router_z_loss), 0, 0, 0, 1e6, false, false, true, NULL,
       "MoE: router z-loss (ST-MoE): adds router_z_loss * mean over tokens of logsumexp(router logits)^2, summed over MoE blocks; 0 = off", true },
+    { "qk_norm", "model", CONFIG_BOOL, OFF(qk_norm), 0, 0, 0, 0, false, false, true, NULL,
+      "RMSNorm over head_dim of every query and key head before RoPE, with learned gains per layer (attn.q_norm, attn.k_norm)", true },
+    { "attn_sinks", "model", CONFIG_BOOL, OFF(attn_sinks), 0, 0, 0, 0, false, false, true, NULL,
+      "a learned sink logit per query head (attn.sinks, init 0) joins the softmax denominator as a column with no value", true },
+    { "attn_global_every", "model", CONFIG_INT, OFF(attn_global_every), 0, 1024, 0, 0, false, false, true, NULL,
+      "local/global pattern: blocks l with (l + 1) % N == 0 attend full causal, the others over attn_local_window tokens; 0 = off (every block uses attn_window)", true },
+    { "attn_local_window", "model", CONFIG_INT, OFF(attn_local_window), 0, 1 << 20, 0, 0, false, false, true, NULL,
+      "window in tokens of the local blocks of attn_global_every (needs it; > 0 then)", true },
     /* MoE */
     { "n_dense_layers", "model", CONFIG_INT, OFF(n_dense_layers), 0, 1024, 0, 0, false, false, true, NULL,
       "MoE: the first n_dense_layers blocks keep a dense FFN; the rest are MoE blocks", false },
@@ -175,6 +183,10 @@ void config_defaults(Config *c)
     c->inter_dim = 384;
     c->seq_len = 256;
     c->attn_window = 0;
+    c->qk_norm = false;
+    c->attn_sinks = false;
+    c->attn_global_every = 0; /* off: every block uses attn_window */
+    c->attn_local_window = 0;
     c->rope_theta = 10000.0;
     c->norm_eps = 1e-5;
     c->init_std = 0.02;
@@ -496,6 +508,21 @@ bool config_check(const Config *c, const char *origin, char *err, size_t cap)
     if (c->n_heads % config_kv_heads(c) != 0)
         return errbuf_fail(err, cap, "%s: n_heads (%lld) must be a multiple of n_kv_heads (%lld)", origin,
                     (long long)c->n_heads, (long long)config_kv_heads(c));
+    if (c->attn_global_every > 0 && c->attn_local_window <= 0)
+        return errbuf_fail(err, cap, "%s: attn_global_every (%lld) needs attn_local_window > 0 (the window of the local blocks)",
+                           origin, (long long)c->attn_global_every);
+    if (c->attn_global_every > 0 && c->attn_window != 0)
+        return errbuf_fail(err, cap, "%s: attn_window (%lld) with attn_global_every (%lld) is ambiguous: the pattern sets "
+                           "each block's window; give the local blocks' as attn_local_window and leave attn_window 0",
+                           origin, (long long)c->attn_window, (long long)c->attn_global_every);
+    if (c->attn_local_window > 0 && c->attn_global_every == 0)
+        return errbuf_fail(err, cap, "%s: attn_local_window (%lld) is used only with attn_global_every > 0; for one window "
+                           "in every block use attn_window", origin, (long long)c->attn_local_window);
+    if (c->attn_global_every > c->n_layers || c->attn_global_every == 1)
+        return errbuf_fail(err, cap, "%s: attn_global_every (%lld) leaves %s of the n_layers (%lld); use attn_window "
+                           "for one window everywhere, attn_global_every = 0 for none", origin,
+                           (long long)c->attn_global_every, c->attn_global_every == 1 ? "no local block" : "no global block",
+                           (long long)c->n_layers);
     if (c->validation_log_bpb && !c->tokenizer[0])
         return errbuf_fail(err, cap, "%s: validation_log_bpb needs tokenizer (the data's tokenizer, for its byte lengths)",
                            origin);

@@ -32,6 +32,9 @@ typedef struct {
     char ffn_activation[16];   /* swiglu, relu2 or squared_reglu (model/ffn_activation.h) */
     double z_loss;             /* coefficient of mean logsumexp(logits)^2 in the objective */
     double router_z_loss;      /* MoE: coefficient of mean logsumexp(router logits)^2, per block */
+    /* attention dials (model/model.h ModelShape) */
+    bool qk_norm, attn_sinks;
+    int64_t attn_global_every, attn_local_window;
     /* MoE (n_routed_experts > 0): blocks l >= n_dense_layers have an MoE FFN */
     int64_t n_dense_layers, n_routed_experts, n_shared_experts, n_activated_experts, moe_inter_dim;
     double route_scale;

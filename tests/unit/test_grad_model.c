@@ -8,7 +8,11 @@
  * differences with the top-K choice held fixed, the fast grouped path against the
  * per-token reference, 1 vs 2 threads, and the router telemetry a step leaves. The
  * ffn_activation dial (relu2, squared_reglu) in every FFN kind (dense block, shared and
- * routed experts): finite differences, and fast against reference on 1 and 2 threads. */
+ * routed experts): finite differences, and fast against reference on 1 and 2 threads.
+ * The attention dials (qk_norm, attn_sinks, the local/global pattern), alone and
+ * together, dense and MoE: finite differences of every tensor (the q/k norm gains and
+ * the sinks included), fast vs reference and 1 vs 2 threads, scoring equal to the
+ * trainer's loss, and model_score_from and the key/value cache against model_score. */
 #include "gradcheck.h"
 #include "model/model.h"
 
@@ -71,18 +75,35 @@ static ModelShape tiny_shape(int window)
     return s;
 }
 
-static void finite_differences(int window, FfnActivation act, float z_loss, float embed_gain, float logit_gain)
+/* The attention dials of a test: qk_norm, attn_sinks, and the local/global pattern
+ * (every: attn_global_every, local: attn_local_window; the window given then is 0). */
+typedef struct { int qk_norm, sinks, every, local; } AttnDials;
+static const AttnDials NO_DIALS = { 0, 0, 0, 0 };
+
+static void apply_dials(ModelShape *s, AttnDials d)
+{
+    s->qk_norm = d.qk_norm;
+    s->attn_sinks = d.sinks;
+    s->attn_global_every = d.every;
+    s->attn_local_window = d.local;
+    if (d.every) s->attn_window = 0;
+}
+
+static void finite_differences_dials(int window, FfnActivation act, float z_loss, float embed_gain, float logit_gain,
+                                     AttnDials dials)
 {
     ModelShape s = tiny_shape(window);
     s.ffn_activation = act;
     s.z_loss = z_loss;
     s.embed_gain = embed_gain;
     s.logit_gain = logit_gain;
+    apply_dials(&s, dials);
     const int B = 2, T = 5, N = B * T;
     Model *m = model_create(&s, B, T, true);
     model_use_reference_kernels(m, true);
     model_init_weights(m, 5);
-    /* Perturb the norm gains off 1 so their gradients are exercised in general position. */
+    /* Perturb the norm gains off 1 (and the sinks off 0) so their gradients are
+     * exercised in general position. */
     Rng r = rng_make(77, 0);
     float *params = host_params(m);
     for (int i = 0; i < model_n_tensors(m); i++) {
@@ -120,18 +141,28 @@ static void finite_differences(int window, FfnActivation act, float z_loss, floa
     float *grads = host_grads(m);
     for (int i = 0; i < model_n_tensors(m); i++) {
         const ParamTensor *t = model_tensor(m, i);
-        char what[160];
-        snprintf(what, sizeof what, "model (window %d, %s, z_loss %g, gains %.2f %.2f) %s", window,
-                 ffn_activation_name(act), z_loss, embed_gain, logit_gain, t->name);
+        char what[192];
+        snprintf(what, sizeof what, "model (window %d, %s, z_loss %g, gains %.2f %.2f, qk %d sinks %d every %d/%d) %s",
+                 window, ffn_activation_name(act), z_loss, embed_gain, logit_gain, dials.qk_norm, dials.sinks,
+                 dials.every, dials.local, t->name);
         /* Every element of small tensors, every third of the larger ones (the sanitized
          * build runs this too). */
         size_t stride = t->numel > 64 ? 3 : 1;
         gradcheck(what, params + t->offset, grads + t->offset, t->numel, stride, model_loss, &c, 2e-3, 1e-2, 2e-4);
     }
+    /* The dials' tensors are in the table (and so were checked above). */
+    CHECK((model_tensor_find(m, "layers.1.attn.q_norm.weight") != NULL) == (dials.qk_norm != 0));
+    CHECK((model_tensor_find(m, "layers.1.attn.k_norm.weight") != NULL) == (dials.qk_norm != 0));
+    CHECK((model_tensor_find(m, "layers.0.attn.sinks") != NULL) == (dials.sinks != 0));
     free(grads);
     free(params);
     free(logits);
     model_free(m);
+}
+
+static void finite_differences(int window, FfnActivation act, float z_loss, float embed_gain, float logit_gain)
+{
+    finite_differences_dials(window, act, z_loss, embed_gain, logit_gain, NO_DIALS);
 }
 
 /* One micro-batch three ways: m[0] reference kernels, m[1] fast on 1 thread, m[2] fast on
@@ -164,11 +195,12 @@ static void train_three_ways(Model *m[3], const ModelShape *s, uint64_t seed, co
     for (int k = 0; k < 3; k++) free(g[k]);
 }
 
-static void fast_vs_reference_and_threads(void)
+static void fast_vs_reference_and_threads(AttnDials dials)
 {
     ModelShape s = tiny_shape(0);
     s.vocab_size = 300; s.dim = 32; s.n_heads = 4; s.n_kv_heads = 2; s.head_dim = 8; s.inter_dim = 48;
     s.seq_len = 80; s.init_std = 0.1f;
+    apply_dials(&s, dials);
     const int B = 3, T = 80, N = B * T;
     Rng r = rng_make(78, 0);
     uint32_t *tok = malloc(N * 4), *tgt = malloc(N * 4);
@@ -179,7 +211,9 @@ static void fast_vs_reference_and_threads(void)
         weight[i] = (i % 7 == 0) ? 0.0f : 1.0f / N;
     }
     Model *m[3];
-    train_three_ways(m, &s, 9, tok, tgt, weight, B, T, "");
+    char label[64];
+    snprintf(label, sizeof label, "qk %d sinks %d every %d/%d ", dials.qk_norm, dials.sinks, dials.every, dials.local);
+    train_three_ways(m, &s, 9, tok, tgt, weight, B, T, label);
 
     /* Scoring: three sequences in one call, and each alone, give the same bits; and a
      * window of T + 1 tokens scores minus the losses the trainer's forward computes. */
@@ -418,17 +452,30 @@ static void ffn_activation_fast_vs_reference(FfnActivation act)
  * as the whole-sequence forward with the products cut differently, so they agree with
  * it to float rounding: sums of at most 80 terms of O(1) values through two blocks,
  * relative error well under 1e-4 (a wrong position, mask or row is off by O(0.1)). */
-static void scoring_and_cache(bool moe, int window)
+static void scoring_and_cache_dials(bool moe, int window, AttnDials dials)
 {
     ModelShape s = moe ? moe_shape(false, 1, 0.0f, 0.0f) : tiny_shape(window);
     s.vocab_size = 300; s.dim = 32; s.n_heads = 4; s.n_kv_heads = 2; s.head_dim = 8; s.inter_dim = 48;
     s.seq_len = 80; s.init_std = 0.1f;
     if (moe) { s.n_routed_experts = 8; s.n_activated_experts = 2; s.moe_inter_dim = 16; s.attn_window = window; }
     if (window == 7) { s.embed_gain = 1.3f; s.logit_gain = 0.7f; } /* every head path applies them */
+    apply_dials(&s, dials);
     const int T = 80;
     omp_set_num_threads(2);
     Model *e = model_create(&s, 3, T, false);
     model_init_weights(e, 31 + moe);
+    if (dials.sinks || dials.qk_norm) {
+        /* The sinks and q/k gains off their init (0, 1), so that their values are used. */
+        Rng g = rng_make(82, 0);
+        float *p = host_params(e);
+        for (int i = 0; i < model_n_tensors(e); i++) {
+            const ParamTensor *t = model_tensor(e, i);
+            if (strstr(t->name, "sinks") || strstr(t->name, "_norm.weight"))
+                for (size_t j = 0; j < t->numel; j++) p[t->offset + j] += 0.5f * rng_normal(&g);
+        }
+        model_set_params(e, p);
+        free(p);
+    }
     Rng r = rng_make(81, (uint64_t)window);
     uint32_t ids[3][81];
     for (int k = 0; k < 3; k++)
@@ -521,6 +568,8 @@ static void scoring_and_cache(bool moe, int window)
     model_free(e);
 }
 
+static void scoring_and_cache(bool moe, int window) { scoring_and_cache_dials(moe, window, NO_DIALS); }
+
 int main(void)
 {
     finite_differences(0, FFN_ACT_SWIGLU, 0.0f, 1.0f, 1.0f);
@@ -529,10 +578,23 @@ int main(void)
     finite_differences(0, FFN_ACT_RELU2, 0.0f, 1.0f, 1.0f);
     finite_differences(0, FFN_ACT_SQUARED_REGLU, 0.0f, 1.0f, 1.0f);
     finite_differences(3, FFN_ACT_SWIGLU, 0.2f, 1.0f, 1.0f);
-    fast_vs_reference_and_threads();
+    /* The attention dials: each alone, then all together under the local/global
+     * pattern (block 0 local over 2 tokens, block 1 global). */
+    finite_differences_dials(0, FFN_ACT_SWIGLU, 0.0f, 1.0f, 1.0f, (AttnDials){ 1, 0, 0, 0 });
+    finite_differences_dials(3, FFN_ACT_SWIGLU, 0.0f, 1.0f, 1.0f, (AttnDials){ 0, 1, 0, 0 });
+    finite_differences_dials(0, FFN_ACT_SWIGLU, 0.0f, 1.0f, 1.0f, (AttnDials){ 0, 0, 2, 2 });
+    finite_differences_dials(0, FFN_ACT_SWIGLU, 0.0f, 1.0f, 1.0f, (AttnDials){ 1, 1, 2, 2 });
+    fast_vs_reference_and_threads(NO_DIALS);
+    fast_vs_reference_and_threads((AttnDials){ 1, 0, 0, 0 });
+    fast_vs_reference_and_threads((AttnDials){ 0, 1, 0, 0 });
+    fast_vs_reference_and_threads((AttnDials){ 1, 1, 2, 20 });
     scoring_and_cache(false, 0);
     scoring_and_cache(false, 7);
     scoring_and_cache(true, 0);
+    scoring_and_cache_dials(false, 0, (AttnDials){ 1, 0, 0, 0 });
+    scoring_and_cache_dials(false, 0, (AttnDials){ 0, 1, 0, 0 });
+    scoring_and_cache_dials(false, 0, (AttnDials){ 0, 0, 2, 9 });
+    scoring_and_cache_dials(true, 0, (AttnDials){ 1, 1, 2, 9 });
     moe_finite_differences(false, 1, 0.0f, 0.0f, FFN_ACT_SWIGLU, 0.0f);
     moe_finite_differences(true, 0, 0.0f, 0.0f, FFN_ACT_SWIGLU, 0.0f);
     moe_finite_differences(false, 2, 0.6f, 0.05f, FFN_ACT_SWIGLU, 0.0f);
