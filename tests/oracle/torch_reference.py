@@ -20,6 +20,10 @@ rates (lr_router without weight decay), the sequence-wise aux loss joins the obj
 and after every step the routing biases take the aux-loss-free update from the step's
 loads. Also checked: every expert choice of every micro-batch (choices.bin) and the
 biases after every step, bit for bit.
+The attention dials: qk_norm (an RMSNorm over head_dim of each query and key head
+before RoPE, gains q_norm / k_norm), attn_sinks (a learned logit per head as an extra
+softmax column with no value) and the local/global pattern (attn_global_every,
+attn_local_window: which blocks attend full causal and which over a window).
 Exit status 0 when everything agrees, 1 otherwise (each failure printed).
 """
 import json
@@ -106,23 +110,41 @@ def apply_rope(x, cos, sin):
     return torch.stack((x0 * c - x1 * s, x0 * s + x1 * c), dim=-1).view(B, T, Hh, hd)
 
 
+def layer_window(cfg, layer):
+    """The local/global pattern: with attn_global_every N > 0, blocks l with (l+1) % N == 0
+    attend full causal (0) and the others over attn_local_window tokens."""
+    every = cfg.get("attn_global_every", 0)
+    if every > 0:
+        return 0 if (layer + 1) % every == 0 else cfg["attn_local_window"]
+    return cfg["attn_window"]
+
+
 class Attention(nn.Module):
-    def __init__(self, cfg):
+    def __init__(self, cfg, layer):
         super().__init__()
         C, H = cfg["dim"], cfg["n_heads"]
         self.H = H
         self.KV = cfg["n_kv_heads"] or H
         self.hd = C // H
-        self.window = cfg["attn_window"]
+        self.window = layer_window(cfg, layer)
         self.wq = nn.Linear(C, H * self.hd, bias=False)
         self.wk = nn.Linear(C, self.KV * self.hd, bias=False)
         self.wv = nn.Linear(C, self.KV * self.hd, bias=False)
         self.wo = nn.Linear(H * self.hd, C, bias=False)
+        # QK-norm (OLMo-2, Gemma-3, Qwen3): RMSNorm over each head's vector, before RoPE.
+        self.q_norm = RMSNorm(self.hd, cfg["norm_eps"]) if cfg.get("qk_norm", False) else None
+        self.k_norm = RMSNorm(self.hd, cfg["norm_eps"]) if cfg.get("qk_norm", False) else None
+        # Learned sinks (gpt-oss): one logit per head, a softmax column with no value.
+        self.sinks = nn.Parameter(torch.zeros(H)) if cfg.get("attn_sinks", False) else None
 
     def forward(self, x, cos, sin):
         B, T, _ = x.shape
-        q = apply_rope(self.wq(x).view(B, T, self.H, self.hd), cos, sin).transpose(1, 2)
-        k = apply_rope(self.wk(x).view(B, T, self.KV, self.hd), cos, sin).transpose(1, 2)
+        q = self.wq(x).view(B, T, self.H, self.hd)
+        k = self.wk(x).view(B, T, self.KV, self.hd)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = apply_rope(q, cos, sin).transpose(1, 2)
+        k = apply_rope(k, cos, sin).transpose(1, 2)
         v = self.wv(x).view(B, T, self.KV, self.hd).transpose(1, 2)
         k = k.repeat_interleave(self.H // self.KV, dim=1)
         v = v.repeat_interleave(self.H // self.KV, dim=1)
@@ -134,7 +156,12 @@ class Attention(nn.Module):
         if self.window > 0:
             visible = visible & (j > t - self.window)
         scores = scores.masked_fill(~visible, float("-inf"))
-        out = scores.softmax(dim=-1) @ v
+        if self.sinks is not None:
+            sink = self.sinks.view(1, self.H, 1, 1).expand(B, self.H, T, 1)
+            probs = torch.cat([scores, sink], dim=-1).softmax(dim=-1)[..., :T]
+        else:
+            probs = scores.softmax(dim=-1)
+        out = probs @ v
         return self.wo(out.transpose(1, 2).reshape(B, T, self.H * self.hd))
 
 
@@ -176,10 +203,10 @@ class MoEFFN(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg, moe):
+    def __init__(self, cfg, moe, layer):
         super().__init__()
         self.attn_norm = RMSNorm(cfg["dim"], cfg["norm_eps"])
-        self.attn = Attention(cfg)
+        self.attn = Attention(cfg, layer)
         self.ffn_norm = RMSNorm(cfg["dim"], cfg["norm_eps"])
         self.ffn = MoEFFN(cfg) if moe else FeedForward(cfg["dim"], cfg["inter_dim"], cfg.get("ffn_activation", "swiglu"))
 
@@ -193,7 +220,8 @@ class Transformer(nn.Module):
         super().__init__()
         self.tok_embeddings = nn.Embedding(cfg["vocab_size"], cfg["dim"])
         E = cfg["n_routed_experts"]
-        self.layers = nn.ModuleList([Block(cfg, E > 0 and l >= cfg["n_dense_layers"]) for l in range(cfg["n_layers"])])
+        self.layers = nn.ModuleList([Block(cfg, E > 0 and l >= cfg["n_dense_layers"], l)
+                                     for l in range(cfg["n_layers"])])
         self.norm = RMSNorm(cfg["dim"], cfg["norm_eps"])
         self.output = nn.Linear(cfg["dim"], cfg["vocab_size"], bias=False)
         self.cos, self.sin = rope_tables(cfg["seq_len"], cfg["dim"] // cfg["n_heads"], cfg["rope_theta"])

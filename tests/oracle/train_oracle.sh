@@ -21,7 +21,15 @@
 # block, its shared expert and its routed experts alike. "gqa_z" is "gqa" with the
 # z-loss on the logits (z_loss = 0.05: it scales the softmax gradient by about 1.2);
 # "moe_rz" and "moe_softmax_rz" add the router z-loss to "moe" (sigmoid) and
-# "moe_softmax" (router_z_loss = 0.05; 0.5 on the small softmax logits).
+# "moe_softmax" (router_z_loss = 0.05; 0.5 on the small softmax logits). The attention
+# dials: "gqa_qk" is "gqa" with qk_norm, "gqa_sinks" with attn_sinks (at lr_dense 3e-3:
+# a sink's gradient is a small sum over every row of its head, so AdamW's normalized
+# steps amplify its last bits into the trajectory; at 1e-2 that drift alone reaches the
+# fixed 1e-5 of the later steps' grad_norm check, while step 0 agrees to 3e-7), "gqa_all" with
+# both under the local/global pattern (block 0 local over 7 tokens, block 1 global);
+# "window_lg" is "window" (MHA, sequences longer than one attention block) with the
+# pattern instead of its window (blocks 0 and 2 local over 9 tokens, block 1 global)
+# and sinks.
 set -eu
 top=${NMOE_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 py=/usr/bin/python3
@@ -162,10 +170,18 @@ sed 's/^\[model\]$/[model]\nffn_activation = "squared_reglu"/' "$tmp/moe.toml" >
 sed 's/^\[train\]$/[train]\nz_loss = 0.05/' "$tmp/gqa.toml" >"$tmp/gqa_z.toml"
 sed 's/^\[train\]$/[train]\nrouter_z_loss = 0.05/' "$tmp/moe.toml" >"$tmp/moe_rz.toml"
 { cat "$tmp/moe_softmax.toml"; echo "router_z_loss = 0.5"; } >"$tmp/moe_softmax_rz.toml"
+sed 's/^\[model\]$/[model]\nqk_norm = true/' "$tmp/gqa.toml" >"$tmp/gqa_qk.toml"
+sed -e "s/^\\[model\\]$/[model]\\nattn_sinks = true/" -e "s/^lr_dense = 1e-2$/lr_dense = 3e-3/" "$tmp/gqa.toml" >"$tmp/gqa_sinks.toml"
+sed 's/^\[model\]$/[model]\nqk_norm = true\nattn_sinks = true\nattn_global_every = 2\nattn_local_window = 7/' \
+    "$tmp/gqa.toml" >"$tmp/gqa_all.toml"
+sed 's/^attn_window = 9$/attn_global_every = 2\nattn_local_window = 9\nattn_sinks = true/' "$tmp/window.toml" \
+    >"$tmp/window_lg.toml"
 grep -q router_z_loss "$tmp/moe_rz.toml"
+grep -q qk_norm "$tmp/gqa_qk.toml" && grep -q attn_sinks "$tmp/gqa_sinks.toml" && grep -q attn_local_window "$tmp/gqa_all.toml"
+grep -q attn_global_every "$tmp/window_lg.toml" && ! grep -q attn_window "$tmp/window_lg.toml"
 grep -q relu2 "$tmp/moe_relu2.toml" && grep -q squared_reglu "$tmp/moe_sqreglu.toml" && grep -q z_loss "$tmp/gqa_z.toml"
 
-for c in gqa window moe moe_softmax moe_relu2 moe_sqreglu gqa_z moe_rz moe_softmax_rz; do
+for c in ${ORACLE_CONFIGS:-gqa window moe moe_softmax moe_relu2 moe_sqreglu gqa_z moe_rz moe_softmax_rz gqa_qk gqa_sinks gqa_all window_lg}; do
     mkdir "$tmp/$c"
     echo "== $c"
     OMP_NUM_THREADS=2 "$dump" "$tmp/$c.toml" "$tmp/$c"
