@@ -6,7 +6,7 @@
 # gradient norm), validation and checkpoints; so does -np 4 with two groups of 2 and with
 # one group of 4. A checkpoint of an expert-parallel run resumes as one process (and one
 # process's at -np 2 with expert_parallel = 2) with the same steps after. Values that do
-# not fit are refused, naming expert_parallel.
+# not fit, and backend = "cuda", are refused, naming expert_parallel.
 . "$(dirname "$0")/train_mpi_common.bash"
 make_data
 write_config
@@ -61,5 +61,7 @@ refused dense "expert_parallel = 2 needs an MoE model" \
     mpi 2 -q tiny.toml --set batch_size=8 --set steps=2 --set expert_parallel=2 --set out_dir=xd
 refused quant "expert_parallel > 1 runs the experts in fp32 only" \
     mpi 2 -q tiny.toml "${moe[@]}" --set expert_parallel=2 --set expert_precision=bf16 --set out_dir=xq
+refused cuda 'backend "cuda": expert_parallel 2 is not in the CUDA backend' \
+    nmoe-train -q tiny.toml "${moe[@]}" --set expert_parallel=2 --set backend=cuda --set out_dir=xc
 refused zero "expert_parallel" nmoe-train -q tiny.toml "${moe[@]}" --set expert_parallel=0 --set out_dir=x0
 echo "train_mpi_ep: ok"
