@@ -1034,6 +1034,14 @@ static bool cpu_set_option(void *be, BackendOption opt, bool on)
     return false;
 }
 
+static void cpu_set_expert_exchange(void *be, const ExpertExchange *ex)
+{
+    CpuModel *m = be;
+    if (ex && m->reference) die("model: expert parallel has no reference-kernel path");
+    for (int l = 0; l < m->s.n_layers; l++)
+        if (moe_block(m, l)) moe_set_exchange(m->moe[l].ws, ex);
+}
+
 static void cpu_describe(const void *be, char *buf, size_t n)
 {
     (void)be;
@@ -1074,4 +1082,5 @@ const ModelBackend model_backend_cpu = {
     .routing_choice = cpu_routing_choice,
     .router_grad_norm = cpu_router_grad_norm,
     .set_option = cpu_set_option,
+    .set_expert_exchange = cpu_set_expert_exchange,
 };

@@ -23,6 +23,7 @@
 #include "moe_route.h"
 #include "quant/quant.h"
 #include "ffn_act.h"
+#include "model/expert_exchange.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -84,7 +85,13 @@ struct MoeWorkspace {
     float *zprob;  /* [T, E] softmax of the logits */
     float *zlse;   /* [T] logsumexp of the logits */
     float last_z;  /* the last forward's value */
+
+    /* expert parallel (moe_set_exchange), NULL when the op runs every expert itself */
+    const ExpertExchange *ex;
+    struct MoeEpRows *ep;
 };
+
+static void moe_ep_rows_free(struct MoeEpRows *ep);
 
 const char *moe_config_check(const MoeConfig *c)
 {
@@ -178,6 +185,7 @@ void moe_workspace_free(MoeWorkspace *ws)
                      ws->dout, ws->dact, ws->dh3, ws->xq, ws->actq, ws->w1q, ws->w3q, ws->w2q, ws->xr,
                      ws->wr, ws->zprob, ws->zlse };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    moe_ep_rows_free(ws->ep);
     free(ws);
 }
 
@@ -442,6 +450,175 @@ static void moe_experts_backward(MoeWorkspace *ws, const MoeParams *p, const Moe
     }
 }
 
+/* ---- expert parallel (moe_set_exchange) ----
+ * Rank r of a group of P computes only experts [r Eh, (r + 1) Eh), Eh = E / P, for the
+ * tokens of all P ranks. Routing, permutation and the gate combine stay with the tokens;
+ * what travels are rows of the permuted buffers. Those are grouped by expert, so the rows
+ * for peer d are one range [offset[d Eh], offset[(d + 1) Eh]) and go as they lie:
+ *   forward:  kept counts (Alltoall), xp rows out (Alltoallv), out rows back;
+ *   backward: d out rows out, d xp rows back, then the weight gradients back to the
+ *             rank whose tokens they came from.
+ *
+ * Bits: for each source rank the owner runs exactly the products one process would run
+ * in that rank's call: the same rows of the same expert in the same order, in the same
+ * row tiles (moe_permute's rule) and the same weight-gradient sums over the source's
+ * group (one sgemm each). Every output row and every gradient of a call is therefore the
+ * float it is without the exchange, and the gradient a rank ends its call with is its
+ * call's, whole; nmoe-train's fixed-order sum over calls and ranks does the rest. */
+typedef struct MoeEpRows {
+    int P, Eh;
+    int64_t rows_cap;         /* rows the buffers hold: P sources x T*K */
+    int64_t *recv_kept;       /* [P * Eh] rows source s sends for my expert i */
+    int64_t *offset;          /* [P * (Eh + 1)] per source, first row of my expert i (absolute) */
+    int64_t *send_counts, *recv_counts, *grad_counts; /* [P] floats per peer */
+    MoeRowTile *tiles;        /* per source: its row tiles, from tile0[s] */
+    int *tile0, *n_tiles;     /* [P] */
+    float *xp, *h1, *h3, *act, *out, *dout, *dact, *dh3; /* [rows_cap, D or F] */
+    float *gsend, *grecv;     /* [P][w1 Eh*F*D, w3 Eh*F*D, w2 Eh*D*F]: per source / per owner */
+} MoeEpRows;
+
+static void moe_ep_rows_free(MoeEpRows *ep)
+{
+    if (!ep) return;
+    void *bufs[] = { ep->recv_kept, ep->offset, ep->send_counts, ep->recv_counts, ep->grad_counts, ep->tiles,
+                     ep->tile0, ep->n_tiles, ep->xp, ep->h1, ep->h3, ep->act, ep->out, ep->dout, ep->dact,
+                     ep->dh3, ep->gsend, ep->grecv };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(ep);
+}
+
+void moe_set_exchange(MoeWorkspace *ws, const ExpertExchange *ex)
+{
+    ws->ex = ex;
+    if (!ex) return;
+    const MoeConfig *c = &ws->cfg;
+    const int E = c->n_experts, P = ex->size;
+    if (P < 2 || E % P != 0 || ex->rank < 0 || ex->rank >= P)
+        die("moe: expert-parallel group of %d ranks (this one %d) for %d experts: the size must be >= 2 and divide "
+            "n_routed_experts", P, ex->rank, E);
+    if (c->expert_precision != QUANT_FP32)
+        die("moe: expert parallel runs the experts in fp32 only (expert_precision must be fp32)");
+    if (ws->ep && ws->ep->P == P) return;
+    moe_ep_rows_free(ws->ep);
+    MoeEpRows *ep = ws->ep = xcalloc(1, sizeof *ep);
+    const size_t D = (size_t)c->dim, F = (size_t)c->inter_dim, Eh = (size_t)(E / P);
+    ep->P = P;
+    ep->Eh = (int)Eh;
+    ep->rows_cap = (int64_t)P * ws->max_tokens * c->top_k;
+    const size_t rows = (size_t)ep->rows_cap, G = 3 * Eh * F * D;
+    ep->recv_kept = xcalloc((size_t)P * Eh, sizeof *ep->recv_kept);
+    ep->offset = xcalloc((size_t)P * (Eh + 1), sizeof *ep->offset);
+    ep->send_counts = xcalloc((size_t)P, sizeof(int64_t));
+    ep->recv_counts = xcalloc((size_t)P, sizeof(int64_t));
+    ep->grad_counts = xcalloc((size_t)P, sizeof(int64_t));
+    for (int s = 0; s < P; s++) ep->grad_counts[s] = (int64_t)G;
+    ep->tiles = xcalloc(rows / MOE_TILE + (size_t)P * (Eh + 1), sizeof *ep->tiles);
+    ep->tile0 = xcalloc((size_t)P, sizeof(int));
+    ep->n_tiles = xcalloc((size_t)P, sizeof(int));
+    float **row_bufs[] = { &ep->xp, &ep->out, &ep->dout };
+    for (size_t i = 0; i < 3; i++) *row_bufs[i] = xaligned_alloc(rows * D * sizeof(float));
+    float **hid_bufs[] = { &ep->h1, &ep->h3, &ep->act, &ep->dact, &ep->dh3 };
+    for (size_t i = 0; i < 5; i++) *hid_bufs[i] = xaligned_alloc(rows * F * sizeof(float));
+    ep->gsend = xaligned_alloc((size_t)P * G * sizeof(float));
+    ep->grecv = xaligned_alloc((size_t)P * G * sizeof(float));
+    ws->bytes += (rows * (3 * D + 5 * F) + 2 * (size_t)P * G) * sizeof(float);
+}
+
+/* The workspace as the experts' loops see source s's rows on this rank: Eh experts
+ * (local indices), its kept counts, offsets and tiles, the exchange's buffers. */
+static MoeWorkspace moe_ep_view(const MoeWorkspace *ws, int s)
+{
+    const MoeEpRows *ep = ws->ep;
+    MoeWorkspace v = *ws;
+    v.cfg.n_experts = ep->Eh;
+    v.kept = ep->recv_kept + (size_t)s * ep->Eh;
+    v.offset = ep->offset + (size_t)s * (ep->Eh + 1);
+    v.tiles = ep->tiles + ep->tile0[s];
+    v.n_tiles = ep->n_tiles[s];
+    v.xp = ep->xp;
+    v.h1 = ep->h1;
+    v.h3 = ep->h3;
+    v.act = ep->act;
+    v.out = ep->out;
+    v.dout = ep->dout;
+    v.dact = ep->dact;
+    v.dh3 = ep->dh3;
+    return v;
+}
+
+/* This rank's experts' weights, indexed from 0. */
+static MoeParams moe_ep_params(const MoeWorkspace *ws, const MoeParams *p)
+{
+    const size_t o = (size_t)ws->ex->rank * ws->ep->Eh * ws->cfg.inter_dim * ws->cfg.dim;
+    return (MoeParams){ p->router_w, p->bias, p->w1 + o, p->w3 ? p->w3 + o : NULL, p->w2 + o };
+}
+
+static void moe_ep_forward(MoeWorkspace *ws, const MoeParams *p)
+{
+    MoeEpRows *ep = ws->ep;
+    const int P = ep->P, Eh = ep->Eh, D = ws->cfg.dim;
+    ws->ex->alltoall_i64(ws->kept, ep->recv_kept, Eh);
+    int64_t base = 0;
+    int n_tiles = 0;
+    for (int s = 0; s < P; s++) {
+        int64_t *off = ep->offset + (size_t)s * (Eh + 1);
+        const int64_t *kept = ep->recv_kept + (size_t)s * Eh, first = base;
+        ep->tile0[s] = n_tiles;
+        for (int i = 0; i < Eh; i++) {
+            if (kept[i] < 0 || kept[i] > ep->rows_cap) die("moe: expert parallel: rank %d sent %lld rows", s, (long long)kept[i]);
+            off[i] = base;
+            for (int64_t r = 0; r < kept[i]; r += MOE_TILE) { /* moe_permute's tiles */
+                const int64_t left = kept[i] - r;
+                ep->tiles[n_tiles++] = (MoeRowTile){ i, (int32_t)(base + r), (int32_t)(left < MOE_TILE ? left : MOE_TILE) };
+            }
+            base += kept[i];
+        }
+        if (base > ep->rows_cap) die("moe: expert parallel: %lld rows for this rank, more than %lld", (long long)base,
+                                     (long long)ep->rows_cap);
+        off[Eh] = base;
+        ep->n_tiles[s] = n_tiles - ep->tile0[s];
+        ep->recv_counts[s] = (base - first) * D;
+        ep->send_counts[s] = (ws->offset[(s + 1) * Eh] - ws->offset[s * Eh]) * D;
+    }
+    ws->ex->alltoallv_f32(ws->xp, ep->send_counts, ep->xp, ep->recv_counts);
+    const MoeParams mine = moe_ep_params(ws, p);
+    for (int s = 0; s < P; s++) {
+        MoeWorkspace v = moe_ep_view(ws, s);
+        moe_experts_forward(&v, &mine);
+    }
+    ws->ex->alltoallv_f32(ep->out, ep->recv_counts, ws->out, ep->send_counts);
+}
+
+static void moe_ep_backward(MoeWorkspace *ws, const MoeParams *p, const MoeGrads *g)
+{
+    MoeEpRows *ep = ws->ep;
+    const int P = ep->P, Eh = ep->Eh;
+    const size_t FD = (size_t)ws->cfg.inter_dim * ws->cfg.dim, part = (size_t)Eh * FD, G = 3 * part;
+    ws->ex->alltoallv_f32(ws->dout, ep->send_counts, ep->dout, ep->recv_counts);
+    const MoeParams mine = moe_ep_params(ws, p);
+    memset(ep->gsend, 0, (size_t)P * G * sizeof(float));
+    for (int s = 0; s < P; s++) {
+        MoeWorkspace v = moe_ep_view(ws, s);
+        float *gs = ep->gsend + (size_t)s * G;
+        const MoeGrads gv = { NULL, gs, g->w3 ? gs + part : NULL, gs + 2 * part };
+        moe_experts_backward(&v, &mine, &gv);
+    }
+    ws->ex->alltoallv_f32(ep->dout, ep->recv_counts, ws->dout, ep->send_counts);
+    ws->ex->alltoallv_f32(ep->gsend, ep->grad_counts, ep->grecv, ep->grad_counts);
+    /* owner d's gradients of its experts, from this rank's tokens: add them like the
+     * local sgemms would have (beta = 1 into g) */
+    for (int d = 0; d < P; d++) {
+        const float *gr = ep->grecv + (size_t)d * G;
+        float *dst[3] = { g->w1 + (size_t)d * part, g->w3 ? g->w3 + (size_t)d * part : NULL, g->w2 + (size_t)d * part };
+        for (int k = 0; k < 3; k++) {
+            if (!dst[k]) continue;
+            const float *src = gr + (size_t)k * part;
+            #pragma omp parallel for simd schedule(static)
+            for (size_t i = 0; i < part; i++) dst[k][i] += src[i];
+        }
+    }
+}
+
 /* The router's products, tiled like the experts' (see the note at the top). */
 static void router_logits(int T, int E, int D, const float *x, const float *router_w, float *logits)
 {
@@ -510,7 +687,8 @@ float moe_forward(MoeWorkspace *ws, const MoeParams *p, const float *x, int T, f
     #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++)
         memcpy(ws->xp + (size_t)r * D, x + (size_t)ws->row_token[r] * D, (size_t)D * sizeof(float));
-    moe_experts_forward(ws, p);
+    if (ws->ex) moe_ep_forward(ws, p);
+    else moe_experts_forward(ws, p);
 
     /* scatter back: y[t] = gain * sum_k g_k out[slot], k ascending */
     #pragma omp parallel for schedule(static)
@@ -582,7 +760,8 @@ void moe_backward(MoeWorkspace *ws, const MoeParams *p, const float *x, const fl
         }
     }
 
-    moe_experts_backward(ws, p, g);
+    if (ws->ex) moe_ep_backward(ws, p, g);
+    else moe_experts_backward(ws, p, g);
 
     /* dx[t] += sum_k d xp[slot], k ascending */
     #pragma omp parallel for schedule(static)

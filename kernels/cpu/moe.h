@@ -109,6 +109,7 @@
 #ifndef NMOE_KERNELS_CPU_MOE_H
 #define NMOE_KERNELS_CPU_MOE_H
 
+#include "model/expert_exchange.h"
 #include "model/ffn_activation.h"
 #include "model/routing.h"
 
@@ -190,6 +191,14 @@ const float *moe_routing_gates(const MoeWorkspace *ws);
 const uint8_t *moe_routing_dropped(const MoeWorkspace *ws);
 /* Install a choice [T, K] (each row K distinct experts) for a MOE_REUSE_ROUTING forward. */
 void moe_set_routing(MoeWorkspace *ws, int T, const int32_t *experts);
+
+/* Expert parallel (model/expert_exchange.h): from the next forward on, this rank computes
+ * only its group share of the experts, for the tokens of every rank of the group, and
+ * the others compute the rest of this rank's tokens; the results and gradients are the
+ * same floats as without (moe.c "expert parallel"). Every rank of the group must then
+ * call forward and backward in lockstep. ex must outlive its use; NULL: local again.
+ * Dies unless ex->size >= 2 divides n_experts and expert_precision is fp32. */
+void moe_set_exchange(MoeWorkspace *ws, const ExpertExchange *ex);
 
 /* The router z-loss value of the last moe_forward (0 when router_z_loss is 0). */
 float moe_router_z_value(const MoeWorkspace *ws);

@@ -129,6 +129,9 @@ typedef struct ModelBackend {
     double (*router_grad_norm)(void *be, int layer);
 
     bool (*set_option)(void *be, BackendOption opt, bool on);
+    /* Expert parallel (model/expert_exchange.h) for the MoE blocks' routed experts;
+     * NULL ex: local. NULL op: the backend has none (model_set_expert_exchange refuses). */
+    void (*set_expert_exchange)(void *be, const struct ExpertExchange *ex);
 } ModelBackend;
 
 extern const ModelBackend model_backend_cpu;

@@ -680,6 +680,16 @@ void model_hold_routing(Model *m, bool on)
         die("model: backend %s cannot hold its routing", m->be->name);
 }
 
+void model_set_expert_exchange(Model *m, const ExpertExchange *ex)
+{
+    if (!m->n_moe) return;
+    if (!m->be->set_expert_exchange) {
+        if (ex) die("backend \"%s\": expert_parallel is not in the %s backend; use backend = \"cpu\"", m->be->name, m->be->name);
+        return;
+    }
+    m->be->set_expert_exchange(m->impl, ex);
+}
+
 int model_n_state_tensors(const Model *m) { return m->n_state; }
 const ParamTensor *model_state_tensor(const Model *m, int i) { return i >= 0 && i < m->n_state ? &m->state_tensors[i] : NULL; }
 const float *model_state(const Model *m) { return m->state; }

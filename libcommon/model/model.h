@@ -51,6 +51,7 @@
 #define NMOE_MODEL_H
 
 #include "train/config.h"
+#include "model/expert_exchange.h"
 #include "model/ffn_activation.h"
 #include "model/routing.h"
 
@@ -211,6 +212,12 @@ void model_set_router_sink(Model *m, MoeStats *const *sink);
 /* Hold the top-K choice of each block's previous forward (same rows) instead of
  * choosing again: finite-difference checks. */
 void model_hold_routing(Model *m, bool on);
+/* Expert parallel (model/expert_exchange.h, nmoe-train(1) "Expert parallel"): the MoE
+ * blocks share their routed experts' products with the other ranks of ex's group from
+ * the next call on, every rank calling in lockstep; NULL: local again (the weights stay
+ * whole on every rank either way). Dies when the backend has no exchange. No-op for a
+ * dense model. */
+void model_set_expert_exchange(Model *m, const ExpertExchange *ex);
 
 /* State tensors (the routing biases), saved with the weights; same fields as the
  * parameters, offsets into model_state(). */

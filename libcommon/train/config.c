@@ -125,6 +125,8 @@ static const ConfigKey keys[] = {
     { "batch_size", "train", CONFIG_INT, OFF(batch_size), 1, 1 << 20, 0, 0, false, false, true, NULL, "sequences per optimizer step", false },
     { "micro_batch_size", "train", CONFIG_INT, OFF(micro_batch_size), 0, 1 << 20, 0, 0, false, false, true, NULL,
       "sequences per forward/backward (gradient accumulation); 0 = batch_size", false },
+    { "expert_parallel", "train", CONFIG_INT, OFF(expert_parallel), 1, 1 << 20, 0, 0, false, false, false, NULL,
+      "MoE under mpirun: ranks per expert-parallel group, each computing n_routed_experts / expert_parallel of every block's experts for the group's tokens (all-to-all); must divide n_routed_experts and the rank count; 1 = off", false },
     { "steps", "train", CONFIG_INT, OFF(steps), 0, I64MAX, 0, 0, false, false, false, NULL, "optimizer steps to train", false },
     { "seed", "train", CONFIG_INT, OFF(seed), 0, I64MAX, 0, 0, false, false, true, NULL, "seed of weight init and data sampling", false },
     { "eos_token_id", "data", CONFIG_INT, OFF(eos_token_id), -1, 1 << 24, 0, 0, false, false, true, NULL,
@@ -228,6 +230,7 @@ void config_defaults(Config *c)
     c->grad_clip = 1.0;
     c->batch_size = 8;
     c->micro_batch_size = 0;
+    c->expert_parallel = 1;
     c->steps = 1000;
     c->seed = 42;
     c->eos_token_id = 50256; /* GPT-2 <|endoftext|> */
@@ -499,6 +502,20 @@ static bool check_moe(const Config *c, const char *origin, char *err, size_t cap
 bool config_check(const Config *c, const char *origin, char *err, size_t cap)
 {
     if (c->n_routed_experts > 0 && !check_moe(c, origin, err, cap)) return false;
+    if (c->expert_parallel > 1) {
+        if (c->n_routed_experts == 0)
+            return errbuf_fail(err, cap, "%s: expert_parallel = %lld needs an MoE model (n_routed_experts > 0)", origin,
+                               (long long)c->expert_parallel);
+        if (c->n_routed_experts % c->expert_parallel != 0)
+            return errbuf_fail(err, cap, "%s: expert_parallel (%lld) must divide n_routed_experts (%lld)", origin,
+                               (long long)c->expert_parallel, (long long)c->n_routed_experts);
+        if (strcmp(c->expert_precision, "fp32") != 0)
+            return errbuf_fail(err, cap, "%s: expert_parallel > 1 runs the experts in fp32 only; expert_precision is \"%s\"",
+                               origin, c->expert_precision);
+        if (strcmp(c->backend, "cuda") == 0)
+            return errbuf_fail(err, cap, "%s: backend \"cuda\": expert_parallel %lld is not in the CUDA backend (it has "
+                               "expert_parallel = 1 only); use backend = \"cpu\"", origin, (long long)c->expert_parallel);
+    }
     if (c->dim % c->n_heads != 0)
         return errbuf_fail(err, cap, "%s: dim (%lld) must be a multiple of n_heads (%lld)", origin, (long long)c->dim,
                     (long long)c->n_heads);

@@ -14,6 +14,9 @@
 static bool started;
 static int world_rank, world_size = 1;
 static DistTiming timing;
+/* expert parallel: this rank's group */
+static MPI_Comm ep_comm = MPI_COMM_NULL;
+static ExpertExchange ep_exchange;
 
 #define MPI_CHECK(call)                                                                       \
     do {                                                                                      \
@@ -59,6 +62,8 @@ void dist_finalize(void)
 {
     if (!started) return;
     nmoe_on_fatal_exit(NULL);
+    if (ep_comm != MPI_COMM_NULL) MPI_Comm_free(&ep_comm);
+    ep_exchange.size = 0;
     MPI_Finalize();
     started = false;
 }
@@ -179,4 +184,50 @@ void dist_bcast_bytes(void *v, size_t n)
     double t0 = monotonic_s();
     MPI_CHECK(MPI_Bcast(v, small_count(n, "dist_bcast_bytes"), MPI_BYTE, 0, MPI_COMM_WORLD));
     timing.comm_s += monotonic_s() - t0;
+}
+
+static void ep_alltoall_i64(const int64_t *send, int64_t *recv, int per_peer)
+{
+    double t0 = monotonic_s();
+    MPI_CHECK(MPI_Alltoall(send, per_peer, MPI_INT64_T, recv, per_peer, MPI_INT64_T, ep_comm));
+    timing.comm_s += monotonic_s() - t0;
+}
+
+/* Packed counts to MPI's int counts and displacements. */
+static void ep_layout(const int64_t *counts, int n, int *c, int *displ)
+{
+    int64_t at = 0;
+    for (int p = 0; p < n; p++) {
+        if (counts[p] < 0 || counts[p] > INT_MAX || at > INT_MAX)
+            die("expert parallel: an all-to-all of %lld floats at %lld, more than one MPI call carries",
+                (long long)counts[p], (long long)at);
+        c[p] = (int)counts[p];
+        displ[p] = (int)at;
+        at += counts[p];
+    }
+}
+
+static void ep_alltoallv_f32(const float *send, const int64_t *send_counts, float *recv, const int64_t *recv_counts)
+{
+    const int n = ep_exchange.size;
+    int *sc = xmalloc(4 * (size_t)n * sizeof *sc), *sd = sc + n, *rc = sc + 2 * n, *rd = sc + 3 * n;
+    ep_layout(send_counts, n, sc, sd);
+    ep_layout(recv_counts, n, rc, rd);
+    double t0 = monotonic_s();
+    MPI_CHECK(MPI_Alltoallv(send, sc, sd, MPI_FLOAT, recv, rc, rd, MPI_FLOAT, ep_comm));
+    timing.comm_s += monotonic_s() - t0;
+    free(sc);
+}
+
+const ExpertExchange *dist_expert_exchange(int group_size)
+{
+    if (group_size < 2 || world_size % group_size != 0)
+        die("expert_parallel = %d must be >= 2 and divide the %d ranks", group_size, world_size);
+    if (ep_exchange.size == group_size) return &ep_exchange;
+    if (ep_exchange.size) die("expert parallel: a second group size (%d after %d)", group_size, ep_exchange.size);
+    MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, world_rank / group_size, world_rank, &ep_comm));
+    MPI_Comm_set_errhandler(ep_comm, MPI_ERRORS_RETURN);
+    ep_exchange = (ExpertExchange){ .rank = world_rank % group_size, .size = group_size,
+                                    .alltoall_i64 = ep_alltoall_i64, .alltoallv_f32 = ep_alltoallv_f32 };
+    return &ep_exchange;
 }

@@ -15,6 +15,8 @@
 #ifndef NMOE_DIST_H
 #define NMOE_DIST_H
 
+#include "model/expert_exchange.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,5 +52,12 @@ int dist_max_int(int v);
 /* Rank 0's n doubles (bytes) to every rank. */
 void dist_bcast_f64(double *v, size_t n);
 void dist_bcast_bytes(void *v, size_t n);
+
+/* Expert parallel: the ranks split into groups of `group_size` consecutive ranks
+ * (rank / group_size is the group, rank % group_size the place in it) and this returns
+ * the exchange over this rank's group (MPI_Comm_split once; the same pointer after).
+ * The all-to-alls count as communication. Dies unless group_size >= 2 divides the
+ * rank count. */
+const ExpertExchange *dist_expert_exchange(int group_size);
 
 #endif

@@ -32,11 +32,17 @@ struct Trainer {
     double *mine, *all;         /* [loss sum, aux loss, z-loss, router z-loss (MICRO_SCALARS),
                                    per MoE block: top-1 sum, aux sum] */
     uint64_t *counts;           /* per MoE block: loads [E], tokens, assignments, dropped */
+    const ExpertExchange *ex;   /* expert_parallel > 1: the group's, set around the micro-batches */
 };
 
 bool trainer_split_check(const Config *cfg, int ranks, const char *origin, char *err, size_t cap)
 {
     const int64_t micro = config_micro_batch(cfg), n_micro = cfg->batch_size / micro;
+    if (cfg->expert_parallel > 1 && ranks % cfg->expert_parallel != 0)
+        return errbuf_fail(err, cap,
+                           "%s: expert_parallel = %lld must divide the number of ranks (%d): start mpirun with a "
+                           "multiple of it, or set expert_parallel = 1",
+                           origin, (long long)cfg->expert_parallel, ranks);
     if (ranks <= 1) return true;
     if (cfg->batch_size % ranks != 0 || n_micro % ranks != 0 || !grad_tree_splits((int)n_micro, ranks))
         return errbuf_fail(err, cap,
@@ -82,6 +88,7 @@ Trainer *trainer_create(const Config *cfg, Model *m, Optimizer *o)
         t->all = xcalloc((size_t)t->n_micro * t->per_micro, sizeof *t->all);
         t->counts = xcalloc((size_t)n_moe * (E + 3) + 1, sizeof *t->counts);
     }
+    if (cfg->expert_parallel > 1) t->ex = dist_expert_exchange((int)cfg->expert_parallel);
     return t;
 }
 
@@ -200,6 +207,9 @@ StepResult trainer_step(Trainer *t, const uint32_t *batch, int64_t tokens_before
                 die("trainer: block %d's router counts did not start the step at zero", model_moe_layer(t->model, i));
     }
     double sum = 0.0;
+    /* Every rank runs the same number of micro-batches (trainer_split_check), so the
+     * expert-parallel groups' all-to-alls pair up; validation runs outside, locally. */
+    model_set_expert_exchange(t->model, t->ex);
     for (int b0 = 0, j = 0; b0 < t->local; b0 += t->micro, j++) {
         if (t->tree && j > 0) model_zero_grads(t->model); /* each leaf of the tree from zero */
         split(batch + (size_t)b0 * (T + 1), t->micro, T, t->inputs, t->targets);
@@ -225,6 +235,7 @@ StepResult trainer_step(Trainer *t, const uint32_t *batch, int64_t tokens_before
             grad_tree_push(t->tree);
         }
     }
+    model_set_expert_exchange(t->model, NULL);
     if (t->tree) {
         float *g = grad_tree_finish(t->tree);
         if (t->ranks > 1) {
