@@ -208,6 +208,7 @@ static MoeConfig moe_config_for(const ModelShape *s, bool training)
         .capacity_factor = s->capacity_factor, .aux_loss_alpha = training ? s->aux_loss_alpha : 0.0f,
         .seq_len = s->seq_len, .expert_precision = s->expert_precision, .router_bf16 = s->router_bf16,
         .act = s->ffn_activation, .router_z_loss = training ? s->router_z_loss : 0.0f,
+        .n_groups = s->n_expert_groups, .topk_groups = s->n_limited_groups,
     };
     return mc;
 }

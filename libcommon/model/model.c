@@ -58,6 +58,7 @@ ModelShape model_shape_from_config(const Config *c)
         .route_scale = (float)c->route_scale, .expert_output_gain = (float)c->expert_output_gain,
         .capacity_factor = (float)c->capacity_factor, .aux_loss_alpha = (float)c->aux_loss_alpha,
         .router_bf16 = strcmp(c->router_precision, "bf16") == 0,
+        .n_expert_groups = (int)c->n_expert_groups, .n_limited_groups = (int)c->n_limited_groups,
         .embed_gain = (float)c->embed_gain, .logit_gain = (float)c->logit_gain,
         .z_loss = (float)c->z_loss, .router_z_loss = (float)c->router_z_loss,
     };

@@ -68,6 +68,7 @@ typedef struct {
     int moe_inter_dim;            /* resolved: > 0 */
     int router_softmax;           /* 0: sigmoid affinities, 1: softmax */
     float route_scale, expert_output_gain, capacity_factor, aux_loss_alpha;
+    int n_expert_groups, n_limited_groups; /* group-limited routing (kernels/cpu/moe.h); 1, 1 = off */
     /* emulated precision (kernels/cpu/moe.h): a QuantFormat, and 1 for a bf16 router */
     int expert_precision, router_bf16;
     float embed_gain, logit_gain; /* scalars on the embedding output and the logits */

@@ -61,6 +61,10 @@ static const ConfigKey keys[] = {
       "MoE: shared experts (SwiGLU of hidden moe_inter_dim each) that every token passes through", false },
     { "n_activated_experts", "model", CONFIG_INT, OFF(n_activated_experts), 1, 1024, 0, 0, false, false, true, NULL,
       "MoE: routed experts per token (top-K), at most n_routed_experts", false },
+    { "n_expert_groups", "model", CONFIG_INT, OFF(n_expert_groups), 1, 65536, 0, 0, false, false, true, NULL,
+      "MoE: group-limited routing (DeepSeek-V3): the routed experts form this many contiguous groups (it must divide n_routed_experts); 1 = off", true },
+    { "n_limited_groups", "model", CONFIG_INT, OFF(n_limited_groups), 1, 65536, 0, 0, false, false, true, NULL,
+      "MoE: with n_expert_groups > 1, each token routes within its n_limited_groups best groups (a group's score: the sum of its two largest s + b)", true },
     { "moe_inter_dim", "model", CONFIG_INT, OFF(moe_inter_dim), 0, 1 << 20, 0, 0, false, false, true, NULL,
       "MoE: expert hidden size; 0 = inter_dim", false },
     { "route_scale", "model", CONFIG_FLOAT, OFF(route_scale), 0, 0, 0, 1e6, true, false, true, NULL, "MoE: factor on the normalized gates", false },
@@ -184,6 +188,8 @@ void config_defaults(Config *c)
     c->n_routed_experts = 0;
     c->n_shared_experts = 2;
     c->n_activated_experts = 2;
+    c->n_expert_groups = 1;
+    c->n_limited_groups = 1;
     c->moe_inter_dim = 0;
     c->route_scale = 1.0;
     strcpy(c->router_score, "sigmoid");
@@ -479,6 +485,18 @@ static bool check_moe(const Config *c, const char *origin, char *err, size_t cap
     if (c->n_dense_layers >= c->n_layers)
         return errbuf_fail(err, cap, "%s: n_dense_layers (%lld) leaves no MoE block of the n_layers (%lld); set n_routed_experts = 0 for a dense model",
                     origin, (long long)c->n_dense_layers, (long long)c->n_layers);
+    if (c->n_expert_groups > 1 || c->n_limited_groups > 1) {
+        if (c->n_routed_experts % c->n_expert_groups != 0)
+            return errbuf_fail(err, cap, "%s: n_expert_groups (%lld) must divide n_routed_experts (%lld)", origin,
+                               (long long)c->n_expert_groups, (long long)c->n_routed_experts);
+        if (c->n_limited_groups > c->n_expert_groups)
+            return errbuf_fail(err, cap, "%s: n_limited_groups (%lld) must not exceed n_expert_groups (%lld)", origin,
+                               (long long)c->n_limited_groups, (long long)c->n_expert_groups);
+        if (c->n_limited_groups * (c->n_routed_experts / c->n_expert_groups) < c->n_activated_experts)
+            return errbuf_fail(err, cap, "%s: n_limited_groups (%lld) groups of %lld experts hold fewer than "
+                               "n_activated_experts (%lld)", origin, (long long)c->n_limited_groups,
+                               (long long)(c->n_routed_experts / c->n_expert_groups), (long long)c->n_activated_experts);
+    }
     if (c->batch_size * c->seq_len > INT32_MAX / c->n_activated_experts)
         return errbuf_fail(err, cap, "%s: n_activated_experts: batch_size * seq_len * n_activated_experts is too large", origin);
     return true;

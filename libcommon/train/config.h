@@ -34,6 +34,8 @@ typedef struct {
     double router_z_loss;      /* MoE: coefficient of mean logsumexp(router logits)^2, per block */
     /* MoE (n_routed_experts > 0): blocks l >= n_dense_layers have an MoE FFN */
     int64_t n_dense_layers, n_routed_experts, n_shared_experts, n_activated_experts, moe_inter_dim;
+    int64_t n_expert_groups;   /* MoE: group-limited routing's G (1 = off; divides n_routed_experts) */
+    int64_t n_limited_groups;  /* MoE: the M groups a token may route to, 1 <= M <= G */
     double route_scale;
     char router_score[16];
     double router_bias_update_rate, aux_loss_alpha, expert_output_gain, capacity_factor;

@@ -165,7 +165,8 @@ class MoEFFN(nn.Module):
         self.shared_experts = FeedForward(cfg["dim"], S, act) if S > 0 else None
         self.moe = MoE(cfg["dim"], cfg["n_routed_experts"], cfg["n_activated_experts"], F_, cfg["router_score"],
                        cfg["route_scale"], cfg["expert_output_gain"], cfg["capacity_factor"], cfg["aux_loss_alpha"],
-                       cfg["seq_len"], act, cfg.get("router_z_loss", 0.0))
+                       cfg["seq_len"], act, cfg.get("router_z_loss", 0.0), cfg.get("n_expert_groups", 1),
+                       cfg.get("n_limited_groups", 1))
         self.aux = torch.zeros(())
 
     def forward(self, x):
