@@ -314,7 +314,11 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
     }
     m->rope_cos = alloc_floats(m, (size_t)max_seq * s->head_dim / 2);
     m->rope_sin = alloc_floats(m, (size_t)max_seq * s->head_dim / 2);
-    rope_tables(m->rope_cos, m->rope_sin, max_seq, s->head_dim, s->rope_theta);
+    if (s->rope_yarn) /* the same tables for training, scoring and the KV cache */
+        rope_tables_yarn(m->rope_cos, m->rope_sin, max_seq, s->head_dim, s->rope_theta,
+                         &(RopeYarn){ s->rope_factor, s->rope_original_seq_len, s->yarn_beta_fast, s->yarn_beta_slow });
+    else
+        rope_tables(m->rope_cos, m->rope_sin, max_seq, s->head_dim, s->rope_theta);
 
     /* Scratch for split reductions: the largest any product of this model needs at the
      * largest batch (a plan's needs only grow with the row count). */

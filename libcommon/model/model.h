@@ -61,6 +61,9 @@
 typedef struct {
     int vocab_size, dim, n_layers, n_heads, n_kv_heads, head_dim, inter_dim, seq_len, attn_window;
     double rope_theta;
+    /* YaRN (kernels/cpu/rope.h) when rope_yarn is 1; the rest then set */
+    int rope_yarn, rope_original_seq_len;
+    double rope_factor, yarn_beta_fast, yarn_beta_slow;
     float norm_eps, init_std;
     FfnActivation ffn_activation; /* every FFN's; 0 = swiglu (relu2: no w3 tensors) */
     /* MoE: blocks l >= n_dense_layers are MoE when n_routed_experts > 0. */

@@ -24,6 +24,7 @@ static const char *const router_scores[] = { "sigmoid", "softmax", NULL };
 static const char *const backends[] = { "cpu", "cuda", NULL };
 static const char *const expert_precisions[] = { "fp32", "bf16", "fp8_e4m3", "mxfp8", "mxfp4", "nvfp4", NULL };
 static const char *const router_precisions[] = { "fp32", "bf16", NULL };
+static const char *const rope_scalings[] = { "none", "yarn", NULL };
 static const char *const ffn_activations[] = { "swiglu", "relu2", "squared_reglu", NULL };
 
 /* name, section, type, offset, imin, imax, fmin, fmax, fmin_open, fmax_open, fingerprinted, choices, help,
@@ -42,6 +43,16 @@ static const ConfigKey keys[] = {
     { "attn_window", "model", CONFIG_INT, OFF(attn_window), 0, 1 << 20, 0, 0, false, false, true, NULL,
       "sliding attention window in tokens (the query's own position included); 0 = full causal", false },
     { "rope_theta", "model", CONFIG_FLOAT, OFF(rope_theta), 0, 0, 0, 1e12, true, false, true, NULL, "RoPE base", false },
+    { "rope_scaling", "model", CONFIG_STRING, OFF(rope_scaling), 0, 0, 0, 0, false, false, true, rope_scalings,
+      "RoPE frequency scaling for context extension: none, or yarn (YaRN: rope_factor, rope_original_seq_len, yarn_beta_fast, yarn_beta_slow, and the attention temperature 0.1 ln(rope_factor) + 1 on q and k)", true },
+    { "rope_factor", "model", CONFIG_FLOAT, OFF(rope_factor), 0, 0, 1, 1e6, false, false, true, NULL,
+      "yarn: the context extension factor s (> 1 with yarn)", true },
+    { "rope_original_seq_len", "model", CONFIG_INT, OFF(rope_original_seq_len), 0, 1 << 24, 0, 0, false, false, true, NULL,
+      "yarn: the context length the unscaled frequencies were trained for (>= 1 with yarn)", true },
+    { "yarn_beta_fast", "model", CONFIG_FLOAT, OFF(yarn_beta_fast), 0, 0, 0, 1e6, true, false, true, NULL,
+      "yarn: pairs turning more than this many times over rope_original_seq_len keep their frequency", true },
+    { "yarn_beta_slow", "model", CONFIG_FLOAT, OFF(yarn_beta_slow), 0, 0, 0, 1e6, true, false, true, NULL,
+      "yarn: pairs turning fewer than this many times are divided by rope_factor (a linear ramp between)", true },
     { "norm_eps", "model", CONFIG_FLOAT, OFF(norm_eps), 0, 0, 0, 1, true, false, true, NULL, "RMSNorm epsilon", false },
     { "init_std", "model", CONFIG_FLOAT, OFF(init_std), 0, 0, 0, 10, true, false, true, NULL,
       "standard deviation of the initial weights (output projections: / sqrt(2 n_layers))", false },
@@ -180,6 +191,11 @@ void config_defaults(Config *c)
     c->seq_len = 256;
     c->attn_window = 0;
     c->rope_theta = 10000.0;
+    strcpy(c->rope_scaling, "none");
+    c->rope_factor = 1.0;
+    c->rope_original_seq_len = 0;
+    c->yarn_beta_fast = 32.0;
+    c->yarn_beta_slow = 1.0;
     c->norm_eps = 1e-5;
     c->init_std = 0.02;
     strcpy(c->ffn_activation, "swiglu");
@@ -247,6 +263,7 @@ static size_t string_cap(const ConfigKey *k)
     if (strcmp(k->name, "expert_precision") == 0) return sizeof(((Config *)0)->expert_precision);
     if (strcmp(k->name, "router_precision") == 0) return sizeof(((Config *)0)->router_precision);
     if (strcmp(k->name, "ffn_activation") == 0) return sizeof(((Config *)0)->ffn_activation);
+    if (strcmp(k->name, "rope_scaling") == 0) return sizeof(((Config *)0)->rope_scaling);
     return CONFIG_STRING_MAX;
 }
 
@@ -505,6 +522,15 @@ static bool check_moe(const Config *c, const char *origin, char *err, size_t cap
 bool config_check(const Config *c, const char *origin, char *err, size_t cap)
 {
     if (c->n_routed_experts > 0 && !check_moe(c, origin, err, cap)) return false;
+    if (strcmp(c->rope_scaling, "yarn") == 0) {
+        if (!(c->rope_factor > 1))
+            return errbuf_fail(err, cap, "%s: rope_factor (%g) must be > 1 with rope_scaling = \"yarn\"", origin, c->rope_factor);
+        if (c->rope_original_seq_len < 1)
+            return errbuf_fail(err, cap, "%s: rope_original_seq_len must be set (>= 1) with rope_scaling = \"yarn\"", origin);
+        if (!(c->yarn_beta_fast > c->yarn_beta_slow))
+            return errbuf_fail(err, cap, "%s: yarn_beta_fast (%g) must be greater than yarn_beta_slow (%g)", origin,
+                               c->yarn_beta_fast, c->yarn_beta_slow);
+    }
     if (c->dim % c->n_heads != 0)
         return errbuf_fail(err, cap, "%s: dim (%lld) must be a multiple of n_heads (%lld)", origin, (long long)c->dim,
                     (long long)c->n_heads);

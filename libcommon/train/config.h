@@ -29,6 +29,10 @@ typedef struct {
     /* model */
     int64_t vocab_size, dim, n_layers, n_heads, n_kv_heads, inter_dim, seq_len, attn_window;
     double rope_theta, norm_eps, init_std;
+    char rope_scaling[16];         /* none or yarn (kernels/cpu/rope.h) */
+    double rope_factor;            /* yarn: s > 1 */
+    int64_t rope_original_seq_len; /* yarn: the context the frequencies were trained for */
+    double yarn_beta_fast, yarn_beta_slow;
     char ffn_activation[16];   /* swiglu, relu2 or squared_reglu (model/ffn_activation.h) */
     double z_loss;             /* coefficient of mean logsumexp(logits)^2 in the objective */
     double router_z_loss;      /* MoE: coefficient of mean logsumexp(router logits)^2, per block */
