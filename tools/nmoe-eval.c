@@ -61,6 +61,10 @@ static void long_usage(void)
            "                        [default: none, required]\n"
            "      --seq-len N       context length, at most the checkpoint's\n"
            "                        [default: the checkpoint's seq_len]\n"
+           "      --context-factor S  let --seq-len reach S times the checkpoint's seq_len\n"
+           "                        (its RoPE extrapolates as trained) [default: 1]\n"
+           "      --yarn            with --context-factor S > 1: YaRN RoPE scaling by S over\n"
+           "                        the checkpoint's seq_len (rope_scaling = \"yarn\")\n"
            "      --batch N         sequences per forward call; dense results do not depend\n"
            "                        on it (MoE: see nmoe-eval(1))\n"
            "                        [default: 16]\n"
@@ -126,7 +130,7 @@ static const char *const sub_names[N_SUBS] = { "bpb", "core", "router", "sample"
 enum {
     OPT_TABLE = 256, OPT_TOKENIZER, OPT_THREADS, OPT_HELP, OPT_CKPT, OPT_SEQ_LEN, OPT_BATCH, OPT_DATA, OPT_SPLIT,
     OPT_TOKENS, OPT_TASKS, OPT_TASK, OPT_LIMIT, OPT_SEED, OPT_EXAMPLES, OPT_LIST, OPT_DUMP, OPT_PROMPT, OPT_TEMP,
-    OPT_TOPK, OPT_MAX_TOKENS, OPT_BACKEND, OPT_TOPP, OPT_DRAW, OPT_BUNDLE
+    OPT_TOPK, OPT_MAX_TOKENS, OPT_BACKEND, OPT_TOPP, OPT_DRAW, OPT_BUNDLE, OPT_CONTEXT_FACTOR, OPT_YARN
 };
 
 static const struct option longs[] = {
@@ -145,6 +149,7 @@ static const struct option longs[] = {
     { "max-tokens", required_argument, 0, OPT_MAX_TOKENS }, { "backend", required_argument, 0, OPT_BACKEND },
     { "top-p", required_argument, 0, OPT_TOPP }, { "draw", required_argument, 0, OPT_DRAW },
     { "bundle", required_argument, 0, OPT_BUNDLE },
+    { "context-factor", required_argument, 0, OPT_CONTEXT_FACTOR }, { "yarn", no_argument, 0, OPT_YARN },
     { 0, 0, 0, 0 },
 };
 
@@ -155,6 +160,7 @@ static unsigned option_subs(int c)
     case OPT_TOKENIZER: return MODEL_SUBS;
     case OPT_THREADS: return MODEL_SUBS;
     case OPT_CKPT: case OPT_SEQ_LEN: case OPT_BATCH: case OPT_BACKEND: return MODEL_SUBS;
+    case OPT_CONTEXT_FACTOR: case OPT_YARN: return MODEL_SUBS;
     case OPT_DATA: case OPT_SPLIT: case OPT_TOKENS: return S(SUB_BPB) | S(SUB_ROUTER);
     case OPT_TASKS: case OPT_TASK: case OPT_LIMIT: case OPT_EXAMPLES: case OPT_LIST: case OPT_DUMP: case OPT_DRAW:
     case OPT_BUNDLE:
@@ -224,6 +230,8 @@ int main(int argc, char **argv)
         case 'V': printf("nmoe-eval %s\n", NMOE_VERSION); free(task_names); return NMOE_EXIT_OK;
         case OPT_CKPT: o.ckpt = optarg; break;
         case OPT_SEQ_LEN: o.seq_len = parse_int(optarg, "--seq-len", 2, 1 << 20); break;
+        case OPT_CONTEXT_FACTOR: o.context_factor = parse_double(optarg, "--context-factor", 1, 1024); break;
+        case OPT_YARN: o.yarn = true; break;
         case OPT_BATCH: o.batch = (int)parse_int(optarg, "--batch", 1, 4096); break;
         case OPT_BACKEND: o.backend = optarg; break;
         case OPT_DATA: o.data = optarg; break;

@@ -221,6 +221,7 @@ static MoeConfig moe_config_for(const ModelShape *s, bool training)
         .capacity_factor = s->capacity_factor, .aux_loss_alpha = training ? s->aux_loss_alpha : 0.0f,
         .seq_len = s->seq_len, .expert_precision = s->expert_precision, .router_bf16 = s->router_bf16,
         .act = s->ffn_activation, .router_z_loss = training ? s->router_z_loss : 0.0f,
+        .n_groups = s->n_expert_groups, .topk_groups = s->n_limited_groups,
     };
     return mc;
 }
@@ -338,7 +339,11 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
     }
     m->rope_cos = alloc_floats(m, (size_t)max_seq * s->head_dim / 2);
     m->rope_sin = alloc_floats(m, (size_t)max_seq * s->head_dim / 2);
-    rope_tables(m->rope_cos, m->rope_sin, max_seq, s->head_dim, s->rope_theta);
+    if (s->rope_yarn) /* the same tables for training, scoring and the KV cache */
+        rope_tables_yarn(m->rope_cos, m->rope_sin, max_seq, s->head_dim, s->rope_theta,
+                         &(RopeYarn){ s->rope_factor, s->rope_original_seq_len, s->yarn_beta_fast, s->yarn_beta_slow });
+    else
+        rope_tables(m->rope_cos, m->rope_sin, max_seq, s->head_dim, s->rope_theta);
 
     /* Scratch for split reductions: the largest any product of this model needs at the
      * largest batch (a plan's needs only grow with the row count). */

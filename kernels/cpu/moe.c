@@ -28,6 +28,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* Rows (or output rows) per sgemm in the parallel loops. Fixed: see the note above. */
@@ -48,6 +49,9 @@ struct MoeWorkspace {
     /* per token */
     float *logits; /* [T, E]; holds d logits during the backward */
     float *scores; /* [T, E] affinity s */
+    float *group_scores;   /* [T, G] group-limited routing's group scores (G > 1) */
+    int32_t *group_chosen; /* [T, M] its kept groups */
+    float *group_keys;     /* [T, E] s + b on the kept groups, -inf elsewhere */
     float *ds;     /* [T, E] backward scratch */
     int32_t *seq_counts; /* [nseq, E] aux-loss choice counts */
 
@@ -109,6 +113,12 @@ const char *moe_config_check(const MoeConfig *c)
     if (!isfinite(c->aux_loss_alpha) || c->aux_loss_alpha < 0) return "aux_loss_alpha must be >= 0";
     if (!isfinite(c->router_z_loss) || c->router_z_loss < 0) return "router_z_loss must be >= 0";
     if (c->seq_len < 0) return "seq_len must be >= 0";
+    if (c->n_groups < 0 || c->n_groups > c->n_experts || (c->n_groups > 1 && c->n_experts % c->n_groups != 0))
+        return "n_expert_groups must divide n_routed_experts";
+    if (c->n_groups > 1 && (c->topk_groups < 1 || c->topk_groups > c->n_groups))
+        return "n_limited_groups must be in [1, n_expert_groups]";
+    if (c->n_groups > 1 && (int64_t)c->topk_groups * (c->n_experts / c->n_groups) < c->top_k)
+        return "n_limited_groups * (n_routed_experts / n_expert_groups) must be >= n_activated_experts";
     if (c->expert_precision < 0 || c->expert_precision >= QUANT_FORMAT_COUNT)
         return "expert_precision must be fp32, bf16, fp8_e4m3, mxfp8, mxfp4 or nvfp4";
     if (c->router_bf16 != 0 && c->router_bf16 != 1) return "router_precision must be fp32 or bf16";
@@ -171,6 +181,10 @@ MoeWorkspace *moe_workspace_create(const MoeConfig *cfg, int max_tokens)
         ws->xr = ws_alloc(ws, T * D, sizeof(float));
         ws->wr = ws_alloc(ws, E * D, sizeof(float));
     }
+    const bool grouped = cfg->n_groups > 1;
+    ws->group_scores = ws_alloc(ws, grouped ? T * cfg->n_groups : 0, sizeof(float));
+    ws->group_chosen = ws_alloc(ws, grouped ? T * cfg->topk_groups : 0, sizeof(int32_t));
+    ws->group_keys = ws_alloc(ws, grouped ? T * E : 0, sizeof(float));
     ws->zprob = ws_alloc(ws, cfg->router_z_loss > 0 ? T * E : 0, sizeof(float));
     ws->zlse = ws_alloc(ws, cfg->router_z_loss > 0 ? T : 0, sizeof(float));
     return ws;
@@ -183,7 +197,7 @@ void moe_workspace_free(MoeWorkspace *ws)
                      ws->dgates, ws->dropped, ws->slot, ws->chosen, ws->kept, ws->offset,
                      ws->fill, ws->row_token, ws->tiles, ws->xp, ws->h1, ws->h3, ws->act, ws->out,
                      ws->dout, ws->dact, ws->dh3, ws->xq, ws->actq, ws->w1q, ws->w3q, ws->w2q, ws->xr,
-                     ws->wr, ws->zprob, ws->zlse };
+                     ws->wr, ws->zprob, ws->zlse, ws->group_scores, ws->group_chosen, ws->group_keys };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     moe_ep_rows_free(ws->ep);
     free(ws);
@@ -676,7 +690,13 @@ float moe_forward(MoeWorkspace *ws, const MoeParams *p, const float *x, int T, f
     moe_route_scores(c->score, ws->logits, T, E, ws->scores);
     ws->last_z = c->router_z_loss > 0 ? router_z_forward(ws, T) : 0.0f;
     if (!(flags & MOE_REUSE_ROUTING)) {
-        moe_route_topk(ws->scores, p->bias, T, E, K, ws->experts);
+        if (c->n_groups > 1) {
+            moe_route_group_limit(ws->scores, p->bias, T, E, c->n_groups, c->topk_groups, ws->group_scores,
+                                  ws->group_chosen, ws->group_keys);
+            moe_route_topk(ws->group_keys, NULL, T, E, K, ws->experts);
+        } else {
+            moe_route_topk(ws->scores, p->bias, T, E, K, ws->experts);
+        }
         ws->routing_T = T;
     }
     moe_route_gates(c, ws->scores, ws->experts, T, ws->gates);

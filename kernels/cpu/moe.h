@@ -59,6 +59,16 @@
  *   top-K experts per token on s + b; TIES: the lower expert index wins, so the choice
  *     never depends on threads or sort algorithms. The K chosen are listed in
  *     descending s + b (ties: ascending index); this order fixes the summation order.
+ *   GROUP-LIMITED ROUTING (n_groups G > 1; DeepSeek-V3's n_expert_groups/n_limited_groups):
+ *     the E experts form G contiguous groups of E/G (group g = experts [g E/G, (g+1) E/G));
+ *     per token, group g's score = the sum of its two largest s + b (a group of one
+ *     expert: its single s + b), as DeepSeek-V3's model.py does when the bias is present
+ *     (ours always is, zero or not); the M best groups are kept (ties: the lower group
+ *     index), the other groups' experts are excluded, and the top-K above is taken over
+ *     the kept experts only (same order and ties). Requires E % G == 0 and M E/G >= K.
+ *     The gates, the loads and the aux loss are computed from the choice as without it.
+ *     (Groups of one expert, G = E, change nothing: the M >= K best singletons hold
+ *     the top K.) G <= 1 runs the original choice, bit for bit.
  *   gates g_k = route_scale * s_{e_k} / sum_j s_{e_j} (sigmoid: normalized over the K),
  *     g_k = route_scale * s_{e_k} (softmax: NOT renormalized over the K, the DeepSeek-V2
  *     and DeepSeek-V3 reference convention: the softmax already sums to 1 over all E).
@@ -133,6 +143,8 @@ typedef struct {
     int router_bf16;       /* 1: the router's product on bf16-rounded weights and inputs */
     FfnActivation act;     /* the experts' activation (0 = swiglu; relu2: w3 unused, NULL) */
     float router_z_loss;   /* router z-loss coefficient (ST-MoE); 0 = off */
+    int n_groups;          /* G: expert groups for group-limited routing; 0 or 1 = off */
+    int topk_groups;       /* M: groups a token may route to, 1 <= M <= G (ignored when off) */
 } MoeConfig;
 
 typedef struct {

@@ -8,6 +8,7 @@
 #include "base/error.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,18 +61,58 @@ float moe_reference_router_z(const MoeConfig *c, const MoeParams *p, const float
     return (float)(c->router_z_loss * acc / T);
 }
 
-/* Top-K by repeated arg-max over the experts not yet taken; a scan in ascending index
- * with a strict comparison makes the lower index win a tie. */
+/* Is a strictly better than b? Any number beats NaN; equal is not better. */
+static bool beats(float a, float b) { return a > b || (isnan(b) && !isnan(a)); }
+
+/* Group-limited routing (moe.h): allowed[i] = 1 for the experts of the token's
+ * topk_groups best groups, a group's score being the sum of its two largest s + b
+ * (one expert: its s + b), found by two arg-max scans; the groups are taken by
+ * repeated arg-max, ascending scan, so the lower group index wins a tie. */
+static void token_allowed(const MoeConfig *c, const float *bias, const float *s, uint8_t *allowed)
+{
+    const int E = c->n_experts, G = c->n_groups, per = E / G;
+    float *score = xmalloc((size_t)G * sizeof *score);
+    uint8_t *taken = xcalloc((size_t)G, 1);
+    for (int g = 0; g < G; g++) {
+        int first = -1, second = -1;
+        for (int i = g * per; i < (g + 1) * per; i++)
+            if (first < 0 || beats(s[i] + bias[i], s[first] + bias[first])) first = i;
+        for (int i = g * per; i < (g + 1) * per; i++)
+            if (i != first && (second < 0 || beats(s[i] + bias[i], s[second] + bias[second]))) second = i;
+        score[g] = s[first] + bias[first];
+        if (second >= 0) score[g] += s[second] + bias[second];
+    }
+    memset(allowed, 0, (size_t)E);
+    for (int m = 0; m < c->topk_groups; m++) {
+        int best = -1;
+        for (int g = 0; g < G; g++)
+            if (!taken[g] && (best < 0 || beats(score[g], score[best]))) best = g;
+        taken[best] = 1;
+        for (int i = best * per; i < (best + 1) * per; i++) allowed[i] = 1;
+    }
+    free(taken);
+    free(score);
+}
+
+/* Top-K by repeated arg-max over the experts not yet taken (and, with groups, allowed);
+ * a scan in ascending index with a strict comparison makes the lower index win a tie. */
 static void token_choose(const MoeConfig *c, const float *bias, const float *s, int32_t *chosen)
 {
     const int E = c->n_experts;
+    uint8_t *allowed = NULL;
+    if (c->n_groups > 1) {
+        float *zero = bias ? NULL : xcalloc((size_t)E, sizeof *zero);
+        allowed = xmalloc((size_t)E);
+        token_allowed(c, bias ? bias : zero, s, allowed);
+        free(zero);
+    }
     for (int k = 0; k < c->top_k; k++) {
         int best = -1;
         float best_v = 0.0f;
         for (int i = 0; i < E; i++) {
             int taken = 0;
             for (int j = 0; j < k; j++) taken |= chosen[j] == i;
-            if (taken) continue;
+            if (taken || (allowed && !allowed[i])) continue;
             float v = s[i] + (bias ? bias[i] : 0.0f);
             if (best < 0 || v > best_v || (isnan(best_v) && !isnan(v))) {
                 best = i;
@@ -80,6 +121,7 @@ static void token_choose(const MoeConfig *c, const float *bias, const float *s, 
         }
         chosen[k] = best;
     }
+    free(allowed);
 }
 
 static void token_gates(const MoeConfig *c, const float *s, const int32_t *chosen, float *g)

@@ -65,6 +65,52 @@ void moe_route_topk(const float *s, const float *bias, int T, int E, int K, int3
     }
 }
 
+void moe_route_group_limit(const float *s, const float *bias, int T, int E, int n_groups,
+                           int topk_groups, float *group_scores, int32_t *group_chosen, float *keys)
+{
+    const int G = n_groups, M = topk_groups, per = E / G;
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *st = s + (size_t)t * E;
+        float *gs = group_scores + (size_t)t * G, *key = keys + (size_t)t * E;
+        int32_t *kept = group_chosen + (size_t)t * M;
+        /* Each group's two largest s + b in one pass (b1 first, then b2). */
+        for (int g = 0; g < G; g++) {
+            int b1 = -1, b2 = -1;
+            for (int i = g * per; i < (g + 1) * per; i++) {
+                float v = st[i] + (bias ? bias[i] : 0.0f);
+                if (b1 < 0 || choice_better(v, st[b1] + (bias ? bias[b1] : 0.0f))) {
+                    b2 = b1;
+                    b1 = i;
+                } else if (b2 < 0 || choice_better(v, st[b2] + (bias ? bias[b2] : 0.0f))) {
+                    b2 = i;
+                }
+            }
+            float top1 = st[b1] + (bias ? bias[b1] : 0.0f);
+            gs[g] = b2 < 0 ? top1 : top1 + (st[b2] + (bias ? bias[b2] : 0.0f));
+        }
+        /* The M best groups, by insertion like moe_route_topk (ties: the lower index). */
+        int n = 0;
+        for (int g = 0; g < G; g++) {
+            int j;
+            if (n < M) {
+                j = n++;
+            } else {
+                if (!choice_better(gs[g], gs[kept[M - 1]])) continue;
+                j = M - 1;
+            }
+            while (j > 0 && choice_better(gs[g], gs[kept[j - 1]])) {
+                kept[j] = kept[j - 1];
+                j--;
+            }
+            kept[j] = g;
+        }
+        for (int i = 0; i < E; i++) key[i] = -INFINITY;
+        for (int k = 0; k < M; k++)
+            for (int i = kept[k] * per; i < (kept[k] + 1) * per; i++) key[i] = st[i] + (bias ? bias[i] : 0.0f);
+    }
+}
+
 void moe_route_gates(const MoeConfig *cfg, const float *s, const int32_t *experts, int T,
                      float *gates)
 {

@@ -14,6 +14,14 @@ void moe_route_scores(MoeScore score, const float *logits, int T, int E, float *
  * A NaN score is never preferred over a number (it can only fill a row with too few). */
 void moe_route_topk(const float *s, const float *bias, int T, int E, int K, int32_t *experts);
 
+/* Group-limited routing (moe.h): keys[T, E] = s + bias on the experts of each token's
+ * topk_groups best groups, -INFINITY elsewhere; group_scores [T, n_groups] and
+ * group_chosen [T, topk_groups] are scratch (left holding the group scores and the kept
+ * groups, descending). moe_route_topk(keys, NULL, ...) then chooses within the kept
+ * groups: the key of a kept expert is s + bias bit for bit. */
+void moe_route_group_limit(const float *s, const float *bias, int T, int E, int n_groups,
+                           int topk_groups, float *group_scores, int32_t *group_chosen, float *keys);
+
 /* gates[T, K] from the chosen affinities (see moe.h for sigmoid vs softmax). */
 void moe_route_gates(const MoeConfig *cfg, const float *s, const int32_t *experts, int T,
                      float *gates);

@@ -42,6 +42,8 @@ typedef struct {
     /* bpb, core, router, sample */
     const char *ckpt;            /* --ckpt DIR */
     int64_t seq_len;             /* --seq-len; 0: the checkpoint's */
+    double context_factor;       /* --context-factor: --seq-len up to this times the checkpoint's; 0 = 1 */
+    bool yarn;                   /* --yarn: YaRN with rope_factor = context_factor, original = trained */
     int batch;                   /* --batch: sequences per forward call */
     const char *backend;         /* --backend; NULL: "cpu" */
     /* bpb, router */

@@ -7,6 +7,7 @@
 #include "base/error.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,8 +36,26 @@ void eval_model_open(EvalModel *em, const EvalOptions *o, bool load_tokenizer)
     if (!config_check(&em->cfg, em->dir, err, sizeof err)) die("%s", err);
 
     const size_t trained = (size_t)em->cfg.seq_len;
-    if (o->seq_len > 0 && (size_t)o->seq_len > trained)
-        die_usage("--seq-len %" PRId64 " is longer than the checkpoint's seq_len %zu", o->seq_len, trained);
+    /* Context extension: --context-factor S lets --seq-len reach S times the trained
+     * length (RoPE as trained extrapolates); --yarn also rescales the frequencies
+     * (kernels/cpu/rope.h) for factor S over the trained length. */
+    const double factor = o->context_factor > 0 ? o->context_factor : 1.0;
+    const double longest = floor(factor * (double)trained);
+    if (o->yarn) {
+        if (!(factor > 1)) die_usage("--yarn needs --context-factor above 1");
+        if (strcmp(em->cfg.rope_scaling, "none") != 0)
+            die_usage("--yarn: %s was trained with rope_scaling \"%s\" already", em->dir, em->cfg.rope_scaling);
+        snprintf(em->cfg.rope_scaling, sizeof em->cfg.rope_scaling, "yarn");
+        em->cfg.rope_factor = factor;
+        em->cfg.rope_original_seq_len = em->cfg.seq_len;
+        if (!config_check(&em->cfg, em->dir, err, sizeof err)) die_usage("--yarn: %s", err);
+    }
+    if (o->seq_len > 0 && (double)o->seq_len > longest) {
+        if (factor == 1.0)
+            die_usage("--seq-len %" PRId64 " is longer than the checkpoint's seq_len %zu", o->seq_len, trained);
+        die_usage("--seq-len %" PRId64 " is longer than --context-factor %g times the checkpoint's seq_len %zu",
+                  o->seq_len, factor, trained);
+    }
     em->seq_len = o->seq_len > 0 ? (size_t)o->seq_len : trained;
     if (em->seq_len < 2) die_usage("--seq-len must be at least 2");
     /* Where it runs is this program's choice, not the checkpoint's: any backend reads

@@ -31,6 +31,16 @@ bool backend_supports(const char *name, const ModelShape *s, char *why, size_t w
                  "= 0 only); use backend = \"cpu\"", (double)s->router_z_loss);
         return false;
     }
+    if (s->n_expert_groups > 1 && s->n_routed_experts > 0) {
+        snprintf(why, why_len, "backend \"cuda\": n_expert_groups %d (group-limited routing) is not in the CUDA backend "
+                 "(it has n_expert_groups = 1 only); use backend = \"cpu\"", s->n_expert_groups);
+        return false;
+    }
+    if (s->rope_yarn) {
+        snprintf(why, why_len, "backend \"cuda\": rope_scaling \"yarn\" is not in the CUDA backend (it has "
+                 "rope_scaling = \"none\" only); use backend = \"cpu\"");
+        return false;
+    }
     if (s->z_loss != 0.0f) {
         snprintf(why, why_len, "backend \"cuda\": z_loss %g is not in the CUDA backend (it has z_loss = 0 only); "
                  "use backend = \"cpu\"", (double)s->z_loss);

@@ -62,6 +62,9 @@
 typedef struct {
     int vocab_size, dim, n_layers, n_heads, n_kv_heads, head_dim, inter_dim, seq_len, attn_window;
     double rope_theta;
+    /* YaRN (kernels/cpu/rope.h) when rope_yarn is 1; the rest then set */
+    int rope_yarn, rope_original_seq_len;
+    double rope_factor, yarn_beta_fast, yarn_beta_slow;
     float norm_eps, init_std;
     FfnActivation ffn_activation; /* every FFN's; 0 = swiglu (relu2: no w3 tensors) */
     /* MoE: blocks l >= n_dense_layers are MoE when n_routed_experts > 0. */
@@ -69,6 +72,7 @@ typedef struct {
     int moe_inter_dim;            /* resolved: > 0 */
     int router_softmax;           /* 0: sigmoid affinities, 1: softmax */
     float route_scale, expert_output_gain, capacity_factor, aux_loss_alpha;
+    int n_expert_groups, n_limited_groups; /* group-limited routing (kernels/cpu/moe.h); 1, 1 = off */
     /* emulated precision (kernels/cpu/moe.h): a QuantFormat, and 1 for a bf16 router */
     int expert_precision, router_bf16;
     float embed_gain, logit_gain; /* scalars on the embedding output and the logits */

@@ -24,6 +24,7 @@ static const char *const router_scores[] = { "sigmoid", "softmax", NULL };
 static const char *const backends[] = { "cpu", "cuda", NULL };
 static const char *const expert_precisions[] = { "fp32", "bf16", "fp8_e4m3", "mxfp8", "mxfp4", "nvfp4", NULL };
 static const char *const router_precisions[] = { "fp32", "bf16", NULL };
+static const char *const rope_scalings[] = { "none", "yarn", NULL };
 static const char *const ffn_activations[] = { "swiglu", "relu2", "squared_reglu", NULL };
 
 /* name, section, type, offset, imin, imax, fmin, fmax, fmin_open, fmax_open, fingerprinted, choices, help,
@@ -42,6 +43,16 @@ static const ConfigKey keys[] = {
     { "attn_window", "model", CONFIG_INT, OFF(attn_window), 0, 1 << 20, 0, 0, false, false, true, NULL,
       "sliding attention window in tokens (the query's own position included); 0 = full causal", false },
     { "rope_theta", "model", CONFIG_FLOAT, OFF(rope_theta), 0, 0, 0, 1e12, true, false, true, NULL, "RoPE base", false },
+    { "rope_scaling", "model", CONFIG_STRING, OFF(rope_scaling), 0, 0, 0, 0, false, false, true, rope_scalings,
+      "RoPE frequency scaling for context extension: none, or yarn (YaRN: rope_factor, rope_original_seq_len, yarn_beta_fast, yarn_beta_slow, and the attention temperature 0.1 ln(rope_factor) + 1 on q and k)", true },
+    { "rope_factor", "model", CONFIG_FLOAT, OFF(rope_factor), 0, 0, 1, 1e6, false, false, true, NULL,
+      "yarn: the context extension factor s (> 1 with yarn)", true },
+    { "rope_original_seq_len", "model", CONFIG_INT, OFF(rope_original_seq_len), 0, 1 << 24, 0, 0, false, false, true, NULL,
+      "yarn: the context length the unscaled frequencies were trained for (>= 1 with yarn)", true },
+    { "yarn_beta_fast", "model", CONFIG_FLOAT, OFF(yarn_beta_fast), 0, 0, 0, 1e6, true, false, true, NULL,
+      "yarn: pairs turning more than this many times over rope_original_seq_len keep their frequency", true },
+    { "yarn_beta_slow", "model", CONFIG_FLOAT, OFF(yarn_beta_slow), 0, 0, 0, 1e6, true, false, true, NULL,
+      "yarn: pairs turning fewer than this many times are divided by rope_factor (a linear ramp between)", true },
     { "norm_eps", "model", CONFIG_FLOAT, OFF(norm_eps), 0, 0, 0, 1, true, false, true, NULL, "RMSNorm epsilon", false },
     { "init_std", "model", CONFIG_FLOAT, OFF(init_std), 0, 0, 0, 10, true, false, true, NULL,
       "standard deviation of the initial weights (output projections: / sqrt(2 n_layers))", false },
@@ -69,6 +80,10 @@ static const ConfigKey keys[] = {
       "MoE: shared experts (SwiGLU of hidden moe_inter_dim each) that every token passes through", false },
     { "n_activated_experts", "model", CONFIG_INT, OFF(n_activated_experts), 1, 1024, 0, 0, false, false, true, NULL,
       "MoE: routed experts per token (top-K), at most n_routed_experts", false },
+    { "n_expert_groups", "model", CONFIG_INT, OFF(n_expert_groups), 1, 65536, 0, 0, false, false, true, NULL,
+      "MoE: group-limited routing (DeepSeek-V3): the routed experts form this many contiguous groups (it must divide n_routed_experts); 1 = off", true },
+    { "n_limited_groups", "model", CONFIG_INT, OFF(n_limited_groups), 1, 65536, 0, 0, false, false, true, NULL,
+      "MoE: with n_expert_groups > 1, each token routes within its n_limited_groups best groups (a group's score: the sum of its two largest s + b)", true },
     { "moe_inter_dim", "model", CONFIG_INT, OFF(moe_inter_dim), 0, 1 << 20, 0, 0, false, false, true, NULL,
       "MoE: expert hidden size; 0 = inter_dim", false },
     { "route_scale", "model", CONFIG_FLOAT, OFF(route_scale), 0, 0, 0, 1e6, true, false, true, NULL, "MoE: factor on the normalized gates", false },
@@ -190,6 +205,11 @@ void config_defaults(Config *c)
     c->attn_global_every = 0; /* off: every block uses attn_window */
     c->attn_local_window = 0;
     c->rope_theta = 10000.0;
+    strcpy(c->rope_scaling, "none");
+    c->rope_factor = 1.0;
+    c->rope_original_seq_len = 0;
+    c->yarn_beta_fast = 32.0;
+    c->yarn_beta_slow = 1.0;
     c->norm_eps = 1e-5;
     c->init_std = 0.02;
     strcpy(c->ffn_activation, "swiglu");
@@ -198,6 +218,8 @@ void config_defaults(Config *c)
     c->n_routed_experts = 0;
     c->n_shared_experts = 2;
     c->n_activated_experts = 2;
+    c->n_expert_groups = 1;
+    c->n_limited_groups = 1;
     c->moe_inter_dim = 0;
     c->route_scale = 1.0;
     strcpy(c->router_score, "sigmoid");
@@ -256,6 +278,7 @@ static size_t string_cap(const ConfigKey *k)
     if (strcmp(k->name, "expert_precision") == 0) return sizeof(((Config *)0)->expert_precision);
     if (strcmp(k->name, "router_precision") == 0) return sizeof(((Config *)0)->router_precision);
     if (strcmp(k->name, "ffn_activation") == 0) return sizeof(((Config *)0)->ffn_activation);
+    if (strcmp(k->name, "rope_scaling") == 0) return sizeof(((Config *)0)->rope_scaling);
     return CONFIG_STRING_MAX;
 }
 
@@ -494,6 +517,18 @@ static bool check_moe(const Config *c, const char *origin, char *err, size_t cap
     if (c->n_dense_layers >= c->n_layers)
         return errbuf_fail(err, cap, "%s: n_dense_layers (%lld) leaves no MoE block of the n_layers (%lld); set n_routed_experts = 0 for a dense model",
                     origin, (long long)c->n_dense_layers, (long long)c->n_layers);
+    if (c->n_expert_groups > 1 || c->n_limited_groups > 1) {
+        if (c->n_routed_experts % c->n_expert_groups != 0)
+            return errbuf_fail(err, cap, "%s: n_expert_groups (%lld) must divide n_routed_experts (%lld)", origin,
+                               (long long)c->n_expert_groups, (long long)c->n_routed_experts);
+        if (c->n_limited_groups > c->n_expert_groups)
+            return errbuf_fail(err, cap, "%s: n_limited_groups (%lld) must not exceed n_expert_groups (%lld)", origin,
+                               (long long)c->n_limited_groups, (long long)c->n_expert_groups);
+        if (c->n_limited_groups * (c->n_routed_experts / c->n_expert_groups) < c->n_activated_experts)
+            return errbuf_fail(err, cap, "%s: n_limited_groups (%lld) groups of %lld experts hold fewer than "
+                               "n_activated_experts (%lld)", origin, (long long)c->n_limited_groups,
+                               (long long)(c->n_routed_experts / c->n_expert_groups), (long long)c->n_activated_experts);
+    }
     if (c->batch_size * c->seq_len > INT32_MAX / c->n_activated_experts)
         return errbuf_fail(err, cap, "%s: n_activated_experts: batch_size * seq_len * n_activated_experts is too large", origin);
     return true;
@@ -515,6 +550,15 @@ bool config_check(const Config *c, const char *origin, char *err, size_t cap)
         if (strcmp(c->backend, "cuda") == 0)
             return errbuf_fail(err, cap, "%s: backend \"cuda\": expert_parallel %lld is not in the CUDA backend (it has "
                                "expert_parallel = 1 only); use backend = \"cpu\"", origin, (long long)c->expert_parallel);
+    }
+    if (strcmp(c->rope_scaling, "yarn") == 0) {
+        if (!(c->rope_factor > 1))
+            return errbuf_fail(err, cap, "%s: rope_factor (%g) must be > 1 with rope_scaling = \"yarn\"", origin, c->rope_factor);
+        if (c->rope_original_seq_len < 1)
+            return errbuf_fail(err, cap, "%s: rope_original_seq_len must be set (>= 1) with rope_scaling = \"yarn\"", origin);
+        if (!(c->yarn_beta_fast > c->yarn_beta_slow))
+            return errbuf_fail(err, cap, "%s: yarn_beta_fast (%g) must be greater than yarn_beta_slow (%g)", origin,
+                               c->yarn_beta_fast, c->yarn_beta_slow);
     }
     if (c->dim % c->n_heads != 0)
         return errbuf_fail(err, cap, "%s: dim (%lld) must be a multiple of n_heads (%lld)", origin, (long long)c->dim,

@@ -29,6 +29,10 @@ typedef struct {
     /* model */
     int64_t vocab_size, dim, n_layers, n_heads, n_kv_heads, inter_dim, seq_len, attn_window;
     double rope_theta, norm_eps, init_std;
+    char rope_scaling[16];         /* none or yarn (kernels/cpu/rope.h) */
+    double rope_factor;            /* yarn: s > 1 */
+    int64_t rope_original_seq_len; /* yarn: the context the frequencies were trained for */
+    double yarn_beta_fast, yarn_beta_slow;
     char ffn_activation[16];   /* swiglu, relu2 or squared_reglu (model/ffn_activation.h) */
     double z_loss;             /* coefficient of mean logsumexp(logits)^2 in the objective */
     double router_z_loss;      /* MoE: coefficient of mean logsumexp(router logits)^2, per block */
@@ -37,6 +41,8 @@ typedef struct {
     int64_t attn_global_every, attn_local_window;
     /* MoE (n_routed_experts > 0): blocks l >= n_dense_layers have an MoE FFN */
     int64_t n_dense_layers, n_routed_experts, n_shared_experts, n_activated_experts, moe_inter_dim;
+    int64_t n_expert_groups;   /* MoE: group-limited routing's G (1 = off; divides n_routed_experts) */
+    int64_t n_limited_groups;  /* MoE: the M groups a token may route to, 1 <= M <= G */
     double route_scale;
     char router_score[16];
     double router_bias_update_rate, aux_loss_alpha, expert_output_gain, capacity_factor;

@@ -23,6 +23,13 @@ OMP_NUM_THREADS=2 "$dump" "$tmp/softmax" tokens=256 dim=64 experts=16 topk=4 int
 # 3: sigmoid, drops, strong aux loss, centred and clamped bias update
 OMP_NUM_THREADS=2 "$dump" "$tmp/centred" tokens=192 dim=32 experts=8 topk=2 inter=40 capacity=1.0 \
     alpha=0.1 seq_len=48 gain=1.5 steps=30 rate=0.005 centre=1 max_abs=0.03 seed=3
+# 5, 6: group-limited routing (DeepSeek-V3): 4 groups of 4, 2 kept, sigmoid with the
+# aux loss and drops; softmax with 4 groups of 2 and one kept (K = 2: all of it).
+# (Groups of one expert change nothing, as M >= K keeps the top K: test_moe_routing.)
+OMP_NUM_THREADS=2 "$dump" "$tmp/groups" tokens=256 dim=64 experts=16 topk=4 inter=48 groups=4 limited=2 \
+    capacity=1.0 alpha=0.01 seq_len=64 steps=20 rate=0.01 seed=5
+OMP_NUM_THREADS=2 "$dump" "$tmp/groups1" tokens=128 dim=32 experts=8 topk=2 inter=24 groups=4 limited=1 \
+    score=softmax steps=10 rate=0.01 seed=6
 # 4: bigger, products OpenBLAS would split over threads; run with 1 and 2 threads
 big="tokens=2048 dim=128 experts=8 topk=2 inter=128 alpha=0.01 seq_len=256 capacity=1.1 steps=3 seed=4"
 # shellcheck disable=SC2086
@@ -37,4 +44,4 @@ done
 [ "$n" -gt 20 ] || { echo "moe_dump wrote only $n files"; exit 1; }
 echo "threads: all $n files bit-identical with 1 and 2 threads"
 
-"$py" tests/oracle/moe_reference.py "$tmp/sigmoid" "$tmp/softmax" "$tmp/centred" "$tmp/big2"
+"$py" tests/oracle/moe_reference.py "$tmp/sigmoid" "$tmp/softmax" "$tmp/centred" "$tmp/groups" "$tmp/groups1" "$tmp/big2"

@@ -45,12 +45,13 @@ class Expert(torch.nn.Module):
 
 class MoE(torch.nn.Module):
     def __init__(self, dim, experts, topk, inter, score="sigmoid", route_scale=1.0, gain=1.0,
-                 capacity=0.0, alpha=0.0, seq_len=0, act="swiglu", router_z=0.0):
+                 capacity=0.0, alpha=0.0, seq_len=0, act="swiglu", router_z=0.0, n_groups=1, topk_groups=1):
         super().__init__()
         self.E, self.K, self.score = experts, topk, score
         self.route_scale, self.gain = route_scale, gain
         self.capacity, self.alpha, self.seq_len = capacity, alpha, seq_len
         self.router_z = router_z  # ST-MoE router z-loss coefficient
+        self.n_groups, self.topk_groups = n_groups, topk_groups  # DeepSeek-V3 group-limited routing
         self.zloss = torch.zeros(())
         self.router = torch.nn.Linear(dim, experts, bias=False)
         self.register_buffer("bias", torch.zeros(experts))  # routing bias: not a parameter
@@ -76,6 +77,17 @@ class MoE(torch.nn.Module):
         # top-K on s + b; a stable sort of the negated keys makes the lower expert index
         # win ties (torch.topk does not promise an order for ties).
         keys = (s + self.bias).detach()
+        if self.n_groups > 1:
+            # DeepSeek-V3's model.py Gate.forward: group score = sum of the group's top-2
+            # biased scores (a group of one expert: its score), keep the best topk_groups
+            # groups, -inf on the rest. Stable sorts again make the lower index win ties.
+            T = keys.shape[0]
+            grouped = keys.view(T, self.n_groups, -1)
+            top = torch.sort(-grouped, dim=-1, stable=True).values.neg()
+            gscore = top[..., :2].sum(dim=-1) if grouped.shape[-1] > 1 else top[..., 0]
+            keep = torch.sort(-gscore, dim=-1, stable=True).indices[:, :self.topk_groups]
+            mask = torch.ones(T, self.n_groups, dtype=torch.bool).scatter_(1, keep, False)
+            keys = grouped.masked_fill(mask.unsqueeze(-1), float("-inf")).flatten(1)
         idx = torch.sort(-keys, dim=-1, stable=True).indices[:, :self.K]
         w = s.gather(1, idx)  # gates use s without the bias
         if self.score == "sigmoid":
@@ -140,7 +152,8 @@ def check_dir(d, tol=1e-5):
     cfg = json.load(open(os.path.join(d, "config.json")))
     ld = lambda n: np.load(os.path.join(d, n + ".npy"))
     m = MoE(cfg["dim"], cfg["experts"], cfg["topk"], cfg["inter"], cfg["score"], cfg["route_scale"],
-            cfg["gain"], cfg["capacity"], cfg["alpha"], cfg["seq_len"])
+            cfg["gain"], cfg["capacity"], cfg["alpha"], cfg["seq_len"], n_groups=cfg.get("groups", 1),
+            topk_groups=cfg.get("limited", 1))
     m.load(ld("router_w"), ld("bias"), ld("w1"), ld("w3"), ld("w2"))
     x = torch.from_numpy(ld("x")).requires_grad_(True)
     y, aux = m(x)
@@ -169,7 +182,8 @@ def check_dir(d, tol=1e-5):
 
     print(f"{d}: T={cfg['tokens']} D={cfg['dim']} E={E} K={cfg['topk']} F={cfg['inter']} {cfg['score']} "
           f"capacity={cfg['capacity']:g} alpha={cfg['alpha']:g} seq_len={cfg['seq_len']} "
-          f"route_scale={cfg['route_scale']:g} gain={cfg['gain']:g}; {int(m.last['dropped'].sum())} of "
+          f"route_scale={cfg['route_scale']:g} gain={cfg['gain']:g} groups={cfg.get('groups', 1)}/"
+          f"{cfg.get('limited', 1)}; {int(m.last['dropped'].sum())} of "
           f"{cfg['tokens'] * cfg['topk']} assignments dropped")
     last = m.last
     equal("experts", ld("experts"), last["idx"].numpy())
@@ -186,6 +200,12 @@ def check_dir(d, tol=1e-5):
     close("d_w1", ld("d_w1"), grad_of("w1"))
     close("d_w3", ld("d_w3"), grad_of("w3"))
     close("d_w2", ld("d_w2"), grad_of("w2"))
+    if m.n_groups > 1:  # the limit must have bitten: some tokens' choice differs from plain top-K
+        free = torch.sort(-(last["s"] + m.bias).detach(), dim=-1, stable=True).indices[:, :m.K]
+        changed = int((free.sort(dim=1).values != last["idx"].sort(dim=1).values).any(dim=1).sum())
+        print(f"  groups       {changed} of {cfg['tokens']} tokens routed differently than without the limit")
+        if changed == 0:
+            bad.append("the group limit changed no choice")
     if int(last["dropped"].sum()) == 0 and cfg["capacity"] > 0 and cfg["capacity"] < 1:
         bad.append("no drops where the capacity forces some")
 

@@ -100,6 +100,36 @@ def rope_tables(seq_len, head_dim, theta):
     return (torch.tensor(cos, dtype=torch.float64).float(), torch.tensor(sin, dtype=torch.float64).float())
 
 
+def yarn_freqs(cfg, head_dim):
+    """YaRN's frequencies as DeepSeek-V3's model.py precompute_freqs_cis writes them, in
+    float64 (model.py's float32 ramp aside): find_correction_range, linear_ramp_factor."""
+    base, factor, L = cfg["rope_theta"], cfg["rope_factor"], cfg["rope_original_seq_len"]
+
+    def find_correction_dim(num_rotations):
+        return head_dim * math.log(L / (num_rotations * 2 * math.pi)) / (2 * math.log(base))
+
+    low = max(math.floor(find_correction_dim(cfg["yarn_beta_fast"])), 0)
+    high = min(math.ceil(find_correction_dim(cfg["yarn_beta_slow"])), head_dim - 1)
+    if low == high:
+        high += 0.001
+    ramp = torch.clamp((torch.arange(head_dim // 2, dtype=torch.float64) - low) / (high - low), 0, 1)
+    smooth = 1 - ramp
+    freqs = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+    return freqs / factor * (1 - smooth) + freqs * smooth
+
+
+def yarn_tables(cfg, seq_len, head_dim):
+    """Unit-length cos/sin of the YaRN frequencies (the temperature goes on the softmax
+    scale, as in model.py, not into the tables as nmoe does: the oracle checks both
+    conventions agree)."""
+    angles = torch.outer(torch.arange(seq_len, dtype=torch.float64), yarn_freqs(cfg, head_dim))
+    return angles.cos().float(), angles.sin().float()
+
+
+def yarn_on(cfg):
+    return cfg.get("rope_scaling", "none") == "yarn"
+
+
 def apply_rope(x, cos, sin):
     """x: (B, T, heads, hd); rotates the interleaved pairs (x[2i], x[2i+1])."""
     B, T, Hh, hd = x.shape
@@ -127,6 +157,8 @@ class Attention(nn.Module):
         self.KV = cfg["n_kv_heads"] or H
         self.hd = C // H
         self.window = layer_window(cfg, layer)
+        # YaRN's attention temperature, DeepSeek-V3 style: softmax_scale * mscale^2
+        self.mscale = 0.1 * math.log(cfg["rope_factor"]) + 1.0 if yarn_on(cfg) else 1.0
         self.wq = nn.Linear(C, H * self.hd, bias=False)
         self.wk = nn.Linear(C, self.KV * self.hd, bias=False)
         self.wv = nn.Linear(C, self.KV * self.hd, bias=False)
@@ -148,7 +180,7 @@ class Attention(nn.Module):
         v = self.wv(x).view(B, T, self.KV, self.hd).transpose(1, 2)
         k = k.repeat_interleave(self.H // self.KV, dim=1)
         v = v.repeat_interleave(self.H // self.KV, dim=1)
-        scale = 1.0 / math.sqrt(self.hd)
+        scale = 1.0 / math.sqrt(self.hd) * self.mscale * self.mscale
         scores = (q @ k.transpose(-2, -1)) * scale
         t = torch.arange(T).view(T, 1)
         j = torch.arange(T).view(1, T)
@@ -192,7 +224,8 @@ class MoEFFN(nn.Module):
         self.shared_experts = FeedForward(cfg["dim"], S, act) if S > 0 else None
         self.moe = MoE(cfg["dim"], cfg["n_routed_experts"], cfg["n_activated_experts"], F_, cfg["router_score"],
                        cfg["route_scale"], cfg["expert_output_gain"], cfg["capacity_factor"], cfg["aux_loss_alpha"],
-                       cfg["seq_len"], act, cfg.get("router_z_loss", 0.0))
+                       cfg["seq_len"], act, cfg.get("router_z_loss", 0.0), cfg.get("n_expert_groups", 1),
+                       cfg.get("n_limited_groups", 1))
         self.aux = torch.zeros(())
 
     def forward(self, x):
@@ -224,7 +257,9 @@ class Transformer(nn.Module):
                                      for l in range(cfg["n_layers"])])
         self.norm = RMSNorm(cfg["dim"], cfg["norm_eps"])
         self.output = nn.Linear(cfg["dim"], cfg["vocab_size"], bias=False)
-        self.cos, self.sin = rope_tables(cfg["seq_len"], cfg["dim"] // cfg["n_heads"], cfg["rope_theta"])
+        hd = cfg["dim"] // cfg["n_heads"]
+        self.cos, self.sin = yarn_tables(cfg, cfg["seq_len"], hd) if yarn_on(cfg) else \
+            rope_tables(cfg["seq_len"], hd, cfg["rope_theta"])
 
     def forward(self, tokens):
         x = self.tok_embeddings(tokens)

@@ -29,7 +29,10 @@
 # both under the local/global pattern (block 0 local over 7 tokens, block 1 global);
 # "window_lg" is "window" (MHA, sequences longer than one attention block) with the
 # pattern instead of its window (blocks 0 and 2 local over 9 tokens, block 1 global)
-# and sinks.
+# and sinks. "moe_group" is "moe" with DeepSeek-V3's group-limited routing: its 8 experts in 2 groups of 4, 1 kept.
+# "gqa_yarn" is "gqa" with YaRN RoPE scaling (factor 4, original length 40, betas 8 and
+# 0.5: head_dim 16 puts the ramp over pairs 0..3, so pairs 1 and 2 are partly scaled),
+# the temperature in nmoe's tables against model.py's softmax scale.
 set -eu
 top=${NMOE_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 py=/usr/bin/python3
@@ -181,7 +184,12 @@ grep -q qk_norm "$tmp/gqa_qk.toml" && grep -q attn_sinks "$tmp/gqa_sinks.toml" &
 grep -q attn_global_every "$tmp/window_lg.toml" && ! grep -q attn_window "$tmp/window_lg.toml"
 grep -q relu2 "$tmp/moe_relu2.toml" && grep -q squared_reglu "$tmp/moe_sqreglu.toml" && grep -q z_loss "$tmp/gqa_z.toml"
 
-for c in ${ORACLE_CONFIGS:-gqa window moe moe_softmax moe_relu2 moe_sqreglu gqa_z moe_rz moe_softmax_rz gqa_qk gqa_sinks gqa_all window_lg}; do
+sed 's/^\[model\]$/[model]\nn_expert_groups = 2\nn_limited_groups = 1/' "$tmp/moe.toml" >"$tmp/moe_group.toml"
+sed 's/^\[model\]$/[model]\nrope_scaling = "yarn"\nrope_factor = 4.0\nrope_original_seq_len = 40\nyarn_beta_fast = 8.0\nyarn_beta_slow = 0.5/' \
+    "$tmp/gqa.toml" >"$tmp/gqa_yarn.toml"
+grep -q n_limited_groups "$tmp/moe_group.toml" && grep -q yarn "$tmp/gqa_yarn.toml"
+
+for c in ${ORACLE_CONFIGS:-gqa window moe moe_softmax moe_relu2 moe_sqreglu gqa_z moe_rz moe_softmax_rz gqa_qk gqa_sinks gqa_all window_lg moe_group gqa_yarn}; do
     mkdir "$tmp/$c"
     echo "== $c"
     OMP_NUM_THREADS=2 "$dump" "$tmp/$c.toml" "$tmp/$c"

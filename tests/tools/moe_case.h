@@ -28,7 +28,8 @@ typedef struct {
 static const char moe_case_keys[] =
     "  tokens=N dim=N experts=N topk=N inter=N score=sigmoid|softmax route_scale=X gain=X\n"
     "  capacity=X (0 = dropless) alpha=X seq_len=N seed=N steps=N rate=X centre=0|1 max_abs=X\n"
-    "  repeat=N precision=fp32|bf16|fp8_e4m3|mxfp8|mxfp4|nvfp4 router=fp32|bf16\n";
+    "  repeat=N precision=fp32|bf16|fp8_e4m3|mxfp8|mxfp4|nvfp4 router=fp32|bf16\n"
+    "  groups=N limited=N (group-limited routing; groups=1: off)\n";
 
 static MoeCaseOpts moe_case_defaults(void)
 {
@@ -71,6 +72,8 @@ static void moe_case_set(MoeCaseOpts *o, const char *arg)
     else if (!strcmp(key, "rate")) o->update.rate = (float)parse_double(v, key, 0, 1e6);
     else if (!strcmp(key, "centre")) o->update.subtract_mean = (int)parse_int(v, key, 0, 1);
     else if (!strcmp(key, "max_abs")) o->update.max_abs = (float)parse_double(v, key, 0, 1e6);
+    else if (!strcmp(key, "groups")) c->n_groups = (int)parse_int(v, key, 1, 4096);
+    else if (!strcmp(key, "limited")) c->topk_groups = (int)parse_int(v, key, 1, 4096);
     else if (!strcmp(key, "repeat")) o->repeat = (int)parse_int(v, key, 1, 1000000);
     else if (!strcmp(key, "precision")) {
         QuantFormat f;

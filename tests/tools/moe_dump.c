@@ -62,12 +62,13 @@ static void write_config(const char *dir, const MoeCaseOpts *o)
             "{\"tokens\": %d, \"dim\": %d, \"experts\": %d, \"topk\": %d, \"inter\": %d, \"score\": \"%s\",\n"
             " \"route_scale\": %.9g, \"gain\": %.9g, \"capacity\": %.9g, \"alpha\": %.9g, \"seq_len\": %d,\n"
             " \"seed\": %llu, \"steps\": %d, \"rate\": %.9g, \"centre\": %d, \"max_abs\": %.9g,\n"
-            " \"precision\": \"%s\", \"router_precision\": \"%s\"}\n",
+            " \"precision\": \"%s\", \"router_precision\": \"%s\", \"groups\": %d, \"limited\": %d}\n",
             o->tokens, c->dim, c->n_experts, c->top_k, c->inter_dim,
             c->score == MOE_SCORE_SIGMOID ? "sigmoid" : "softmax", c->route_scale, c->output_gain,
             c->capacity_factor, c->aux_loss_alpha, c->seq_len, (unsigned long long)o->seed, o->steps,
             o->update.rate, o->update.subtract_mean, o->update.max_abs,
-            quant_format_name((QuantFormat)c->expert_precision), c->router_bf16 ? "bf16" : "fp32");
+            quant_format_name((QuantFormat)c->expert_precision), c->router_bf16 ? "bf16" : "fp32",
+            c->n_groups > 1 ? c->n_groups : 1, c->n_groups > 1 ? c->topk_groups : 1);
     atomic_commit(af);
 }
 

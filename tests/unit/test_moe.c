@@ -305,6 +305,14 @@ int main(void)
     check_against_reference("sigmoid top1", top1, 10, 5);
     check_against_reference("softmax K=E", all, 9, 6);
     check_against_reference("sigmoid big", big, 200, 7);
+    MoeConfig grouped = big; /* group-limited routing: 4 groups of 4, 2 kept */
+    grouped.n_groups = 4;
+    grouped.topk_groups = 2;
+    check_against_reference("sigmoid big, groups 4/2", grouped, 200, 8);
+    MoeConfig smax_grouped = smax_drop_aux; /* 2 groups of 4, 1 kept */
+    smax_grouped.n_groups = 2;
+    smax_grouped.topk_groups = 1;
+    check_against_reference("softmax+drops+aux, groups 2/1", smax_grouped, 24, 9);
 
     /* gradient checks, routing held fixed (MOE_REUSE_ROUTING / experts_given) */
     gradient_check("fd sigmoid", sig, 24, 11, 0, 0);
@@ -316,6 +324,7 @@ int main(void)
     gradient_check("fd softmax K=E", all, 9, 17, 0, 0);
     gradient_check("fd reference sigmoid+drops+aux", sig_drop_aux, 24, 18, 0, 1);
     gradient_check("fd reference softmax+drops+aux", smax_drop_aux, 24, 19, 0, 1);
+    gradient_check("fd softmax+drops+aux, groups 2/1", smax_grouped, 24, 25, 0, 0);
 
     /* K = 1 with sigmoid: the normalized gate is constant, so the router gets nothing */
     {
@@ -337,6 +346,7 @@ int main(void)
     det.capacity_factor = 0;
     check_thread_determinism(det, 250, 21);
     check_thread_determinism(big, 200, 22);
+    check_thread_determinism(grouped, 200, 24);
     MoeConfig wide = { .dim = 128, .n_experts = 4, .top_k = 2, .inter_dim = 160, .score = MOE_SCORE_SOFTMAX,
                        .route_scale = 1.0f, .output_gain = 1.0f, .aux_loss_alpha = 0.01f, .seq_len = 256 };
     check_thread_determinism(wide, 1024, 23);

@@ -1,9 +1,11 @@
 /* test_moe_routing.c: the discrete and bookkeeping side of the MoE layer, with
  * hand-computed expectations: tie-breaking of the top-K choice, capacity drops in token
  * order, the loads / dropped / top-1 telemetry, the aux loss value, the aux-loss-free
- * bias update and its variants, and config validation. */
+ * bias update and its variants, group-limited routing, and config validation. */
 #include "check.h"
 #include "cpu/moe.h"
+#include "cpu/moe_route.h"
+#include "base/rng.h"
 #include "base/error.h"
 
 #include <math.h>
@@ -260,6 +262,91 @@ static void test_bias_update(void)
     CHECK(moe_router_grad_norm(g, 2, 3) == 5.0);
 }
 
+/* Group-limited routing on hand-built scores (exact dyadic values, so the sums are
+ * exact and the ties real): the group scores are top-2 sums of s + b, the best M groups
+ * kept with ties to the lower group, the rest masked, then top-K inside. */
+static void test_group_limit(void)
+{
+    enum { E = 8, G = 4, M = 2, K = 3 };
+    float gs[2 * G], keys[2 * E];
+    int32_t kept[2 * M], ex[2 * K];
+    /* row 0, no bias: group scores {0.25, 0.75, 1.0, 0.75}: group 2, then the tie of
+     * groups 1 and 3 goes to 1. Experts 2..5 remain: 2 (.75), then 4 and 5 (.5 each).
+     * Ungrouped, 6 (.5) would tie them and lose only on index; see row 1 for a change.
+     * row 1: s = 0.5 everywhere, so the group scores come from the bias. */
+    const float s[2 * E] = { 0.125f, 0.125f, 0.75f, 0, 0.5f, 0.5f, 0.5f, 0.25f,
+                             0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f };
+    moe_route_group_limit(s, NULL, 1, E, G, M, gs, kept, keys);
+    CHECK(gs[0] == 0.25f && gs[1] == 0.75f && gs[2] == 1.0f && gs[3] == 0.75f);
+    CHECK_EQ_INT(kept[0], 2);
+    CHECK_EQ_INT(kept[1], 1);
+    for (int i = 0; i < E; i++) CHECK(i >= 2 && i <= 5 ? keys[i] == s[i] : keys[i] == -INFINITY);
+    moe_route_topk(keys, NULL, 1, E, K, ex);
+    check_row(ex, (const int32_t[]){ 2, 4, 5 }, K);
+    /* With the bias: keys s + b = {1, 0, .75, .75, .5, .5, .875, .5}, group scores
+     * {1.0, 1.5, 1.0, 1.375}: groups 1 and 3 are kept, so expert 0, the best single
+     * key, is masked: the choice is 6, 2, 3 (ungrouped it would be 0, 6, 2). */
+    const float b[E] = { 0.5f, -0.5f, 0.25f, 0.25f, 0, 0, 0.375f, 0 };
+    moe_route_group_limit(s + E, b, 1, E, G, M, gs, kept, keys);
+    CHECK(gs[0] == 1.0f && gs[1] == 1.5f && gs[2] == 1.0f && gs[3] == 1.375f);
+    CHECK_EQ_INT(kept[0], 1);
+    CHECK_EQ_INT(kept[1], 3);
+    CHECK(keys[0] == -INFINITY && keys[1] == -INFINITY && keys[4] == -INFINITY && keys[5] == -INFINITY);
+    CHECK(keys[6] == 0.875f && keys[2] == 0.75f);
+    moe_route_topk(keys, NULL, 1, E, K, ex);
+    check_row(ex, (const int32_t[]){ 6, 2, 3 }, K);
+    moe_route_topk(s + E, b, 1, E, K, ex);
+    check_row(ex, (const int32_t[]){ 0, 6, 2 }, K);
+
+    /* Groups of one expert: the group score is the single s + b; ties to the lower. */
+    const float s1[4] = { 0.25f, 0.75f, 0.5f, 0.75f };
+    moe_route_group_limit(s1, NULL, 1, 4, 4, 2, gs, kept, keys);
+    CHECK(gs[0] == 0.25f && gs[1] == 0.75f && gs[2] == 0.5f && gs[3] == 0.75f);
+    CHECK_EQ_INT(kept[0], 1);
+    CHECK_EQ_INT(kept[1], 3);
+
+    /* Through the layer (s = sigmoid(x), monotone): the same choice as row 1, via the
+     * bias, from moe_forward and from the per-token reference. */
+    MoeConfig cfg = { .dim = E, .n_experts = E, .top_k = K, .inter_dim = 2, .score = MOE_SCORE_SIGMOID,
+                      .route_scale = 1, .output_gain = 1, .n_groups = G, .topk_groups = M };
+    IdLayer L = id_layer(cfg, 64);
+    memcpy(L.bias, b, sizeof b);
+    float x[64 * E], y[64 * E];
+    memset(x, 0, sizeof x);
+    moe_forward(L.ws, &L.p, x, 1, y, NULL, 0);
+    check_row(moe_routing_experts(L.ws), (const int32_t[]){ 6, 2, 3 }, K);
+    int32_t ref[64 * K];
+    moe_reference_forward(&cfg, &L.p, x, 1, NULL, y, ref, NULL, NULL, NULL);
+    check_row(ref, (const int32_t[]){ 6, 2, 3 }, K);
+
+    /* Random rows: the grouped path and the reference agree, every choice lies in the
+     * kept groups, and the loads count the choices. */
+    Rng r = rng_make(7, 0);
+    for (int i = 0; i < 64 * E; i++) x[i] = rng_normal(&r);
+    for (int i = 0; i < E; i++) L.bias[i] = 0.1f * rng_normal(&r);
+    MoeStats *st = moe_stats_create(E);
+    moe_forward(L.ws, &L.p, x, 64, y, st, 0);
+    moe_reference_forward(&cfg, &L.p, x, 64, NULL, y, ref, NULL, NULL, NULL);
+    const int32_t *got = moe_routing_experts(L.ws);
+    int64_t total = 0, outside = 0;
+    for (int i = 0; i < 64 * K; i++) CHECK_EQ_INT(got[i], ref[i]);
+    float sg[64 * E];
+    moe_route_scores(MOE_SCORE_SIGMOID, x, 64, E, sg);
+    float gsr[64 * G], keyr[64 * E];
+    int32_t keptr[64 * M];
+    moe_route_group_limit(sg, L.bias, 64, E, G, M, gsr, keptr, keyr);
+    for (int t = 0; t < 64; t++)
+        for (int k = 0; k < K; k++) {
+            int g = got[t * K + k] / (E / G);
+            outside += g != keptr[t * M] && g != keptr[t * M + 1];
+        }
+    for (int i = 0; i < E; i++) total += (int64_t)st->loads[i];
+    CHECK_EQ_INT(outside, 0);
+    CHECK_EQ_INT(total, 64 * K);
+    moe_stats_free(st);
+    id_layer_free(&L);
+}
+
 static void test_config_check(void)
 {
     const MoeConfig ok = { .dim = 8, .n_experts = 4, .top_k = 2, .inter_dim = 8, .score = MOE_SCORE_SIGMOID,
@@ -286,6 +373,19 @@ static void test_config_check(void)
     c = ok;
     c.inter_dim = 0;
     CHECK(moe_config_check(&c) && strstr(moe_config_check(&c), "moe_inter_dim"));
+    c = ok;
+    c.n_groups = 3; /* 4 experts */
+    CHECK(moe_config_check(&c) && strstr(moe_config_check(&c), "n_expert_groups"));
+    c.n_groups = 2;
+    c.topk_groups = 3;
+    CHECK(moe_config_check(&c) && strstr(moe_config_check(&c), "n_limited_groups"));
+    c.topk_groups = 0;
+    CHECK(moe_config_check(&c) && strstr(moe_config_check(&c), "n_limited_groups"));
+    c.n_groups = 4;
+    c.topk_groups = 1; /* one group of one expert, K = 2 */
+    CHECK(moe_config_check(&c) && strstr(moe_config_check(&c), "n_limited_groups"));
+    c.topk_groups = 2;
+    CHECK(moe_config_check(&c) == NULL);
 }
 
 int main(void)
@@ -294,6 +394,7 @@ int main(void)
     test_drops_and_telemetry();
     test_aux_value();
     test_bias_update();
+    test_group_limit();
     test_config_check();
     return check_report("test_moe_routing");
 }
