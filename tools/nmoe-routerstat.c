@@ -25,6 +25,7 @@ typedef struct {
     bool rule_set;           /* --window/--entropy-drop/--dead-rise given */
     /* follow-mode printing state */
     bool printed_header;
+    bool tsv_update;         /* the TSV has the update columns */
     int tables;
 } Options;
 
@@ -149,9 +150,11 @@ static void on_step(const RouterLog *log, int64_t step, void *ctx)
     if (o->json) {
         routerstat_print_json(stdout, recs, n, log->run);
     } else if (o->mode == MODE_OVER_TIME) {
-        if (!o->printed_header) routerstat_print_tsv_header(stdout);
+        /* the columns are fixed by the first step printed (a trainer writes them from its first line) */
+        if (!o->printed_header) o->tsv_update = routerstat_has_update(recs, n);
+        if (!o->printed_header) routerstat_print_tsv_header(stdout, o->tsv_update);
         o->printed_header = true;
-        routerstat_print_tsv(stdout, recs, n);
+        routerstat_print_tsv(stdout, recs, n, o->tsv_update);
     } else {
         if (o->tables++) fputc('\n', stdout);
         info(NMOE_NORMAL, "%s: step %" PRId64 "%s%s\n", nmoe_prog(), step, log->run ? " of run " : "", log->run ? log->run : "");
@@ -181,8 +184,9 @@ static void print_over_time(const Options *o, const RouterLog *log)
     if (o->json) {
         routerstat_print_json(stdout, recs, n, log->run);
     } else {
-        routerstat_print_tsv_header(stdout);
-        routerstat_print_tsv(stdout, recs, n);
+        const bool update = routerstat_has_update(recs, n);
+        routerstat_print_tsv_header(stdout, update);
+        routerstat_print_tsv(stdout, recs, n, update);
     }
     free(recs);
 }

@@ -967,6 +967,14 @@ static void cpu_get_params(void *be, float *dst)
     memcpy(dst, m->params, m->n_params * sizeof(float));
 }
 
+static void cpu_get_param_range(void *be, size_t offset, size_t numel, float *dst)
+{
+    CpuModel *m = be;
+    if (offset > m->n_params || numel > m->n_params - offset)
+        die("model: parameters [%zu, +%zu) past the %zu held", offset, numel, m->n_params);
+    memcpy(dst, m->params + offset, numel * sizeof(float));
+}
+
 static void cpu_set_params(void *be, const float *src)
 {
     CpuModel *m = be;
@@ -1079,6 +1087,7 @@ const ModelBackend model_backend_cpu = {
     .next_logits = cpu_next_logits,
     .get_params = cpu_get_params,
     .set_params = cpu_set_params,
+    .get_param_range = cpu_get_param_range,
     .get_grads = cpu_get_grads,
     .set_grads = cpu_set_grads,
     .get_moments = cpu_get_moments,

@@ -118,6 +118,10 @@ typedef struct ModelBackend {
     /* Host copies, laid out like the table. */
     void (*get_params)(void *be, float *dst);
     void (*set_params)(void *be, const float *src);
+    /* numel parameters from offset (one tensor of the table) into dst: the train loop's
+     * update telemetry reads the router and expert weights around a step with it. NULL:
+     * the front copies every parameter and picks (slow, but right). */
+    void (*get_param_range)(void *be, size_t offset, size_t numel, float *dst);
     void (*get_grads)(void *be, float *dst);     /* the oracle; an all-reduce across ranks */
     void (*set_grads)(void *be, const float *src);
     void (*get_moments)(void *be, float *m, float *v);

@@ -277,6 +277,18 @@ const ParamTensor *model_tensor_find(const Model *m, const char *name)
 
 void model_get_params(Model *m, float *dst) { m->be->get_params(m->impl, dst); }
 void model_set_params(Model *m, const float *src) { m->be->set_params(m->impl, src); }
+
+void model_get_tensor(Model *m, const ParamTensor *t, float *dst)
+{
+    if (m->be->get_param_range) {
+        m->be->get_param_range(m->impl, t->offset, t->numel, dst);
+        return;
+    }
+    float *all = xmalloc(m->n_params * sizeof *all);
+    m->be->get_params(m->impl, all);
+    memcpy(dst, all + t->offset, t->numel * sizeof *dst);
+    free(all);
+}
 void model_get_grads(Model *m, float *dst) { m->be->get_grads(m->impl, dst); }
 void model_set_grads(Model *m, const float *src) { m->be->set_grads(m->impl, src); }
 void model_get_moments(Model *m, float *m1, float *m2) { m->be->get_moments(m->impl, m1, m2); }

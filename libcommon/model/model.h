@@ -146,6 +146,9 @@ size_t model_bytes(const Model *m);
 /* Host copies of the backend's buffers, n_params floats laid out like the table. */
 void model_get_params(Model *m, float *dst);
 void model_set_params(Model *m, const float *src);
+/* One tensor's parameters (t from model_tensor; t->numel floats) into dst: the update
+ * telemetry of the train loop, cheaper than model_get_params on a big model. */
+void model_get_tensor(Model *m, const ParamTensor *t, float *dst);
 void model_get_grads(Model *m, float *dst);     /* training models only */
 void model_set_grads(Model *m, const float *src);
 /* The AdamW moments (training models only; zero until the first step). */

@@ -1,6 +1,8 @@
 /* router_line.c: see router_line.h. */
 #include "model/router_line.h"
 
+#include <math.h>
+
 void router_line_begin(NdLine *l, const char *run, int64_t step, const RouterLine *r, RouterStats *rs_out)
 {
     RouterStats rs;
@@ -26,5 +28,10 @@ void router_line_begin(NdLine *l, const char *run, int64_t step, const RouterLin
     nd_f64(l, "max_over_mean", rs.max_over_mean);
     nd_f64(l, "drop_frac", r->drop_frac);
     nd_f64(l, "top1_affinity", r->top1_affinity);
+    if (r->has_update) {
+        nd_f64(l, "router_update_ratio", r->update_ratio);
+        nd_f64(l, "router_below_floor", r->below_floor);
+        if (!isnan(r->codes_changed)) nd_f64(l, "expert_codes_changed", r->codes_changed);
+    }
     if (rs_out) *rs_out = rs;
 }

@@ -6,6 +6,7 @@
 #include "formats/ndjson.h"
 #include "model/router_stats.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct {
@@ -15,9 +16,15 @@ typedef struct {
     const uint64_t *loads;        /* [experts] */
     const float *bias;            /* [experts]; NULL: all zero */
     double drop_frac, top1_affinity;
+    /* The update telemetry of the window's last step (train/update_telemetry.h), written
+     * only when has_update: router_update_ratio, router_below_floor, and
+     * expert_codes_changed unless it is NaN (fp32 experts). */
+    bool has_update;
+    double update_ratio, below_floor, codes_changed;
 } RouterLine;
 
-/* Begin l with the router line's fields, preamble through top1_affinity; the caller
+/* Begin l with the router line's fields, preamble through top1_affinity and the update
+ * telemetry; the caller
  * adds its optional keys (aux_loss, router_grad_norm) and emits it. The statistics
  * computed from the loads and biases go to *rs (may be NULL). */
 void router_line_begin(NdLine *l, const char *run, int64_t step, const RouterLine *r, RouterStats *rs);

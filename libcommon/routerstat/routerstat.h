@@ -26,6 +26,9 @@ typedef struct {
     int layer, top_k;
     long line_no;            /* for messages */
     RouterStats stats;       /* recomputed from loads and bias */
+    /* The update telemetry of the window's last step (nmoe-metrics(5)); NaN when the
+     * line has none (older streams, nmoe-eval's lines, fp32 experts for the codes). */
+    double update_ratio, below_floor, codes_changed;
     float *load_over_mean;   /* E values, load_i / mean load; only kept for plotting */
 } RouterRecord;
 
@@ -80,13 +83,18 @@ size_t router_log_sorted(const RouterLog *log, const RouterRecord ***out);
 
 /* Reports ------------------------------------------------------------------- */
 
-/* | Layer | CV% | Entropy (norm) | Active | Bias Range |, header row first. */
+/* | Layer | CV% | Entropy (norm) | Active | Bias Range |, header row first; then, when
+ * any of the records has update telemetry, | Upd/W | Below floor | Codes changed |
+ * (the shares in percent, "-" where a record lacks one). */
 void routerstat_print_table(FILE *out, const RouterRecord *const *recs, size_t n);
 /* One JSON object per record. run may be NULL. */
 void routerstat_print_json(FILE *out, const RouterRecord *const *recs, size_t n, const char *run);
-/* The over-time TSV: header, then one row per record. */
-void routerstat_print_tsv_header(FILE *out);
-void routerstat_print_tsv(FILE *out, const RouterRecord *const *recs, size_t n);
+/* The over-time TSV: header, then one row per record. With update (any record of the
+ * stream has update telemetry) three more columns: update_ratio, below_floor,
+ * codes_changed (shares in [0, 1], "NaN" where a record lacks one). */
+bool routerstat_has_update(const RouterRecord *const *recs, size_t n);
+void routerstat_print_tsv_header(FILE *out, bool update);
+void routerstat_print_tsv(FILE *out, const RouterRecord *const *recs, size_t n, bool update);
 
 /* Gates --------------------------------------------------------------------- */
 
@@ -138,7 +146,9 @@ CollapseFinding collapse_detect(const RouterRecord *const *series, size_t n, con
 
 /* Path of the gnuplot executable found in PATH, or NULL. Caller frees. */
 char *routerstat_find_gnuplot(void);
-/* Heatmap of load/mean per expert for each layer over time, then the entropy curves;
+/* Heatmap of load/mean per expert for each layer over time, then the entropy curves,
+ * and, when the stream has update telemetry, the update ratio (log scale) and the
+ * below-the-floor and codes-changed shares per layer;
  * the PNG is written atomically. Records must have load_over_mean. Dies on failure. */
 void routerstat_plot(const RouterLog *log, const char *gnuplot, const char *png_path);
 

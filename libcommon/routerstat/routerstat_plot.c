@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -32,7 +33,7 @@ char *routerstat_find_gnuplot(void)
     return NULL;
 }
 
-typedef struct { char dir[4096]; char *files[4]; int n; } TempDir;
+typedef struct { char dir[4096]; char *files[6]; int n; } TempDir;
 
 static char *temp_file(TempDir *t, const char *name)
 {
@@ -95,8 +96,38 @@ static void write_entropy_data(FILE *fp, const RouterLog *log, const int *layers
     }
 }
 
+/* step, update_ratio, below_floor %, codes_changed % per layer; nan where absent
+ * (gnuplot leaves such points out). */
+static void write_update_data(FILE *fp, const RouterLog *log, const int *layers, size_t n_layers)
+{
+    for (size_t l = 0; l < n_layers; l++) {
+        const RouterRecord **s;
+        size_t n = router_log_series(log, layers[l], &s);
+        for (size_t i = 0; i < n; i++)
+            fprintf(fp, "%" PRId64 " %.6g %.6g %.6g\n", s[i]->step, s[i]->update_ratio, 100.0 * s[i]->below_floor,
+                    100.0 * s[i]->codes_changed);
+        fputs("\n\n", fp);
+        free(s);
+    }
+}
+
+static bool log_has_update(const RouterLog *log)
+{
+    for (size_t i = 0; i < log->n; i++)
+        if (!isnan(log->recs[i].update_ratio) || !isnan(log->recs[i].below_floor) || !isnan(log->recs[i].codes_changed))
+            return true;
+    return false;
+}
+
+static bool log_has_codes(const RouterLog *log)
+{
+    for (size_t i = 0; i < log->n; i++)
+        if (!isnan(log->recs[i].codes_changed)) return true;
+    return false;
+}
+
 static void write_script(FILE *fp, const RouterLog *log, const int *layers, size_t n_layers,
-                         const char *heat, const char *entropy)
+                         const char *heat, const char *entropy, const char *update)
 {
     int max_experts = 1;
     for (size_t i = 0; i < log->n; i++)
@@ -106,14 +137,15 @@ static void write_script(FILE *fp, const RouterLog *log, const int *layers, size
     for (size_t i = 0; i < log->n; i++)
         if (log->recs[i].from_step >= 0 && log->recs[i].from_step < x0) x0 = log->recs[i].from_step;
     if (x1 <= x0) x1 = x0 + 1;
-    int height = 230 * (int)n_layers + 320;
+    const int panels = (int)n_layers + 1 + (update ? 2 : 0);
+    int height = 230 * (int)n_layers + 320 + (update ? 500 : 0);
     fprintf(fp,
             "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
             "  set terminal pngcairo size 1100,%d font 'sans,10'\n"
             "} else {\n"
             "  set terminal png size 1100,%d\n"
             "}\n"
-            "set multiplot layout %zu,1 title 'router health%s%s (steps %" PRId64 "..%" PRId64 ")'\n"
+            "set multiplot layout %d,1 title 'router health%s%s (steps %" PRId64 "..%" PRId64 ")'\n"
             "set lmargin at screen 0.08\n"
             "set rmargin at screen 0.80\n"
             "set xrange [%.1f:%.1f]\n"
@@ -124,7 +156,7 @@ static void write_script(FILE *fp, const RouterLog *log, const int *layers, size
             "set ylabel 'expert'\n"
             "set yrange [-0.5:%d]\n"
             "set style fill solid 1.0 noborder\n",
-            height, height, n_layers + 1, log->run ? ": " : "", log->run ? log->run : "", first, last,
+            height, height, panels, log->run ? ": " : "", log->run ? log->run : "", first, last,
             (double)x0 - 0.5, (double)x1 + 0.5, max_experts);
     for (size_t l = 0; l < n_layers; l++)
         fprintf(fp,
@@ -141,7 +173,34 @@ static void write_script(FILE *fp, const RouterLog *log, const int *layers, size
     fputs("plot ", fp);
     for (size_t l = 0; l < n_layers; l++)
         fprintf(fp, "%s'%s' index %zu using 1:2 with lines lw 2 title 'layer %d'", l ? ", " : "", entropy, l, layers[l]);
-    fputs("\nunset multiplot\n", fp);
+    fputs("\n", fp);
+    if (update) {
+        fputs("set title 'router update / weight, RMS(dW) / RMS(W), of each window''s last step'\n"
+              "set ylabel 'ratio'\n"
+              "set logscale y\n"
+              "set yrange [*:*]\n"
+              "plot ",
+              fp);
+        for (size_t l = 0; l < n_layers; l++)
+            fprintf(fp, "%s'%s' index %zu using 1:2 with linespoints lw 2 pt 7 ps 0.5 title 'layer %d'", l ? ", " : "",
+                    update, l, layers[l]);
+        const bool codes = log_has_codes(log);
+        fprintf(fp, "\nunset logscale y\n"
+                    "set title 'router updates below the floor%s, %% of the weights, each window''s last step'\n"
+                    "set ylabel '%%'\n"
+                    "set yrange [0:*<100]\n"
+                    "plot ",
+                codes ? " (solid) and expert codes changed (dashed)" : "");
+        for (size_t l = 0; l < n_layers; l++) {
+            fprintf(fp, "%s'%s' index %zu using 1:3 with lines lw 2 lc %zu title 'below floor, layer %d'", l ? ", " : "",
+                    update, l, l + 1, layers[l]);
+            if (codes)
+                fprintf(fp, ", '%s' index %zu using 1:4 with lines lw 2 dt 2 lc %zu title 'codes changed, layer %d'", update,
+                        l, l + 1, layers[l]);
+        }
+        fputs("\n", fp);
+    }
+    fputs("unset multiplot\n", fp);
 }
 
 /* Run gnuplot on the script with stdout into a buffer; stderr into errpath. */
@@ -212,8 +271,15 @@ void routerstat_plot(const RouterLog *log, const char *gnuplot, const char *png_
     fp = create_or_die(entropy);
     write_entropy_data(fp, log, layers, n_layers);
     close_or_die(fp, entropy);
+    char *update = NULL;
+    if (log_has_update(log)) {
+        update = temp_file(&t, "update.dat");
+        fp = create_or_die(update);
+        write_update_data(fp, log, layers, n_layers);
+        close_or_die(fp, update);
+    }
     fp = create_or_die(script);
-    write_script(fp, log, layers, n_layers, heat, entropy);
+    write_script(fp, log, layers, n_layers, heat, entropy, update);
     close_or_die(fp, script);
     free(layers);
 

@@ -62,6 +62,20 @@ static bool optional_whole(const cJSON *obj, const char *key, int64_t *out, char
     return true;
 }
 
+/* Optional number (or NaN/Infinity string): absent gives NaN; present but not a number
+ * is an error. */
+static bool optional_number(const cJSON *obj, const char *key, double *out, char *err, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *out = NAN;
+    if (!v) return true;
+    if (!number_or_nonfinite(v, out)) {
+        snprintf(err, cap, "router line: '%s' is not a number", key);
+        return false;
+    }
+    return true;
+}
+
 static const cJSON *array_of(const cJSON *obj, const char *key, int64_t experts, char *err, size_t cap)
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -91,6 +105,9 @@ bool router_record_parse(const cJSON *obj, RouterRecord *rec, uint64_t *loads, f
                  (long long)rec->from_step, (long long)rec->to_step);
         return false;
     }
+    if (!optional_number(obj, "router_update_ratio", &rec->update_ratio, err, cap)) return false;
+    if (!optional_number(obj, "router_below_floor", &rec->below_floor, err, cap)) return false;
+    if (!optional_number(obj, "expert_codes_changed", &rec->codes_changed, err, cap)) return false;
     const cJSON *la = array_of(obj, "loads", experts, err, cap);
     if (!la) return false;
     const cJSON *ba = array_of(obj, "bias", experts, err, cap);

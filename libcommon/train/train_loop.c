@@ -14,6 +14,7 @@
 #include "model/router_line.h"
 #include "model/router_stats.h"
 #include "train/train_step.h"
+#include "train/update_telemetry.h"
 #include "train/run_id.h"
 #include "base/git_rev.h"
 #include "registry/registry.h"
@@ -134,6 +135,7 @@ typedef struct {
     double t_start;
     double train_s;         /* seconds in training steps since this process started */
     Tokenizer *tok;         /* validation_log_bpb: the byte lengths of the data's tokens */
+    UpdateTelemetry *upd;   /* MoE with router_telemetry: the window's last step's updates */
     char stop_reason[256];  /* the stop line's */
 } Run;
 
@@ -205,12 +207,19 @@ static bool emit_router_lines(Run *r, bool close_window, char *reason, size_t ca
         const int layer = model_moe_layer(m, i);
         MoeStats *w = model_router_window_stats(m, layer);
         const float *bias = model_router_bias(m, layer);
-        const RouterLine line = {
+        RouterLine line = {
             .layer = layer, .experts = E, .top_k = K, .from_step = r->progress.router_from_step,
             .to_step = r->progress.step, .tokens = w->tokens, .loads = w->loads, .bias = bias,
             .drop_frac = w->assignments ? (double)w->dropped / (double)w->assignments : 0.0,
             .top1_affinity = w->tokens ? w->top1_affinity_sum / (double)w->tokens : 0.0,
         };
+        const LayerUpdate *u = update_telemetry_layer(r->upd, layer);
+        if (u->valid && u->step == r->progress.step) {
+            line.has_update = true;
+            line.update_ratio = u->router_update_ratio;
+            line.below_floor = u->router_below_floor;
+            line.codes_changed = u->expert_codes_changed;
+        }
         RouterStats rs;
         if (cfg->router_telemetry) {
             router_line_begin(&r->mx.l, r->mx.run, r->progress.step, &line, &rs);
@@ -468,6 +477,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
         r.progress.router_from_step = 1;
     }
     r.trainer = trainer_create(cfg, r.model, r.opt);
+    if (cfg->router_telemetry) r.upd = update_telemetry_create(r.model, cfg);
     if (reg) registry_record_start(&r, reg, opt, parent_run);
     int slice_first, slice_count;
     trainer_local_slice(r.trainer, &slice_first, &slice_count);
@@ -577,7 +587,11 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
         }
         double t_step = monotonic_s();
         sampler_next_slice(&sampler, B, slice_first, slice_count, batch);
+        /* The update telemetry looks at the step that ends a log window, and only that. */
+        const int64_t next = r.progress.step + 1;
+        if (r.upd && (next % cfg->log_every == 0 || next == cfg->steps)) update_telemetry_before(r.upd, r.model, next);
         StepResult res = trainer_step(r.trainer, batch, r.progress.tokens);
+        if (r.upd && res.opt.applied) update_telemetry_after(r.upd, r.model);
         if (!res.opt.applied) {
             snprintf(line_reason, sizeof line_reason, "diverged: non-finite %s at step %" PRId64,
                      isfinite(res.loss) ? "gradient norm" : "loss", r.progress.step + 1);
@@ -689,6 +703,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     free(ckpt);
     free(r.last_checkpoint);
     trainer_free(r.trainer);
+    update_telemetry_free(r.upd);
     if (r.tok) tokenizer_free(r.tok);
     optimizer_free(r.opt);
     model_free(r.model);

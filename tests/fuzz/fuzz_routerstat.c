@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *sink = fopen("/dev/null", "w");
     if (sink) {
         routerstat_print_table(sink, ptrs, n);
-        routerstat_print_tsv(sink, ptrs, n);
+        routerstat_print_tsv(sink, ptrs, n, routerstat_has_update(ptrs, n));
         if (have_gates) gates_check(&gates, ptrs, n, sink);
         fclose(sink);
     }

@@ -46,6 +46,24 @@ static void test_record_parse(void)
                      &r, err, sizeof err));
     CHECK(r.from_step == -1 && r.to_step == -1 && r.tokens == -1);
     CHECK(isinf(r.stats.bias_min));
+    /* no update telemetry (an older stream): NaN, and no table columns for it */
+    CHECK(isnan(r.update_ratio) && isnan(r.below_floor) && isnan(r.codes_changed));
+    const RouterRecord *one = &r;
+    CHECK(!routerstat_has_update(&one, 1));
+    /* with it */
+    CHECK(parse_line("{\"step\":5,\"layer\":2,\"experts\":2,\"top_k\":1,\"loads\":[3,9],\"bias\":[0,0],"
+                     "\"router_update_ratio\":0.0125,\"router_below_floor\":0.5}", &r, err, sizeof err));
+    CHECK(r.update_ratio == 0.0125 && r.below_floor == 0.5 && isnan(r.codes_changed));
+    CHECK(routerstat_has_update(&one, 1));
+    char table[1024] = "";
+    FILE *mem = fmemopen(table, sizeof table - 1, "w");
+    routerstat_print_table(mem, &one, 1);
+    fclose(mem);
+    CHECK_STR(table, "| Layer | CV% | Entropy (norm) | Active | Bias Range | Upd/W | Below floor | Codes changed |\n"
+                     "|------:|----:|---------------:|-------:|:-----------|------:|------------:|--------------:|\n"
+                     "| 2 | 50.0 | 0.811 | 2/2 | [+0.00, +0.00] | 0.0125 | 50.0% | - |\n");
+    CHECK_BAD_LINE("{\"step\":1,\"layer\":1,\"experts\":2,\"top_k\":1,\"expert_codes_changed\":\"x\",\"loads\":[1,2],"
+                   "\"bias\":[0,0]}", "router line: 'expert_codes_changed' is not a number");
 
     CHECK_BAD_LINE("{\"layer\":1}", "router line: missing 'step'");
     CHECK_BAD_LINE("{\"step\":-1}", "router line: 'step' is not a whole number in [0, 9007199254740992]");
