@@ -12,6 +12,7 @@
 #include "cpu/ffn_act.h"
 #include "cpu/matmul.h"
 #include "cpu/moe.h"
+#include "cpu/muon.h"
 #include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
 #include "cpu/swiglu.h"
@@ -109,7 +110,14 @@ typedef struct {
     int n_tensors;
     const ParamTensor *tensors; /* the front's table */
     float *params, *grads;
-    float *mom1, *mom2;    /* AdamW first and second moments (training) */
+    float *mom1, *mom2;    /* AdamW first and second moments; Muon's momentum in mom1 (training) */
+    /* Muon's Newton-Schulz operands, one set per thread, sized at the first Muon step
+     * for the largest matrix (the backend is built before it knows the optimizer;
+     * later steps allocate nothing). */
+    float **muon_work;
+    GemmScratch *muon_scratch;
+    int muon_n_work;
+    size_t muon_work_floats, muon_scratch_floats;
     double *partials;      /* scratch of the gradient sum of squares */
     ParamView w, g;
     Acts a;
@@ -395,6 +403,12 @@ static void cpu_destroy(void *be)
     free(m->state);
     free(m->moe_y);
     free(m->partials);
+    for (int i = 0; i < m->muon_n_work; i++) {
+        free(m->muon_work[i]);
+        free(m->muon_scratch[i].buf);
+    }
+    free(m->muon_work);
+    free(m->muon_scratch);
     free(m->w.layers);
     free(m->g.layers);
     free(m);
@@ -820,20 +834,69 @@ static double cpu_grad_sumsq(void *be)
     return sumsq(m->grads, m->n_params, m->partials);
 }
 
+/* The rows and columns of each of a Muon tensor's n stacked matrices. */
+static void muon_matrix_shape(const ParamTensor *t, int n_mats, int *rows, int *cols)
+{
+    if (t->cols == 0 || n_mats < 1 || t->rows % n_mats != 0)
+        die("model: %s [%d, %d] is not %d stacked matrices (Muon)", t->name, t->rows, t->cols, n_mats);
+    *rows = t->rows / n_mats;
+    *cols = t->cols;
+}
+
+static void muon_reserve(CpuModel *m, const OptimizerStepArgs *o)
+{
+    size_t work = 0, scratch = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        if (o->rates[i].muon_matrices == 0) continue;
+        int rows, cols;
+        muon_matrix_shape(&m->tensors[i], o->rates[i].muon_matrices, &rows, &cols);
+        work = max_size(work, muon_work_floats(rows, cols));
+        scratch = max_size(scratch, muon_gemm_scratch_floats(rows, cols));
+    }
+    if (work <= m->muon_work_floats && scratch <= m->muon_scratch_floats) return;
+    for (int i = 0; i < m->muon_n_work; i++) {
+        free(m->muon_work[i]);
+        free(m->muon_scratch[i].buf);
+    }
+    free(m->muon_work);
+    free(m->muon_scratch);
+    m->muon_n_work = omp_get_max_threads();
+    m->muon_work = xcalloc((size_t)m->muon_n_work, sizeof *m->muon_work);
+    m->muon_scratch = xcalloc((size_t)m->muon_n_work, sizeof *m->muon_scratch);
+    for (int i = 0; i < m->muon_n_work; i++) {
+        m->muon_work[i] = alloc_floats(m, work);
+        m->muon_scratch[i] = (GemmScratch){ scratch ? alloc_floats(m, scratch) : NULL, scratch };
+    }
+    m->muon_work_floats = work;
+    m->muon_scratch_floats = scratch;
+}
+
 static void cpu_optimizer_step(void *be, const OptimizerStepArgs *o)
 {
     CpuModel *m = be;
     if (!m->training) die("model: optimizer step on a model built for inference");
+    muon_reserve(m, o);
     for (int i = 0; i < m->n_tensors; i++) {
         const ParamTensor *t = &m->tensors[i];
-        AdamWScalars a = adamw_scalars(o->rates[i].lr, o->rates[i].weight_decay, o->beta1, o->beta2, o->eps,
-                                       (long)o->step, o->clip_coef);
+        const TensorRate *r = &o->rates[i];
+        float *p = m->params + t->offset, *g = m->grads + t->offset;
+        if (r->muon_matrices > 0) {
+            int rows, cols;
+            muon_matrix_shape(t, r->muon_matrices, &rows, &cols);
+            MuonScalars a = muon_scalars(r->lr, r->weight_decay, o->muon_momentum, o->muon_nesterov,
+                                         o->muon_update_rms, o->clip_coef);
+            if (m->reference)
+                muon_update_ref(p, g, m->mom1 + t->offset, r->muon_matrices, rows, cols, &a, m->muon_work[0]);
+            else
+                muon_update(p, g, m->mom1 + t->offset, r->muon_matrices, rows, cols, &a, m->muon_work,
+                            m->muon_scratch, m->muon_n_work);
+            continue;
+        }
+        AdamWScalars a = adamw_scalars(r->lr, r->weight_decay, o->beta1, r->beta2, o->eps, (long)o->step, o->clip_coef);
         if (m->reference)
-            adamw_update_ref(m->params + t->offset, m->grads + t->offset, m->mom1 + t->offset, m->mom2 + t->offset,
-                             t->numel, &a);
+            adamw_update_ref(p, g, m->mom1 + t->offset, m->mom2 + t->offset, t->numel, &a);
         else
-            adamw_update(m->params + t->offset, m->grads + t->offset, m->mom1 + t->offset, m->mom2 + t->offset,
-                         t->numel, &a);
+            adamw_update(p, g, m->mom1 + t->offset, m->mom2 + t->offset, t->numel, &a);
     }
 }
 

@@ -64,6 +64,14 @@ bool backend_supports(const char *name, const ModelShape *s, char *why, size_t w
     return true;
 }
 
+bool backend_supports_optimizer(const char *name, const char *optimizer, char *why, size_t why_len)
+{
+    if (strcmp(name, "cuda") != 0 || strcmp(optimizer, "adamw") == 0) return true;
+    snprintf(why, why_len, "backend \"cuda\": optimizer \"%s\" is not in the CUDA backend (it has adamw only); use "
+             "backend = \"cpu\"", optimizer);
+    return false;
+}
+
 const ModelBackend *backend_find(const char *name, int *exit_code, char *why, size_t why_len)
 {
     if (strcmp(name, "cpu") == 0) return &model_backend_cpu;

@@ -4,7 +4,7 @@
  * tensor table (names, shapes, offsets, groups, decay), the weight init, the routing
  * biases and the MoE counters, the bias update, the grouping of scoring calls, and
  * provenance. A backend owns the buffers and the arithmetic: parameters, gradients,
- * AdamW moments, activations, the forward/backward orchestration and the kernels. The
+ * optimizer moments (AdamW's, or Muon's momentum), activations, the forward/backward orchestration and the kernels. The
  * seam is at the model level, not one call per op, so a backend may fuse across op
  * boundaries.
  *
@@ -38,17 +38,26 @@ typedef struct {
     size_t n_state_floats;
 } ModelLayout;
 
-/* One AdamW step (the optimizer computes the schedule, the groups and the clipping; the
- * backend applies it to the parameters it holds, with the moments it holds). */
+/* One optimizer step (the optimizer computes the schedule, the groups, the clipping and
+ * which tensors Muon updates; the backend applies it to the parameters it holds, with
+ * the moments it holds). A tensor with muon_matrices = 0 takes an AdamW step
+ * (kernels/cpu/adamw.h) with its lr, weight decay and beta2; one with muon_matrices = n
+ * > 0 is n stacked matrices of rows / n x cols (n = 1: a plain matrix; a routed-expert
+ * stack: one matrix per expert) and takes a Muon step of each (kernels/cpu/muon.h), the
+ * Muon momentum buffer in the first moment, the second moment unused (left as it is). */
 typedef struct {
     double lr, weight_decay;      /* per tensor, in table order */
+    double beta2;                 /* AdamW */
+    int muon_matrices;            /* 0: AdamW; n: Muon over n stacked matrices */
 } TensorRate;
 
 typedef struct OptimizerStepArgs {
     const TensorRate *rates;      /* n_tensors */
-    double beta1, beta2, eps;
+    double beta1, eps;            /* AdamW */
     int64_t step;                 /* 1-based, for the bias corrections */
     double clip_coef;             /* applied to the gradients (1: none) */
+    double muon_momentum, muon_update_rms; /* Muon */
+    bool muon_nesterov;
 } OptimizerStepArgs;
 
 /* Debugging and test switches a backend may honour (false when it does not). */
@@ -151,6 +160,9 @@ const ModelBackend *backend_find(const char *name, int *exit_code, char *why, si
  * defaults so far. Asked before backend_find, so a config that selects a dial the
  * backend lacks is refused for it (a configuration error), never run without it. */
 bool backend_supports(const char *name, const ModelShape *s, char *why, size_t why_len);
+/* The same for the optimizer (the config's `optimizer`, "adamw" or "muon"): the CUDA
+ * backend has AdamW only. */
+bool backend_supports_optimizer(const char *name, const char *optimizer, char *why, size_t why_len);
 /* The names this build was compiled with, comma-separated ("cpu" or "cpu, cuda"). */
 const char *backend_names(void);
 

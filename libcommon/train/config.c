@@ -26,6 +26,7 @@ static const char *const expert_precisions[] = { "fp32", "bf16", "fp8_e4m3", "mx
 static const char *const router_precisions[] = { "fp32", "bf16", NULL };
 static const char *const rope_scalings[] = { "none", "yarn", NULL };
 static const char *const ffn_activations[] = { "swiglu", "relu2", "squared_reglu", NULL };
+static const char *const optimizers[] = { "adamw", "muon", NULL };
 
 /* name, section, type, offset, imin, imax, fmin, fmax, fmin_open, fmax_open, fingerprinted, choices, help,
  * fingerprint_if_set (true for every fingerprinted key added from now on: see config.h) */
@@ -136,6 +137,28 @@ static const ConfigKey keys[] = {
       "learning rate at the end of the decay (absolute, not a ratio)", false },
     { "grad_clip", "train", CONFIG_FLOAT, OFF(grad_clip), 0, 0, 0, DBL_MAX, false, false, true, NULL,
       "clip the global gradient norm to this; 0 = off", false },
+    { "warmup_steps_dense", "train", CONFIG_INT, OFF(warmup_steps_dense), -1, I64MAX, 0, 0, false, false, true, NULL,
+      "linear warmup of the dense group's learning rate over this many steps; -1 = warmup_steps", true },
+    { "warmup_steps_expert", "train", CONFIG_INT, OFF(warmup_steps_expert), -1, I64MAX, 0, 0, false, false, true, NULL,
+      "MoE: linear warmup of the routed experts' learning rate (AdamW) over this many steps; -1 = warmup_steps", true },
+    { "warmup_steps_router", "train", CONFIG_INT, OFF(warmup_steps_router), -1, I64MAX, 0, 0, false, false, true, NULL,
+      "MoE: linear warmup of the routers' learning rate over this many steps; -1 = warmup_steps", true },
+    { "warmup_steps_muon", "train", CONFIG_INT, OFF(warmup_steps_muon), -1, I64MAX, 0, 0, false, false, true, NULL,
+      "optimizer muon: linear warmup of lr_muon over this many steps; -1 = warmup_steps", true },
+    { "adam_beta2_expert", "train", CONFIG_FLOAT, OFF(adam_beta2_expert), 0, 0, 0, 1, false, true, true, NULL,
+      "MoE: AdamW beta2 of the routed experts when AdamW updates them, in [0, 1); 0 = adam_beta2", true },
+    { "optimizer", "train", CONFIG_STRING, OFF(optimizer), 0, 0, 0, 0, false, false, true, optimizers,
+      "adamw, or muon: Muon (momentum, Newton-Schulz orthogonalisation) for the attention and FFN matrices, each routed expert's its own matrix; AdamW for embeddings, LM head, norms and routers", true },
+    { "lr_muon", "train", CONFIG_FLOAT, OFF(lr_muon), 0, 0, 0, DBL_MAX, false, false, true, NULL,
+      "optimizer muon: peak learning rate of the Muon matrices (their update RMS is lr_muon * muon_update_rms)", true },
+    { "muon_momentum", "train", CONFIG_FLOAT, OFF(muon_momentum), 0, 0, 0, 1, false, true, true, NULL,
+      "optimizer muon: momentum of the Muon buffer, in [0, 1)", true },
+    { "muon_nesterov", "train", CONFIG_BOOL, OFF(muon_nesterov), 0, 0, 0, 0, false, false, true, NULL,
+      "optimizer muon: Nesterov momentum (orthogonalise momentum * buffer + (1 - momentum) * gradient)", true },
+    { "muon_update_rms", "train", CONFIG_FLOAT, OFF(muon_update_rms), 0, 0, 0, 1e6, true, false, true, NULL,
+      "optimizer muon: RMS the orthogonalised update is scaled to before lr_muon (scale = muon_update_rms * sqrt(max(rows, cols)))", true },
+    { "muon_experts", "train", CONFIG_BOOL, OFF(muon_experts), 0, 0, 0, 0, false, false, true, NULL,
+      "optimizer muon: routed experts on Muon (one matrix per expert); false = AdamW with lr_expert", true },
     /* training run */
     { "batch_size", "train", CONFIG_INT, OFF(batch_size), 1, 1 << 20, 0, 0, false, false, true, NULL, "sequences per optimizer step", false },
     { "micro_batch_size", "train", CONFIG_INT, OFF(micro_batch_size), 0, 1 << 20, 0, 0, false, false, true, NULL,
@@ -250,6 +273,14 @@ void config_defaults(Config *c)
     c->decay_tokens = 40000000000LL;
     c->decay_floor = 3e-5;
     c->grad_clip = 1.0;
+    c->warmup_steps_dense = c->warmup_steps_expert = c->warmup_steps_router = c->warmup_steps_muon = -1;
+    c->adam_beta2_expert = 0.0; /* = adam_beta2 */
+    strcpy(c->optimizer, "adamw");
+    c->lr_muon = 0.02;
+    c->muon_momentum = 0.95;   /* muon.py's */
+    c->muon_nesterov = true;
+    c->muon_update_rms = 0.2;  /* Moonshot's "Muon is Scalable" */
+    c->muon_experts = true;
     c->batch_size = 8;
     c->micro_batch_size = 0;
     c->expert_parallel = 1;
@@ -279,6 +310,7 @@ static size_t string_cap(const ConfigKey *k)
     if (strcmp(k->name, "router_precision") == 0) return sizeof(((Config *)0)->router_precision);
     if (strcmp(k->name, "ffn_activation") == 0) return sizeof(((Config *)0)->ffn_activation);
     if (strcmp(k->name, "rope_scaling") == 0) return sizeof(((Config *)0)->rope_scaling);
+    if (strcmp(k->name, "optimizer") == 0) return sizeof(((Config *)0)->optimizer);
     return CONFIG_STRING_MAX;
 }
 
@@ -503,6 +535,8 @@ int64_t config_tokens_per_step(const Config *c) { return c->batch_size * c->seq_
 int64_t config_moe_inter_dim(const Config *c) { return c->moe_inter_dim ? c->moe_inter_dim : c->inter_dim; }
 double config_lr_expert(const Config *c) { return c->lr_expert > 0 ? c->lr_expert : c->lr_dense; }
 double config_lr_router(const Config *c) { return c->lr_router > 0 ? c->lr_router : c->lr_dense; }
+double config_adam_beta2_expert(const Config *c) { return c->adam_beta2_expert > 0 ? c->adam_beta2_expert : c->adam_beta2; }
+bool config_muon(const Config *c) { return strcmp(c->optimizer, "muon") == 0; }
 int64_t config_moe_layers(const Config *c)
 {
     return c->n_routed_experts > 0 && c->n_layers > c->n_dense_layers ? c->n_layers - c->n_dense_layers : 0;

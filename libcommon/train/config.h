@@ -56,6 +56,13 @@ typedef struct {
     double lr_dense, lr_expert, lr_router, weight_decay, adam_beta1, adam_beta2, adam_eps;
     int64_t warmup_steps, hold_tokens, decay_tokens;
     double decay_floor, grad_clip;
+    /* per-group warmup (-1: warmup_steps) of the dense, expert, router and Muon groups */
+    int64_t warmup_steps_dense, warmup_steps_expert, warmup_steps_router, warmup_steps_muon;
+    double adam_beta2_expert;  /* AdamW beta2 of the routed experts; 0 = adam_beta2 */
+    /* Muon (optimizer = "muon"): the hidden matrices; AdamW keeps the rest */
+    char optimizer[8];         /* "adamw" or "muon" */
+    double lr_muon, muon_momentum, muon_update_rms;
+    bool muon_nesterov, muon_experts;
     /* training run */
     int64_t batch_size, micro_batch_size, steps, seed, eos_token_id;
     int64_t expert_parallel;   /* ranks per expert-parallel group (train/dist.h); 1 = off */
@@ -128,6 +135,8 @@ int64_t config_tokens_per_step(const Config *c); /* batch_size * seq_len */
 int64_t config_moe_inter_dim(const Config *c);   /* moe_inter_dim, or inter_dim when 0 */
 double config_lr_expert(const Config *c);        /* lr_expert, or lr_dense when 0 */
 double config_lr_router(const Config *c);        /* lr_router, or lr_dense when 0 */
+double config_adam_beta2_expert(const Config *c); /* adam_beta2_expert, or adam_beta2 when 0 */
+bool config_muon(const Config *c);               /* optimizer = "muon" */
 int64_t config_moe_layers(const Config *c);      /* MoE blocks: 0 for a dense model */
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 OptimizerSettings optimizer_settings_from_config(const Config *c)
 {
@@ -15,19 +16,51 @@ OptimizerSettings optimizer_settings_from_config(const Config *c)
     s.peak_lr[PARAM_GROUP_DENSE] = c->lr_dense;
     s.peak_lr[PARAM_GROUP_EXPERT] = config_lr_expert(c); /* 0 = lr_dense */
     s.peak_lr[PARAM_GROUP_ROUTER] = config_lr_router(c);
+    s.peak_lr[LR_GROUP_MUON] = c->lr_muon;
+    s.group_warmup[PARAM_GROUP_DENSE] = c->warmup_steps_dense;
+    s.group_warmup[PARAM_GROUP_EXPERT] = c->warmup_steps_expert;
+    s.group_warmup[PARAM_GROUP_ROUTER] = c->warmup_steps_router;
+    s.group_warmup[LR_GROUP_MUON] = c->warmup_steps_muon;
+    s.beta2_expert = config_adam_beta2_expert(c);
+    s.muon = config_muon(c);
+    s.muon_experts = c->muon_experts;
+    s.muon_nesterov = c->muon_nesterov;
+    s.muon_momentum = c->muon_momentum;
+    s.muon_update_rms = c->muon_update_rms;
     return s;
 }
 
-double lr_schedule_scale(const OptimizerSettings *s, int64_t step, int64_t tokens)
+static double schedule_scale(const OptimizerSettings *s, int64_t warmup, int64_t step, int64_t tokens)
 {
-    if (step < s->warmup_steps) return (double)(step + 1) / (double)s->warmup_steps;
+    if (step < warmup) return (double)(step + 1) / (double)warmup;
     if (tokens < s->hold_tokens) return 1.0;
     int64_t t = tokens - s->hold_tokens;
     if (t < s->decay_tokens) return 0.5 * (1.0 + cos(M_PI * (double)t / (double)s->decay_tokens));
     return 0.0;
 }
 
-double lr_for_group(const OptimizerSettings *s, ParamGroup g, double scale)
+double lr_schedule_scale(const OptimizerSettings *s, int64_t step, int64_t tokens)
+{
+    return schedule_scale(s, s->warmup_steps, step, tokens);
+}
+
+double lr_group_scale(const OptimizerSettings *s, int g, int64_t step, int64_t tokens)
+{
+    const int64_t w = s->group_warmup[g] >= 0 ? s->group_warmup[g] : s->warmup_steps;
+    return schedule_scale(s, w, step, tokens);
+}
+
+int optimizer_muon_matrices(const OptimizerSettings *s, const ModelShape *sh, const ParamTensor *t)
+{
+    if (!s->muon || t->cols == 0 || t->group == PARAM_GROUP_ROUTER) return 0;
+    if (t->group == PARAM_GROUP_EXPERT) return s->muon_experts ? sh->n_routed_experts : 0;
+    /* The dense group's matrices but the embedding and the LM head, which are lookup
+     * tables and a classifier rather than hidden maps (Muon's authors keep them on AdamW). */
+    if (strcmp(t->name, "tok_embeddings.weight") == 0 || strcmp(t->name, "output.weight") == 0) return 0;
+    return 1;
+}
+
+double lr_for_group(const OptimizerSettings *s, int g, double scale)
 {
     double peak = s->peak_lr[g];
     double floor = s->decay_floor < peak ? s->decay_floor : peak;
@@ -60,8 +93,9 @@ OptimizerReport optimizer_step(Optimizer *o, Model *m, int64_t tokens_before)
     if (model_n_params(m) != o->n_params) die("optimizer: built for %zu parameters, model has %zu", o->n_params, model_n_params(m));
     OptimizerReport r = { .clip_coef = 1.0 };
     r.grad_norm = optimizer_grad_norm(o, m);
-    double scale = lr_schedule_scale(&o->set, o->step, tokens_before);
-    for (int g = 0; g < PARAM_GROUP_COUNT; g++) r.lr[g] = lr_for_group(&o->set, (ParamGroup)g, scale);
+    for (int g = 0; g < LR_GROUP_COUNT; g++)
+        r.lr[g] = g == LR_GROUP_MUON && !o->set.muon ? 0.0
+                  : lr_for_group(&o->set, g, lr_group_scale(&o->set, g, o->step, tokens_before));
     if (!isfinite(r.grad_norm)) return r;
     if (o->set.grad_clip > 0.0) {
         /* As torch: the norm rounded to float, then coef = max / (norm + 1e-6) in float. */
@@ -74,11 +108,22 @@ OptimizerReport optimizer_step(Optimizer *o, Model *m, int64_t tokens_before)
         o->rates = xrealloc(o->rates, (size_t)n * sizeof *o->rates);
         o->n_rates = n;
     }
+    const double beta2_expert = o->set.beta2_expert > 0 ? o->set.beta2_expert : o->set.beta2;
     for (int i = 0; i < n; i++) {
         const ParamTensor *t = model_tensor(m, i);
-        o->rates[i] = (TensorRate){ r.lr[t->group], t->weight_decay ? o->set.weight_decay : 0.0 };
+        const int muon = optimizer_muon_matrices(&o->set, model_shape(m), t);
+        o->rates[i] = (TensorRate){
+            .lr = r.lr[muon ? LR_GROUP_MUON : (int)t->group],
+            .weight_decay = t->weight_decay ? o->set.weight_decay : 0.0,
+            .beta2 = t->group == PARAM_GROUP_EXPERT ? beta2_expert : o->set.beta2,
+            .muon_matrices = muon,
+        };
     }
-    const OptimizerStepArgs a = { o->rates, o->set.beta1, o->set.beta2, o->set.eps, o->step, r.clip_coef };
+    const OptimizerStepArgs a = {
+        .rates = o->rates, .beta1 = o->set.beta1, .eps = o->set.eps, .step = o->step, .clip_coef = r.clip_coef,
+        .muon_momentum = o->set.muon_momentum, .muon_update_rms = o->set.muon_update_rms,
+        .muon_nesterov = o->set.muon_nesterov,
+    };
     model_optimizer_step(m, &a);
     r.applied = true;
     return r;

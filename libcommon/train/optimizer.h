@@ -1,13 +1,24 @@
-/* optimizer.h: AdamW with parameter groups, the warmup-hold-decay learning-rate schedule
- * and global gradient-norm clipping.
+/* optimizer.h: AdamW (and, with optimizer = "muon", Muon for the hidden matrices) with
+ * parameter groups, the warmup-hold-decay learning-rate schedule and global
+ * gradient-norm clipping.
  *
  * Groups: every tensor belongs to a ParamGroup (model.h) with its own peak learning rate
  * (lr_dense; lr_expert and lr_router for MoE, each lr_dense when 0); weight decay is per tensor (matrices of
  * attention and FFN only, as nmoe does: never norms, embeddings, the head or routers).
  *
+ * Muon (kernels/cpu/muon.h): with optimizer = "muon" the hidden matrices (attention's
+ * wq, wk, wv, wo, the dense and shared-expert FFN matrices, and each routed expert's
+ * matrix of the expert stacks unless muon_experts is off) take Muon steps with the
+ * Muon group's rate (lr_muon) and the same weight decay; the embedding, the LM head,
+ * norms and routers (and the experts with muon_experts off) stay on AdamW.
+ *
+ * Learning-rate groups: the ParamGroups, plus LR_GROUP_MUON for the tensors Muon
+ * updates. Each group has its peak and its warmup (warmup_steps_<group>, -1 = the
+ * shared warmup_steps); hold and decay are shared, in tokens.
+ *
  * Schedule (nmoe's WSD, opt.py update_lr), for the step with 0-based index `step` and
- * `tokens` = training tokens before it:
- *   scale = (step + 1) / warmup_steps                     while step < warmup_steps
+ * `tokens` = training tokens before it, with w the group's warmup:
+ *   scale = (step + 1) / w                                while step < w
  *         = 1                                             while tokens < hold_tokens
  *         = (1 + cos(pi (tokens - hold_tokens) / decay_tokens)) / 2   during the decay
  *         = 0                                             after it
@@ -28,23 +39,36 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The learning-rate groups: the tensors' ParamGroups, then Muon's. */
+enum { LR_GROUP_MUON = PARAM_GROUP_COUNT, LR_GROUP_COUNT };
+
 typedef struct {
-    double peak_lr[PARAM_GROUP_COUNT];
+    double peak_lr[LR_GROUP_COUNT];
     double weight_decay, beta1, beta2, eps, grad_clip;
+    double beta2_expert;          /* AdamW beta2 of the expert group; 0: beta2 */
     int64_t warmup_steps, hold_tokens, decay_tokens;
+    int64_t group_warmup[LR_GROUP_COUNT]; /* < 0: warmup_steps */
     double decay_floor;
+    bool muon, muon_experts, muon_nesterov;
+    double muon_momentum, muon_update_rms;
 } OptimizerSettings;
 
 OptimizerSettings optimizer_settings_from_config(const Config *c);
+/* The schedule with the shared warmup_steps, and with group g's warmup. */
 double lr_schedule_scale(const OptimizerSettings *s, int64_t step, int64_t tokens);
-double lr_for_group(const OptimizerSettings *s, ParamGroup g, double scale);
+double lr_group_scale(const OptimizerSettings *s, int g, int64_t step, int64_t tokens);
+/* g: a ParamGroup or LR_GROUP_MUON. */
+double lr_for_group(const OptimizerSettings *s, int g, double scale);
+/* How many stacked matrices Muon treats tensor t of a model of shape sh as: 0 for the
+ * tensors AdamW updates (all of them with optimizer adamw). */
+int optimizer_muon_matrices(const OptimizerSettings *s, const ModelShape *sh, const ParamTensor *t);
 
-/* The schedule, the groups and the clipping live here; the parameters and the AdamW
- * moments live with the model's backend (model/backend.h), which applies the step. */
+/* The schedule, the groups and the clipping live here; the parameters and the moments
+ * (AdamW's, Muon's momentum buffer in the first) live with the model's backend (model/backend.h), which applies the step. */
 typedef struct {
     OptimizerSettings set;
     size_t n_params;
-    int64_t step;         /* AdamW steps taken (bias correction uses step + 1 next) */
+    int64_t step;         /* optimizer steps taken (bias correction uses step + 1 next) */
     TensorRate *rates;    /* per tensor: this step's lr and weight decay */
     int n_rates;
 } Optimizer;
@@ -52,7 +76,7 @@ typedef struct {
 typedef struct {
     double grad_norm;     /* before clipping */
     double clip_coef;     /* applied to the gradients (1: none) */
-    double lr[PARAM_GROUP_COUNT];
+    double lr[LR_GROUP_COUNT]; /* per group (LR_GROUP_MUON: 0 without Muon tensors) */
     bool applied;         /* false: the gradient norm was not finite, nothing changed */
 } OptimizerReport;
 

@@ -346,6 +346,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     /* The backend first: one that cannot run is an error, never a quiet CPU run. */
     const ModelShape dials = model_shape_from_config(cfg);
     if (!backend_supports(cfg->backend, &dials, err, sizeof err)) die_usage("%s", err);
+    if (!backend_supports_optimizer(cfg->backend, cfg->optimizer, err, sizeof err)) die_usage("%s", err);
     int backend_status = 0;
     const ModelBackend *backend = backend_find(cfg->backend, &backend_status, err, sizeof err);
     if (!backend) die_status(backend_status, "%s", err);
@@ -418,6 +419,12 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     CheckpointState st;
     if (ckpt) {
         checkpoint_read_state(ckpt, &st);
+        /* Named before the fingerprint's list of differences: the moments of the one
+         * optimizer are not those of the other (nmoe-checkpoint(5)). */
+        if (strcmp(st.config.optimizer, cfg->optimizer) != 0)
+            die("%s: a checkpoint of optimizer \"%s\", and this config has optimizer = \"%s\": the optimizer cannot "
+                "change on resume (optimizer.bin holds the moments of \"%s\"); resume with optimizer = \"%s\", or "
+                "start a new run", ckpt, st.config.optimizer, cfg->optimizer, st.config.optimizer, st.config.optimizer);
         if (strcmp(st.progress.fingerprint, r.progress.fingerprint) != 0) {
             char diff[2048];
             describe_differences(&st.config, cfg, diff, sizeof diff);
@@ -621,6 +628,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
                 nd_f64(&r.mx.l, "lr_router", res.opt.lr[PARAM_GROUP_ROUTER]);
                 nd_f64(&r.mx.l, "router_bias_step", res.bias_step);
             }
+            if (config_muon(cfg)) nd_f64(&r.mx.l, "lr_muon", res.opt.lr[LR_GROUP_MUON]);
             nd_f64(&r.mx.l, "grad_norm", res.opt.grad_norm);
             nd_int(&r.mx.l, "tokens", r.progress.tokens);
             if (cfg->aux_loss_alpha > 0 && model_n_moe_layers(r.model) > 0) nd_f64(&r.mx.l, "aux_loss", res.aux_loss);

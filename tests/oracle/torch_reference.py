@@ -322,16 +322,72 @@ def nmoe_named_grads_and_params(model):
     return out
 
 
-def schedule_scale(cfg, step, tokens):
-    """nmoe's warmup-hold-decay (opt.py update_lr)."""
-    if step < cfg["warmup_steps"]:
-        return (step + 1) / cfg["warmup_steps"]
+def schedule_scale(cfg, step, tokens, warmup=None):
+    """nmoe's warmup-hold-decay (opt.py update_lr), with a group's warmup."""
+    warmup = cfg["warmup_steps"] if warmup is None else warmup
+    if step < warmup:
+        return (step + 1) / warmup
     if tokens < cfg["hold_tokens"]:
         return 1.0
     t = tokens - cfg["hold_tokens"]
     if t < cfg["decay_tokens"]:
         return 0.5 * (1.0 + math.cos(math.pi * t / cfg["decay_tokens"]))
     return 0.0
+
+
+# Muon (Keller Jordan's muon.py, with Moonshot's update-RMS scale), written from the
+# formulas of nmoe-train(1), not from the C code: one matrix per parameter (each routed
+# expert is its own nn.Linear here, so a stack's per-expert split is the module split).
+NS_COEFFS = (3.4445, -4.7750, 2.0315)
+# The Newton-Schulz map's worst-case amplification of an input error over 5 iterations:
+# the quintic's slope stays below L = 4 on [0, 1.2] (p'(0) = 3.44, p'(1.2) = 3.9), so
+# L^5; and its own fp32 rounding, 3 K u (1 + L + ... + L^4) (tests/unit/test_muon.c).
+NS_AMPLIFICATION = 4.0 ** 5
+
+
+def newton_schulz(g):
+    a, b, c = NS_COEFFS
+    tall = g.shape[0] > g.shape[1]
+    x = g.t() if tall else g
+    x = x / (x.norm() + 1e-7)
+    for _ in range(5):
+        A = x @ x.t()
+        B = b * A + c * (A @ A)
+        x = a * x + B @ x
+    return x.t() if tall else x
+
+
+class Muon:
+    def __init__(self, params, cfg):
+        self.params = list(params)
+        self.mom = cfg["muon_momentum"]
+        self.nesterov = cfg["muon_nesterov"]
+        self.rms = cfg["muon_update_rms"]
+        self.buf = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self, lr, wd):
+        for p, buf in zip(self.params, self.buf):
+            g = p.grad
+            buf.mul_(self.mom).add_((1 - self.mom) * g)
+            u = self.mom * buf + (1 - self.mom) * g if self.nesterov else buf
+            x = newton_schulz(u)
+            p.mul_(1 - lr * wd)
+            p.add_(x, alpha=-lr * self.rms * math.sqrt(max(p.shape)))
+
+
+def is_muon_tensor(cfg, name):
+    """The tensors nmoe-train(1) hands Muon, by their nmoe names."""
+    if cfg.get("optimizer", "adamw") != "muon":
+        return False
+    if ".experts." in name and ".shared_experts." not in name:
+        return cfg["muon_experts"]
+    return name.split(".")[-2] in ("wq", "wk", "wv", "wo", "w1", "w2", "w3")
+
+
+def group_warmup(cfg, kind):
+    w = cfg.get(f"warmup_steps_{kind}", -1)
+    return cfg["warmup_steps"] if w < 0 else w
 
 
 def rel(a, b):
@@ -380,18 +436,28 @@ def main():
     decayed = ("wq", "wk", "wv", "wo", "w1", "w2", "w3")
     peak = {"dense": cfg["lr_dense"], "expert": cfg["lr_expert"] or cfg["lr_dense"],
             "router": cfg["lr_router"] or cfg["lr_dense"]}
+    muon_on = cfg.get("optimizer", "adamw") == "muon"
+    if muon_on:
+        peak["muon"] = cfg["lr_muon"]
     groups = {("dense", True): [], ("dense", False): [], ("expert", True): [], ("router", False): []}
+    muon_params = []
     for n, p in model.named_parameters():
-        if ".moe.router." in n:
+        nmoe_like = n.replace(".moe.experts.", ".experts.")
+        if is_muon_tensor(cfg, nmoe_like):
+            muon_params.append(p)
+        elif ".moe.router." in n:
             groups[("router", False)].append(p)
         elif ".moe.experts." in n:
             groups[("expert", True)].append(p)
         else:
             groups[("dense", n.split(".")[-2] in decayed)].append(p)
-    opt = torch.optim.AdamW([{"params": ps, "weight_decay": cfg["weight_decay"] if wd else 0.0, "kind": kind}
+    beta2_expert = cfg.get("adam_beta2_expert", 0.0) or cfg["adam_beta2"]
+    opt = torch.optim.AdamW([{"params": ps, "weight_decay": cfg["weight_decay"] if wd else 0.0, "kind": kind,
+                              "betas": (cfg["adam_beta1"], beta2_expert if kind == "expert" else cfg["adam_beta2"])}
                              for (kind, wd), ps in groups.items() if ps],
                             lr=cfg["lr_dense"], betas=(cfg["adam_beta1"], cfg["adam_beta2"]),
                             eps=cfg["adam_eps"], foreach=False)
+    muon = Muon(muon_params, cfg) if muon_params else None
     K = cfg["n_activated_experts"]
     n_micro = B // micro
     choices = None
@@ -404,15 +470,20 @@ def main():
     tokens = 0
     lrs = {}
     grad_noise, v2, sens_sum = {}, {}, {}
+    c_grad_norms, muon_bound = {}, {}
     for s in range(steps):
-        scale = schedule_scale(cfg, s, tokens)
         for kind, pk in peak.items():
+            scale = schedule_scale(cfg, s, tokens, group_warmup(cfg, kind))
             floor = min(cfg["decay_floor"], pk)
             lrs[kind] = floor + (pk - floor) * scale
         lr = lrs["dense"]
         for g in opt.param_groups:
             g["lr"] = lrs[g["kind"]]
         opt.zero_grad(set_to_none=False)
+        if muon:
+            for p in muon.params:  # outside AdamW's groups: zeroed here
+                if p.grad is not None:
+                    p.grad.zero_()
         loads = [torch.zeros(cfg["n_routed_experts"], dtype=torch.int64) for _ in moes]
         aux_total = 0.0
         inp, tgt = batches[s, :, :T], batches[s, :, 1:]
@@ -465,16 +536,30 @@ def main():
             for name, _, grad in nmoe_named_grads_and_params(model):
                 check(f"step 0 gradient {name}", rel(c_grads[name], grad), TOL_GRAD)
                 grad_noise[name] = GRAD_NOISE_FACTOR * (c_grads[name].double() - grad.double()).abs().max().item()
+                c_grad_norms[name] = c_grads[name].double().norm().item()
         params = [p for p in model.parameters()]
         if cfg["grad_clip"] > 0:
             norm = torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"]).item()
         else:
             norm = torch.norm(torch.stack([p.grad.norm() for p in params])).item()
         opt.step()
+        if muon:
+            muon.step(lrs["muon"], cfg["weight_decay"])
         # The AdamW sensitivity bound of every element (see GRAD_NOISE_FACTOR).
         b1, b2, t = cfg["adam_beta1"], cfg["adam_beta2"], s + 1
         for name, _, grad in nmoe_named_grads_and_params(model):
             g = grad.detach().double()
+            if is_muon_tensor(cfg, name):
+                # Muon's update has norm lr rms sqrt(numel) per matrix whatever the
+                # gradient; an input error of relative size delta (the step-0 gradient
+                # disagreement, normwise) moves it by at most NS_AMPLIFICATION delta of
+                # that, plus Newton-Schulz's own fp32 rounding.
+                kk = max(grad.shape[-2:]) if grad.dim() > 1 else 1
+                delta = grad_noise[name] * math.sqrt(g.numel()) / max(c_grad_norms[name], 1e-30)
+                step_bound = lrs["muon"] * cfg["muon_update_rms"] * math.sqrt(g.numel()) * (
+                    NS_AMPLIFICATION * delta + 3 * kk * 2.0 ** -24 * 341)
+                muon_bound[name] = muon_bound.get(name, 0.0) + step_bound
+                continue
             v2[name] = b2 * v2.get(name, torch.zeros_like(g)) + (1 - b2) * g * g
             kind = "router" if ".router." in name else "expert" if ".experts." in name else "dense"
             sens = lrs[kind] * (1 - b1) / (1 - b1 ** t) / ((v2[name] / (1 - b2 ** t)).sqrt() + cfg["adam_eps"])
@@ -505,6 +590,8 @@ def main():
                 check(f"step {s} aux_loss", abs(cs["aux_loss"] - aux_total) / abs(aux_total), TOL_LOSS)
             for kind in ("expert", "router"):
                 check(f"step {s} lr_{kind}", abs(cs[f"lr_{kind}"] - lrs[kind]) / lrs[kind], 1e-12)
+        if muon_on:
+            check(f"step {s} lr_muon", abs(cs["lr_muon"] - lrs["muon"]) / lrs["muon"], 1e-12)
         check(f"step {s} loss", abs(cs["loss"] - loss) / abs(loss), TOL_LOSS)
         if z_coef > 0:
             check(f"step {s} z_loss", abs(cs["z_loss"] - z_total) / abs(z_total), TOL_LOSS)
@@ -528,14 +615,15 @@ def main():
     _, final = read_tensor_file(f"{d}/final.bin")
     named = nmoe_named_grads_and_params(model)
     for name, p, _ in named:
-        # Normwise: || c - t || <= TOL_WEIGHTS || t || + || sum_s sens_s || * delta.
-        amplified = (sens_sum[name] * grad_noise[name]).norm().item()
+        # Normwise: || c - t || <= TOL_WEIGHTS || t || + || sum_s sens_s || * delta
+        # (AdamW), or + the sum of the steps' Muon bounds.
+        amplified = muon_bound[name] if name in muon_bound else (sens_sum[name] * grad_noise[name]).norm().item()
         nt = p.double().norm().item()
         allowed = TOL_WEIGHTS + amplified / (nt if nt > 0 else 1.0)
         err = rel(final[name], p)
         ok = err <= allowed
         print(f"{'ok  ' if ok else 'FAIL'} weights after {steps} steps {name}: relative error {err:.3g} "
-              f"(tolerance {TOL_WEIGHTS:g} + AdamW amplification {allowed - TOL_WEIGHTS:.2g})")
+              f"(tolerance {TOL_WEIGHTS:g} + {'Muon' if name in muon_bound else 'AdamW'} amplification {allowed - TOL_WEIGHTS:.2g})")
         if not ok:
             failures.append(f"weights after {steps} steps {name}")
     for l, f in moes:

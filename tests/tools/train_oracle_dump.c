@@ -125,6 +125,7 @@ int main(int argc, char **argv)
         nd_f64(&l, "grad_norm", res.opt.grad_norm);
         nd_f64(&l, "clip_coef", res.opt.clip_coef);
         nd_f64(&l, "lr", res.opt.lr[PARAM_GROUP_DENSE]);
+        if (config_muon(&cfg)) nd_f64(&l, "lr_muon", res.opt.lr[LR_GROUP_MUON]);
         if (cfg.z_loss > 0) nd_f64(&l, "z_loss", res.z_loss);
         if (cfg.router_z_loss > 0) nd_f64(&l, "router_z_loss", res.router_z_loss);
         if (n_moe) {
