@@ -61,6 +61,15 @@ ModelShape model_shape_from_config(const Config *c)
         .embed_gain = (float)c->embed_gain, .logit_gain = (float)c->logit_gain,
         .z_loss = (float)c->z_loss, .router_z_loss = (float)c->router_z_loss,
     };
+    if (strcmp(c->attention, "mla") == 0) {
+        const MlaDims d = config_mla_dims(c);
+        s.mla = 1;
+        s.q_lora_rank = (int)d.q_lora_rank;
+        s.kv_lora_rank = (int)d.kv_lora_rank;
+        s.qk_nope_head_dim = (int)d.qk_nope_head_dim;
+        s.qk_rope_head_dim = (int)d.qk_rope_head_dim;
+        s.v_head_dim = (int)d.v_head_dim;
+    }
     QuantFormat f = QUANT_FP32;
     if (!quant_format_parse(c->expert_precision, &f)) die("config: expert_precision: unknown format '%s'", c->expert_precision);
     s.expert_precision = (int)f;
@@ -108,10 +117,26 @@ static void build_tensor_table(Model *m)
 #define LAYER_TENSOR(suffix, rows, cols, decay, sd) \
     do { snprintf(name, sizeof name, "layers.%d.%s", l, suffix); add_tensor(m, &cap, name, rows, cols, decay, sd); } while (0)
         LAYER_TENSOR("attn_norm.weight", C, 0, false, 0.0f);
-        LAYER_TENSOR("attn.wq.weight", Hd, C, true, std);
-        LAYER_TENSOR("attn.wk.weight", KVd, C, true, std);
-        LAYER_TENSOR("attn.wv.weight", KVd, C, true, std);
-        LAYER_TENSOR("attn.wo.weight", C, Hd, true, std_out);
+        if (s->mla) {
+            /* DeepSeek-V2's names and order (kernels/cpu/mla.h); norms: ones, no decay. */
+            const int H = s->n_heads, dqk = s->qk_nope_head_dim + s->qk_rope_head_dim, R = s->kv_lora_rank;
+            if (s->q_lora_rank > 0) {
+                LAYER_TENSOR("attn.wq_a.weight", s->q_lora_rank, C, true, std);
+                LAYER_TENSOR("attn.q_norm.weight", s->q_lora_rank, 0, false, 0.0f);
+                LAYER_TENSOR("attn.wq_b.weight", H * dqk, s->q_lora_rank, true, std);
+            } else {
+                LAYER_TENSOR("attn.wq.weight", H * dqk, C, true, std);
+            }
+            LAYER_TENSOR("attn.wkv_a.weight", R + s->qk_rope_head_dim, C, true, std);
+            LAYER_TENSOR("attn.kv_norm.weight", R, 0, false, 0.0f);
+            LAYER_TENSOR("attn.wkv_b.weight", H * (s->qk_nope_head_dim + s->v_head_dim), R, true, std);
+            LAYER_TENSOR("attn.wo.weight", C, H * s->v_head_dim, true, std_out);
+        } else {
+            LAYER_TENSOR("attn.wq.weight", Hd, C, true, std);
+            LAYER_TENSOR("attn.wk.weight", KVd, C, true, std);
+            LAYER_TENSOR("attn.wv.weight", KVd, C, true, std);
+            LAYER_TENSOR("attn.wo.weight", C, Hd, true, std_out);
+        }
         LAYER_TENSOR("ffn_norm.weight", C, 0, false, 0.0f);
         if (!is_moe_block(s, l)) {
             LAYER_TENSOR("ffn.w1.weight", I, C, true, std);
@@ -179,6 +204,10 @@ Model *model_create_on(const ModelBackend *be, const ModelShape *shape, int max_
         s->head_dim % 2 || s->n_heads % s->n_kv_heads || s->head_dim * s->n_heads != s->dim ||
         s->inter_dim <= 0 || s->vocab_size <= 1 || max_batch <= 0 || max_seq <= 0)
         die("model: inconsistent shape (dim %d, heads %d/%d, head_dim %d)", s->dim, s->n_heads, s->n_kv_heads, s->head_dim);
+    if (s->mla && (s->q_lora_rank < 0 || s->kv_lora_rank <= 0 || s->qk_nope_head_dim <= 0 || s->qk_rope_head_dim <= 0 ||
+                   s->qk_rope_head_dim % 2 || s->v_head_dim <= 0 || s->n_kv_heads != s->n_heads))
+        die("model: inconsistent MLA shape (q_lora_rank %d, kv_lora_rank %d, qk_nope %d, qk_rope %d, v %d, kv heads %d)",
+            s->q_lora_rank, s->kv_lora_rank, s->qk_nope_head_dim, s->qk_rope_head_dim, s->v_head_dim, s->n_kv_heads);
     if (s->n_routed_experts > 0 && (s->n_dense_layers < 0 || s->n_dense_layers >= s->n_layers || s->n_shared_experts < 0))
         die("model: n_dense_layers %d leaves no MoE block of %d", s->n_dense_layers, s->n_layers);
     if ((s->expert_precision != QUANT_FP32 || s->router_bf16) && strcmp(be->name, "cpu") != 0)

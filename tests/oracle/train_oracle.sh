@@ -162,10 +162,20 @@ sed 's/^\[model\]$/[model]\nffn_activation = "squared_reglu"/' "$tmp/moe.toml" >
 sed 's/^\[train\]$/[train]\nz_loss = 0.05/' "$tmp/gqa.toml" >"$tmp/gqa_z.toml"
 sed 's/^\[train\]$/[train]\nrouter_z_loss = 0.05/' "$tmp/moe.toml" >"$tmp/moe_rz.toml"
 { cat "$tmp/moe_softmax.toml"; echo "router_z_loss = 0.5"; } >"$tmp/moe_softmax_rz.toml"
+# attention = mla (DeepSeek-V2's latent attention, the MLA module of torch_reference.py):
+# "mla" is "gqa" (no grouped heads) with MLA dims and no query compression; "mla_q" has
+# query compression, unequal nope/rope/v dims and a sliding window; "moe_mla" is "moe"
+# with MLA and the default dims (4 head_dim latent, head_dim / 2 rope).
+sed -e 's/^n_kv_heads = 2$/n_kv_heads = 0\nattention = "mla"\nkv_lora_rank = 32\nqk_nope_head_dim = 16\nqk_rope_head_dim = 8\nv_head_dim = 16/' \
+    "$tmp/gqa.toml" >"$tmp/mla.toml"
+sed -e 's/^n_kv_heads = 2$/n_kv_heads = 0\nattention = "mla"\nq_lora_rank = 24\nkv_lora_rank = 20\nqk_nope_head_dim = 12\nqk_rope_head_dim = 6\nv_head_dim = 10\nattn_window = 7/' \
+    "$tmp/gqa.toml" >"$tmp/mla_q.toml"
+sed -e 's/^n_kv_heads = 2$/n_kv_heads = 0\nattention = "mla"/' "$tmp/moe.toml" >"$tmp/moe_mla.toml"
+grep -q 'attention = "mla"' "$tmp/mla.toml" && grep -q q_lora_rank "$tmp/mla_q.toml" && grep -q mla "$tmp/moe_mla.toml"
 grep -q router_z_loss "$tmp/moe_rz.toml"
 grep -q relu2 "$tmp/moe_relu2.toml" && grep -q squared_reglu "$tmp/moe_sqreglu.toml" && grep -q z_loss "$tmp/gqa_z.toml"
 
-for c in gqa window moe moe_softmax moe_relu2 moe_sqreglu gqa_z moe_rz moe_softmax_rz; do
+for c in ${ORACLE_CONFIGS:-gqa window moe moe_softmax moe_relu2 moe_sqreglu gqa_z moe_rz moe_softmax_rz mla mla_q moe_mla}; do
     mkdir "$tmp/$c"
     echo "== $c"
     OMP_NUM_THREADS=2 "$dump" "$tmp/$c.toml" "$tmp/$c"
