@@ -11,6 +11,7 @@
 #include "cpu/embedding.h"
 #include "cpu/ffn_act.h"
 #include "cpu/matmul.h"
+#include "cpu/mla.h"
 #include "cpu/moe.h"
 #include "cpu/muon.h"
 #include "cpu/rmsnorm.h"
@@ -47,6 +48,7 @@ typedef struct {
                            * w3 (and ew3) NULL for ffn_activation relu2 (no up projection) */
     float *router;        /* FFN_MOE: [E, C] */
     float *ew1, *ew3, *ew2; /* FFN_MOE: routed experts [E, F, C], [E, F, C], [E, C, F] */
+    MlaWeights mla;       /* attention = mla: its tensors (wq, wk, wv, wo above NULL) */
 } LayerView;
 
 typedef struct {
@@ -143,6 +145,11 @@ typedef struct {
      * positions [0, cache_len) filled (cpu_cache_extend). */
     float *kcache, *vcache;
     int cache_len;
+    /* attention = mla: one workspace per block (training; inference: one shared), and
+     * the cache rows' widths (kernels/cpu/mla.h: expanded keys and values) */
+    MlaShape mla_shape;
+    MlaWorkspace **mla;
+    int n_mla, mla_kw, mla_vw;
 } CpuModel;
 
 static bool is_moe_block(const ModelShape *s, int l) { return s->n_routed_experts > 0 && l >= s->n_dense_layers; }
@@ -162,16 +169,33 @@ static void bind_view(const CpuModel *m, float *buf, ParamView *v)
     for (int l = 0; l < m->s.n_layers; l++) {
         LayerView *L = &v->layers[l];
         L->attn_norm = buf + m->tensors[t++].offset;
-        L->wq = buf + m->tensors[t++].offset;
-        L->wk = buf + m->tensors[t++].offset;
-        L->wv = buf + m->tensors[t++].offset;
-        L->wo = buf + m->tensors[t++].offset;
-        L->q_norm = L->k_norm = L->sinks = NULL;
-        if (m->s.qk_norm) {
-            L->q_norm = buf + m->tensors[t++].offset;
-            L->k_norm = buf + m->tensors[t++].offset;
+        if (m->s.mla) {
+            MlaWeights *a = &L->mla;
+            memset(a, 0, sizeof *a);
+            if (m->s.q_lora_rank > 0) {
+                a->wq_a = buf + m->tensors[t++].offset;
+                a->q_norm = buf + m->tensors[t++].offset;
+                a->wq_b = buf + m->tensors[t++].offset;
+            } else {
+                a->wq = buf + m->tensors[t++].offset;
+            }
+            a->wkv_a = buf + m->tensors[t++].offset;
+            a->kv_norm = buf + m->tensors[t++].offset;
+            a->wkv_b = buf + m->tensors[t++].offset;
+            a->wo = buf + m->tensors[t++].offset;
+            L->wq = L->wk = L->wv = L->wo = NULL;
+        } else {
+            L->wq = buf + m->tensors[t++].offset;
+            L->wk = buf + m->tensors[t++].offset;
+            L->wv = buf + m->tensors[t++].offset;
+            L->wo = buf + m->tensors[t++].offset;
+            L->q_norm = L->k_norm = L->sinks = NULL;
+            if (m->s.qk_norm) {
+                L->q_norm = buf + m->tensors[t++].offset;
+                L->k_norm = buf + m->tensors[t++].offset;
+            }
+            if (m->s.attn_sinks) L->sinks = buf + m->tensors[t++].offset;
         }
-        if (m->s.attn_sinks) L->sinks = buf + m->tensors[t++].offset;
         L->ffn_norm = buf + m->tensors[t++].offset;
         L->ffn_kind = is_moe_block(&m->s, l) ? FFN_MOE : FFN_DENSE;
         L->w1 = L->w3 = L->w2 = L->router = L->ew1 = L->ew3 = L->ew2 = NULL;
@@ -295,6 +319,7 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
     m->stride_i = N * I;
     m->stride_n = N;
     m->stride_p = (size_t)max_batch * s->n_heads * max_seq * max_seq;
+    if (s->mla) m->stride_q = m->stride_kv = m->stride_p = 0; /* the MLA workspaces hold its activations */
     Acts *a = &m->a;
     a->resid = alloc_floats(m, (training ? L + 1 : 2) * m->stride_c);
     a->attn_in = alloc_floats(m, L * m->stride_c);
@@ -341,9 +366,23 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
         d->hg = alloc_floats(m, m->stride_i);
         d->final = alloc_floats(m, m->stride_c);
     }
+    if (s->mla) {
+        m->mla_shape = (MlaShape){ .dim = s->dim, .n_heads = s->n_heads, .q_lora_rank = s->q_lora_rank,
+                                   .kv_lora_rank = s->kv_lora_rank, .qk_nope = s->qk_nope_head_dim,
+                                   .qk_rope = s->qk_rope_head_dim, .v_dim = s->v_head_dim, .window = s->attn_window,
+                                   .norm_eps = s->norm_eps, .rope_theta = s->rope_theta };
+        m->n_mla = training ? s->n_layers : 1;
+        m->mla = xcalloc((size_t)m->n_mla, sizeof *m->mla);
+        for (int l = 0; l < m->n_mla; l++) {
+            m->mla[l] = mla_workspace_create(&m->mla_shape, max_batch, max_seq, training);
+            m->bytes += mla_workspace_bytes(m->mla[l]);
+        }
+        m->mla_kw = mla_cache_k_width(&m->mla_shape);
+        m->mla_vw = mla_cache_v_width(&m->mla_shape);
+    }
     if (!training) {
-        m->kcache = alloc_floats(m, (size_t)s->n_layers * max_seq * KVd);
-        m->vcache = alloc_floats(m, (size_t)s->n_layers * max_seq * KVd);
+        m->kcache = alloc_floats(m, (size_t)s->n_layers * max_seq * (s->mla ? (size_t)m->mla_kw : KVd));
+        m->vcache = alloc_floats(m, (size_t)s->n_layers * max_seq * (s->mla ? (size_t)m->mla_vw : KVd));
     }
     m->rope_cos = alloc_floats(m, (size_t)max_seq * s->head_dim / 2);
     m->rope_sin = alloc_floats(m, (size_t)max_seq * s->head_dim / 2);
@@ -362,6 +401,7 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
     g = max_size(g, linear_scratch_floats(Nmax, (int)Hd, (int)C, T));
     g = max_size(g, linear_scratch_floats(Nmax, (int)C, (int)I, T));
     g = max_size(g, linear_scratch_floats(Nmax, (int)I, (int)C, T));
+    if (s->mla) g = max_size(g, mla_scratch_floats(&m->mla_shape, Nmax, T));
     if (s->n_routed_experts > 0 && shared_dim(s) > 0) {
         g = max_size(g, linear_scratch_floats(Nmax, (int)C, shared_dim(s), T));
         g = max_size(g, linear_scratch_floats(Nmax, shared_dim(s), (int)C, T));
@@ -399,6 +439,8 @@ static void cpu_destroy(void *be)
         moe_workspace_free(b->ws);
         free(b->ref_experts);
     }
+    for (int l = 0; l < m->n_mla; l++) mla_workspace_free(m->mla[l]);
+    free(m->mla);
     free(m->moe);
     free(m->state);
     free(m->moe_y);
@@ -652,24 +694,29 @@ static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
         const AttnShape as = attn_shape(m, B, T, l);
 
         k_rmsnorm(m, attn_in, a->attn_rstd + sl * m->stride_n, x, w->attn_norm, N);
-        if (w->q_norm) {
-            /* qk_norm: the projections, then each head normalized into q and k. */
-            float *q_raw = a->q_raw + sl * m->stride_q, *k_raw = a->k_raw + sl * m->stride_kv;
-            k_linear(m, q_raw, attn_in, w->wq, N, C, Hd, T);
-            k_linear(m, k_raw, attn_in, w->wk, N, C, KVd, T);
-            k_head_norm(m, q, a->q_rstd + sl * m->stride_n * H, q_raw, w->q_norm, N, H);
-            k_head_norm(m, k, a->k_rstd + sl * m->stride_n * KV, k_raw, w->k_norm, N, KV);
+        if (s->mla) {
+            memcpy(mid, x, (size_t)N * C * sizeof(float));
+            mla_forward(m->mla[sl], &w->mla, attn_in, mid, B, T, m->reference, &m->gemm);
         } else {
-            k_linear(m, q, attn_in, w->wq, N, C, Hd, T);
-            k_linear(m, k, attn_in, w->wk, N, C, KVd, T);
+            if (w->q_norm) {
+                /* qk_norm: the projections, then each head normalized into q and k. */
+                float *q_raw = a->q_raw + sl * m->stride_q, *k_raw = a->k_raw + sl * m->stride_kv;
+                k_linear(m, q_raw, attn_in, w->wq, N, C, Hd, T);
+                k_linear(m, k_raw, attn_in, w->wk, N, C, KVd, T);
+                k_head_norm(m, q, a->q_rstd + sl * m->stride_n * H, q_raw, w->q_norm, N, H);
+                k_head_norm(m, k, a->k_rstd + sl * m->stride_n * KV, k_raw, w->k_norm, N, KV);
+            } else {
+                k_linear(m, q, attn_in, w->wq, N, C, Hd, T);
+                k_linear(m, k, attn_in, w->wk, N, C, KVd, T);
+            }
+            k_linear(m, v, attn_in, w->wv, N, C, KVd, T);
+            rope_forward(q, m->rope_cos, m->rope_sin, N, T, H, hd);
+            rope_forward(k, m->rope_cos, m->rope_sin, N, T, KV, hd);
+            if (m->reference) attention_forward_ref(attn_out, probs, sink_probs, q, k, v, &as);
+            else attention_forward(attn_out, probs, sink_probs, q, k, v, &as);
+            memcpy(mid, x, (size_t)N * C * sizeof(float));
+            k_linear_acc(m, mid, attn_out, w->wo, N, Hd, C, T);
         }
-        k_linear(m, v, attn_in, w->wv, N, C, KVd, T);
-        rope_forward(q, m->rope_cos, m->rope_sin, N, T, H, hd);
-        rope_forward(k, m->rope_cos, m->rope_sin, N, T, KV, hd);
-        if (m->reference) attention_forward_ref(attn_out, probs, sink_probs, q, k, v, &as);
-        else attention_forward(attn_out, probs, sink_probs, q, k, v, &as);
-        memcpy(mid, x, (size_t)N * C * sizeof(float));
-        k_linear_acc(m, mid, attn_out, w->wo, N, Hd, C, T);
 
         k_rmsnorm(m, ffn_in, a->ffn_rstd + sl * m->stride_n, mid, w->ffn_norm, N);
         switch (w->ffn_kind) {
@@ -756,6 +803,12 @@ static void backward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
         k_rmsnorm_back(m, d->resid, g->ffn_norm, d->norm, mid, w->ffn_norm, a->ffn_rstd + l * m->stride_n, N);
 
         /* Attention: mid = x + Wo attn_out. d->resid holds d mid and becomes d x. */
+        if (s->mla) {
+            memset(d->norm, 0, nC);
+            mla_backward(m->mla[l], &w->mla, &g->mla, attn_in, d->resid, d->norm, B, T, m->reference, &m->gemm);
+            k_rmsnorm_back(m, d->resid, g->attn_norm, d->norm, x, w->attn_norm, a->attn_rstd + l * m->stride_n, N);
+            continue;
+        }
         memset(d->attn_out, 0, (size_t)N * Hd * sizeof(float));
         k_linear_back(m, d->attn_out, g->wo, d->resid, attn_out, w->wo, N, Hd, C, T);
         memset(d->q, 0, (size_t)N * Hd * sizeof(float));
@@ -949,10 +1002,16 @@ static double cpu_cache_extend(void *be, const uint32_t *ids, int n, float *hidd
     for (int l = 0; l < s->n_layers; l++) {
         const LayerView *w = &m->w.layers[l];
         float *x = a->resid + resid_slot(m, l) * m->stride_c, *next = a->resid + resid_slot(m, l + 1) * m->stride_c;
+        k_rmsnorm(m, a->attn_in, a->attn_rstd, x, w->attn_norm, n);
+        if (s->mla) {
+            memcpy(a->mid, x, (size_t)n * C * sizeof(float));
+            mla_cached(m->mla[0], &w->mla, a->attn_in, a->mid, n, p0, m->kcache + (size_t)l * m->max_seq * m->mla_kw,
+                       m->vcache + (size_t)l * m->max_seq * m->mla_vw, m->reference, &m->gemm);
+            goto ffn;
+        }
         float *kc = m->kcache + (size_t)l * m->max_seq * KVd, *vc = m->vcache + (size_t)l * m->max_seq * KVd;
         float *k_new = kc + (size_t)p0 * KVd, *v_new = vc + (size_t)p0 * KVd;
         const AttnShape as = attn_shape(m, 1, p0 + n, l);
-        k_rmsnorm(m, a->attn_in, a->attn_rstd, x, w->attn_norm, n);
         if (w->q_norm) {
             k_linear(m, a->q_raw, a->attn_in, w->wq, n, C, Hd, n);
             k_linear(m, a->k_raw, a->attn_in, w->wk, n, C, KVd, n);
@@ -969,6 +1028,7 @@ static double cpu_cache_extend(void *be, const uint32_t *ids, int n, float *hidd
         attention_cached(a->attn_out, a->q, kc, vc, n, p0, &as);
         memcpy(a->mid, x, (size_t)n * C * sizeof(float));
         k_linear_acc(m, a->mid, a->attn_out, w->wo, n, Hd, C, n);
+    ffn:
         k_rmsnorm(m, a->ffn_in, a->ffn_rstd, a->mid, w->ffn_norm, n);
         switch (w->ffn_kind) {
         case FFN_DENSE: ffn_forward(m, l, w, I, a->ffn_in, a->mid, next, n, n); break;

@@ -26,6 +26,11 @@ bool backend_supports(const char *name, const ModelShape *s, char *why, size_t w
                  "only); use backend = \"cpu\"", ffn_activation_name(s->ffn_activation));
         return false;
     }
+    if (s->mla) {
+        snprintf(why, why_len, "backend \"cuda\": attention \"mla\" is not in the CUDA backend (it has mha only); "
+                 "use backend = \"cpu\"");
+        return false;
+    }
     if (s->router_z_loss != 0.0f && s->n_routed_experts > 0) {
         snprintf(why, why_len, "backend \"cuda\": router_z_loss %g is not in the CUDA backend (it has router_z_loss "
                  "= 0 only); use backend = \"cpu\"", (double)s->router_z_loss);

@@ -66,6 +66,15 @@ ModelShape model_shape_from_config(const Config *c)
         .qk_norm = c->qk_norm, .attn_sinks = c->attn_sinks,
         .attn_global_every = (int)c->attn_global_every, .attn_local_window = (int)c->attn_local_window,
     };
+    if (strcmp(c->attention, "mla") == 0) {
+        const MlaDims d = config_mla_dims(c);
+        s.mla = 1;
+        s.q_lora_rank = (int)d.q_lora_rank;
+        s.kv_lora_rank = (int)d.kv_lora_rank;
+        s.qk_nope_head_dim = (int)d.qk_nope_head_dim;
+        s.qk_rope_head_dim = (int)d.qk_rope_head_dim;
+        s.v_head_dim = (int)d.v_head_dim;
+    }
     QuantFormat f = QUANT_FP32;
     if (!quant_format_parse(c->expert_precision, &f)) die("config: expert_precision: unknown format '%s'", c->expert_precision);
     s.expert_precision = (int)f;
@@ -113,18 +122,34 @@ static void build_tensor_table(Model *m)
 #define LAYER_TENSOR(suffix, rows, cols, decay, sd) \
     do { snprintf(name, sizeof name, "layers.%d.%s", l, suffix); add_tensor(m, &cap, name, rows, cols, decay, sd); } while (0)
         LAYER_TENSOR("attn_norm.weight", C, 0, false, 0.0f);
-        LAYER_TENSOR("attn.wq.weight", Hd, C, true, std);
-        LAYER_TENSOR("attn.wk.weight", KVd, C, true, std);
-        LAYER_TENSOR("attn.wv.weight", KVd, C, true, std);
-        LAYER_TENSOR("attn.wo.weight", C, Hd, true, std_out);
-        /* The attention dials' tensors (model.h): dense group, no weight decay. */
-        if (s->qk_norm) {
-            LAYER_TENSOR("attn.q_norm.weight", s->head_dim, 0, false, 0.0f);
-            LAYER_TENSOR("attn.k_norm.weight", s->head_dim, 0, false, 0.0f);
-        }
-        if (s->attn_sinks) {
-            LAYER_TENSOR("attn.sinks", s->n_heads, 0, false, 0.0f);
-            m->tensors[m->n_tensors - 1].init_zeros = true;
+        if (s->mla) {
+            /* DeepSeek-V2's names and order (kernels/cpu/mla.h); norms: ones, no decay. */
+            const int H = s->n_heads, dqk = s->qk_nope_head_dim + s->qk_rope_head_dim, R = s->kv_lora_rank;
+            if (s->q_lora_rank > 0) {
+                LAYER_TENSOR("attn.wq_a.weight", s->q_lora_rank, C, true, std);
+                LAYER_TENSOR("attn.q_norm.weight", s->q_lora_rank, 0, false, 0.0f);
+                LAYER_TENSOR("attn.wq_b.weight", H * dqk, s->q_lora_rank, true, std);
+            } else {
+                LAYER_TENSOR("attn.wq.weight", H * dqk, C, true, std);
+            }
+            LAYER_TENSOR("attn.wkv_a.weight", R + s->qk_rope_head_dim, C, true, std);
+            LAYER_TENSOR("attn.kv_norm.weight", R, 0, false, 0.0f);
+            LAYER_TENSOR("attn.wkv_b.weight", H * (s->qk_nope_head_dim + s->v_head_dim), R, true, std);
+            LAYER_TENSOR("attn.wo.weight", C, H * s->v_head_dim, true, std_out);
+        } else {
+            LAYER_TENSOR("attn.wq.weight", Hd, C, true, std);
+            LAYER_TENSOR("attn.wk.weight", KVd, C, true, std);
+            LAYER_TENSOR("attn.wv.weight", KVd, C, true, std);
+            LAYER_TENSOR("attn.wo.weight", C, Hd, true, std_out);
+            /* The attention dials' tensors (model.h): dense group, no weight decay. */
+            if (s->qk_norm) {
+                LAYER_TENSOR("attn.q_norm.weight", s->head_dim, 0, false, 0.0f);
+                LAYER_TENSOR("attn.k_norm.weight", s->head_dim, 0, false, 0.0f);
+            }
+            if (s->attn_sinks) {
+                LAYER_TENSOR("attn.sinks", s->n_heads, 0, false, 0.0f);
+                m->tensors[m->n_tensors - 1].init_zeros = true;
+            }
         }
         LAYER_TENSOR("ffn_norm.weight", C, 0, false, 0.0f);
         if (!is_moe_block(s, l)) {
@@ -197,6 +222,10 @@ Model *model_create_on(const ModelBackend *be, const ModelShape *shape, int max_
         (s->attn_global_every > 0 && (s->attn_local_window <= 0 || s->attn_window != 0)))
         die("model: attn_global_every %d needs attn_local_window > 0 (%d) and attn_window 0 (%d)", s->attn_global_every,
             s->attn_local_window, s->attn_window);
+    if (s->mla && (s->q_lora_rank < 0 || s->kv_lora_rank <= 0 || s->qk_nope_head_dim <= 0 || s->qk_rope_head_dim <= 0 ||
+                   s->qk_rope_head_dim % 2 || s->v_head_dim <= 0 || s->n_kv_heads != s->n_heads))
+        die("model: inconsistent MLA shape (q_lora_rank %d, kv_lora_rank %d, qk_nope %d, qk_rope %d, v %d, kv heads %d)",
+            s->q_lora_rank, s->kv_lora_rank, s->qk_nope_head_dim, s->qk_rope_head_dim, s->v_head_dim, s->n_kv_heads);
     if (s->n_routed_experts > 0 && (s->n_dense_layers < 0 || s->n_dense_layers >= s->n_layers || s->n_shared_experts < 0))
         die("model: n_dense_layers %d leaves no MoE block of %d", s->n_dense_layers, s->n_layers);
     if ((s->expert_precision != QUANT_FP32 || s->router_bf16) && strcmp(be->name, "cpu") != 0)

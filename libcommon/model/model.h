@@ -9,6 +9,7 @@
  *                                          squared_reglu: model/ffn_activation.h)
  *                                          or, from n_dense_layers on, MoE: shared
  *                                          experts + routed experts (the CPU op: kernels/cpu/moe.h)
+ *                 (attention = mla: the block's attention is kernels/cpu/mla.h's instead)
  *   logits = output(RMSNorm(x));  loss = cross-entropy (masked positions left out)
  *
  * The front owns a table of named tensors (nmoe-checkpoint(5) lists the names and
@@ -90,6 +91,10 @@ typedef struct {
      *   others over a window of attn_local_window tokens (attn_window is then 0). */
     int qk_norm, attn_sinks;
     int attn_global_every, attn_local_window;
+    /* attention = mla (1; 0: mha): DeepSeek-V2's multi-head latent attention in every
+     * block (kernels/cpu/mla.h), dims resolved (> 0; q_lora_rank 0: no query compression).
+     * n_kv_heads = n_heads and head_dim are then unused by the attention. */
+    int mla, q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim;
 } ModelShape;
 
 ModelShape model_shape_from_config(const Config *c);

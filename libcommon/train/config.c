@@ -27,6 +27,7 @@ static const char *const router_precisions[] = { "fp32", "bf16", NULL };
 static const char *const rope_scalings[] = { "none", "yarn", NULL };
 static const char *const ffn_activations[] = { "swiglu", "relu2", "squared_reglu", NULL };
 static const char *const optimizers[] = { "adamw", "muon", NULL };
+static const char *const attentions[] = { "mha", "mla", NULL };
 
 /* name, section, type, offset, imin, imax, fmin, fmax, fmin_open, fmax_open, fingerprinted, choices, help,
  * fingerprint_if_set (true for every fingerprinted key added from now on: see config.h) */
@@ -60,6 +61,18 @@ static const ConfigKey keys[] = {
     /* architecture dials */
     { "ffn_activation", "model", CONFIG_STRING, OFF(ffn_activation), 0, 0, 0, 0, false, false, true, ffn_activations,
       "activation of every FFN (dense, shared and routed experts): swiglu, relu2 (no W3 matrix) or squared_reglu", true },
+    { "attention", "model", CONFIG_STRING, OFF(attention), 0, 0, 0, 0, false, false, true, attentions,
+      "attention of every block: mha (multi-head, grouped-query with n_kv_heads) or mla (DeepSeek-V2 multi-head latent attention; CPU backend)", true },
+    { "q_lora_rank", "model", CONFIG_INT, OFF(q_lora_rank), 0, 65536, 0, 0, false, false, true, NULL,
+      "MLA: rank of the query compression (wq_a, q_norm, wq_b); 0 = none (one wq)", true },
+    { "kv_lora_rank", "model", CONFIG_INT, OFF(kv_lora_rank), 0, 65536, 0, 0, false, false, true, NULL,
+      "MLA: rank of the compressed key/value latent c_kv; 0 = 4 * dim / n_heads", true },
+    { "qk_nope_head_dim", "model", CONFIG_INT, OFF(qk_nope_head_dim), 0, 65536, 0, 0, false, false, true, NULL,
+      "MLA: per-head query/key part without RoPE; 0 = dim / n_heads", true },
+    { "qk_rope_head_dim", "model", CONFIG_INT, OFF(qk_rope_head_dim), 0, 65536, 0, 0, false, false, true, NULL,
+      "MLA: per-head query/key part with RoPE (the key's is shared by all heads), even; 0 = dim / n_heads / 2, rounded up to even", true },
+    { "v_head_dim", "model", CONFIG_INT, OFF(v_head_dim), 0, 65536, 0, 0, false, false, true, NULL,
+      "MLA: per-head value size (wo reads n_heads * v_head_dim); 0 = dim / n_heads", true },
     { "z_loss", "train", CONFIG_FLOAT, OFF(z_loss), 0, 0, 0, 1e6, false, false, true, NULL,
       "z-loss (PaLM): adds z_loss * mean over counted targets of logsumexp(logits)^2 to the objective; 0 = off", true },
     { "router_z_loss", "train", CONFIG_FLOAT, OFF(router_z_loss), 0, 0, 0, 1e6, false, false, true, NULL,
@@ -236,6 +249,7 @@ void config_defaults(Config *c)
     c->norm_eps = 1e-5;
     c->init_std = 0.02;
     strcpy(c->ffn_activation, "swiglu");
+    strcpy(c->attention, "mha"); /* MLA dims 0: config_mla_dims's defaults */
     /* MoE defaults follow nmoe's config.py. */
     c->n_dense_layers = 1;
     c->n_routed_experts = 0;
@@ -311,6 +325,7 @@ static size_t string_cap(const ConfigKey *k)
     if (strcmp(k->name, "ffn_activation") == 0) return sizeof(((Config *)0)->ffn_activation);
     if (strcmp(k->name, "rope_scaling") == 0) return sizeof(((Config *)0)->rope_scaling);
     if (strcmp(k->name, "optimizer") == 0) return sizeof(((Config *)0)->optimizer);
+    if (strcmp(k->name, "attention") == 0) return sizeof(((Config *)0)->attention);
     return CONFIG_STRING_MAX;
 }
 
@@ -530,6 +545,16 @@ bool config_set(Config *c, const char *assignment, char *err, size_t cap)
 
 int64_t config_head_dim(const Config *c) { return c->dim / c->n_heads; }
 int64_t config_kv_heads(const Config *c) { return c->n_kv_heads ? c->n_kv_heads : c->n_heads; }
+MlaDims config_mla_dims(const Config *c)
+{
+    const int64_t hd = config_head_dim(c);
+    MlaDims d = { c->q_lora_rank, c->kv_lora_rank, c->qk_nope_head_dim, c->qk_rope_head_dim, c->v_head_dim };
+    if (!d.kv_lora_rank) d.kv_lora_rank = 4 * hd;
+    if (!d.qk_nope_head_dim) d.qk_nope_head_dim = hd;
+    if (!d.qk_rope_head_dim) d.qk_rope_head_dim = hd / 2 + (hd / 2) % 2;
+    if (!d.v_head_dim) d.v_head_dim = hd;
+    return d;
+}
 int64_t config_micro_batch(const Config *c) { return c->micro_batch_size ? c->micro_batch_size : c->batch_size; }
 int64_t config_tokens_per_step(const Config *c) { return c->batch_size * c->seq_len; }
 int64_t config_moe_inter_dim(const Config *c) { return c->moe_inter_dim ? c->moe_inter_dim : c->inter_dim; }
@@ -618,6 +643,25 @@ bool config_check(const Config *c, const char *origin, char *err, size_t cap)
                            "for one window everywhere, attn_global_every = 0 for none", origin,
                            (long long)c->attn_global_every, c->attn_global_every == 1 ? "no local block" : "no global block",
                            (long long)c->n_layers);
+    if (strcmp(c->attention, "mla") == 0) {
+        /* MLA has its own attention: the mha dials do not reach it (yet). */
+        const char *k = c->qk_norm ? "qk_norm" : c->attn_sinks ? "attn_sinks" : c->attn_global_every ? "attn_global_every"
+                      : strcmp(c->rope_scaling, "none") != 0 ? "rope_scaling" : NULL;
+        if (k)
+            return errbuf_fail(err, cap, "%s: %s is a dial of attention = \"mha\"; attention = \"mla\" does not have it "
+                               "(MLA has its own q_norm and kv_norm and one window, attn_window)", origin, k);
+        if (config_mla_dims(c).qk_rope_head_dim % 2 != 0)
+            return errbuf_fail(err, cap, "%s: qk_rope_head_dim (%lld) must be even for rotary embeddings", origin,
+                               (long long)c->qk_rope_head_dim);
+        if (c->n_kv_heads != 0 && c->n_kv_heads != c->n_heads)
+            return errbuf_fail(err, cap, "%s: n_kv_heads (%lld): attention = \"mla\" has no grouped-query heads (its keys "
+                               "and values come from one shared latent); leave n_kv_heads at 0", origin,
+                               (long long)c->n_kv_heads);
+    } else if (c->q_lora_rank || c->kv_lora_rank || c->qk_nope_head_dim || c->qk_rope_head_dim || c->v_head_dim) {
+        const char *k = c->q_lora_rank ? "q_lora_rank" : c->kv_lora_rank ? "kv_lora_rank"
+                      : c->qk_nope_head_dim ? "qk_nope_head_dim" : c->qk_rope_head_dim ? "qk_rope_head_dim" : "v_head_dim";
+        return errbuf_fail(err, cap, "%s: %s is an MLA dimension: set attention = \"mla\" (or leave it at 0)", origin, k);
+    }
     if (c->validation_log_bpb && !c->tokenizer[0])
         return errbuf_fail(err, cap, "%s: validation_log_bpb needs tokenizer (the data's tokenizer, for its byte lengths)",
                            origin);

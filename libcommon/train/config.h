@@ -34,6 +34,10 @@ typedef struct {
     int64_t rope_original_seq_len; /* yarn: the context the frequencies were trained for */
     double yarn_beta_fast, yarn_beta_slow;
     char ffn_activation[16];   /* swiglu, relu2 or squared_reglu (model/ffn_activation.h) */
+    /* attention = "mla": DeepSeek's multi-head latent attention (kernels/cpu/mla.h); the
+     * dims at 0 take the defaults of config_mla_dims */
+    char attention[8];         /* mha or mla */
+    int64_t q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim;
     double z_loss;             /* coefficient of mean logsumexp(logits)^2 in the objective */
     double router_z_loss;      /* MoE: coefficient of mean logsumexp(router logits)^2, per block */
     /* attention dials (model/model.h ModelShape) */
@@ -129,6 +133,12 @@ void config_value_json(const Config *c, const ConfigKey *k, char *buf, size_t ca
 
 /* Derived sizes. */
 int64_t config_head_dim(const Config *c);
+/* MLA (attention = "mla"): the dims with the defaults for 0 filled in, from head_dim =
+ * dim / n_heads (DeepSeek-V2-Lite's ratios: head_dim 128 gives kv 512, nope 128, rope 64,
+ * v 128): kv_lora_rank 4 head_dim, qk_nope_head_dim head_dim, qk_rope_head_dim
+ * head_dim / 2 (rounded up to even), v_head_dim head_dim; q_lora_rank stays (0: none). */
+typedef struct { int64_t q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim; } MlaDims;
+MlaDims config_mla_dims(const Config *c);
 int64_t config_kv_heads(const Config *c);        /* n_kv_heads, or n_heads when 0 */
 int64_t config_micro_batch(const Config *c);     /* micro_batch_size, or batch_size when 0 */
 int64_t config_tokens_per_step(const Config *c); /* batch_size * seq_len */

@@ -197,6 +197,69 @@ class Attention(nn.Module):
         return self.wo(out.transpose(1, 2).reshape(B, T, self.H * self.hd))
 
 
+class MLA(nn.Module):
+    """DeepSeek-V2's multi-head latent attention, written after model.py of DeepSeek-V3's
+    reference code ("naive" attention: keys and values expanded per head). RoPE as
+    DeepSeek writes it: complex rotation of consecutive pairs, frequencies over the
+    qk_rope_head_dim wide parts (its own tables, computed here in double)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        C, H = cfg["dim"], cfg["n_heads"]
+        hd = C // H
+        self.H = H
+        self.q_lora = cfg["q_lora_rank"]
+        self.kv_lora = cfg["kv_lora_rank"] or 4 * hd
+        self.dn = cfg["qk_nope_head_dim"] or hd
+        self.dr = cfg["qk_rope_head_dim"] or (hd // 2 + (hd // 2) % 2)
+        self.dv = cfg["v_head_dim"] or hd
+        self.dqk = self.dn + self.dr
+        self.window = cfg["attn_window"]
+        eps = cfg["norm_eps"]
+        if self.q_lora > 0:
+            self.wq_a = nn.Linear(C, self.q_lora, bias=False)
+            self.q_norm = RMSNorm(self.q_lora, eps)
+            self.wq_b = nn.Linear(self.q_lora, H * self.dqk, bias=False)
+        else:
+            self.wq = nn.Linear(C, H * self.dqk, bias=False)
+        self.wkv_a = nn.Linear(C, self.kv_lora + self.dr, bias=False)
+        self.kv_norm = RMSNorm(self.kv_lora, eps)
+        self.wkv_b = nn.Linear(self.kv_lora, H * (self.dn + self.dv), bias=False)
+        self.wo = nn.Linear(H * self.dv, C, bias=False)
+        T = cfg["seq_len"]
+        freqs = torch.tensor([[p * cfg["rope_theta"] ** (-2.0 * i / self.dr) for i in range(self.dr // 2)]
+                              for p in range(T)], dtype=torch.float64)
+        self.freqs_cis = torch.polar(torch.ones_like(freqs), freqs).to(torch.complex64)
+
+    def rope(self, x):
+        """x: (B, T, heads, dr); DeepSeek-V3's apply_rotary_emb."""
+        B, T = x.shape[0], x.shape[1]
+        xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+        return torch.view_as_real(xc * self.freqs_cis[:T].view(1, T, 1, -1)).flatten(3)
+
+    def forward(self, x, cos, sin):
+        B, T, _ = x.shape
+        q = self.wq_b(self.q_norm(self.wq_a(x))) if self.q_lora > 0 else self.wq(x)
+        q = q.view(B, T, self.H, self.dqk)
+        q_nope, q_pe = torch.split(q, [self.dn, self.dr], dim=-1)
+        q = torch.cat([q_nope, self.rope(q_pe)], dim=-1)
+        kv = self.wkv_a(x)
+        kv, k_pe = torch.split(kv, [self.kv_lora, self.dr], dim=-1)
+        k_pe = self.rope(k_pe.unsqueeze(2))
+        kv = self.wkv_b(self.kv_norm(kv)).view(B, T, self.H, self.dn + self.dv)
+        k_nope, v = torch.split(kv, [self.dn, self.dv], dim=-1)
+        k = torch.cat([k_nope, k_pe.expand(-1, -1, self.H, -1)], dim=-1)
+        scores = torch.einsum("bshd,bthd->bsht", q, k) / math.sqrt(self.dqk)
+        t = torch.arange(T).view(T, 1)
+        j = torch.arange(T).view(1, T)
+        visible = j <= t
+        if self.window > 0:
+            visible = visible & (j > t - self.window)
+        scores = scores.masked_fill(~visible.view(1, T, 1, T), float("-inf"))
+        out = torch.einsum("bsht,bthd->bshd", scores.softmax(dim=-1), v)
+        return self.wo(out.flatten(2))
+
+
 class FeedForward(nn.Module):
     """w2(act(w1 x, w3 x)): SwiGLU, or the ffn_activation dial's relu2 (no w3) or
     squared_reglu."""
@@ -239,7 +302,7 @@ class Block(nn.Module):
     def __init__(self, cfg, moe, layer):
         super().__init__()
         self.attn_norm = RMSNorm(cfg["dim"], cfg["norm_eps"])
-        self.attn = Attention(cfg, layer)
+        self.attn = MLA(cfg) if cfg.get("attention", "mha") == "mla" else Attention(cfg, layer)
         self.ffn_norm = RMSNorm(cfg["dim"], cfg["norm_eps"])
         self.ffn = MoEFFN(cfg) if moe else FeedForward(cfg["dim"], cfg["inter_dim"], cfg.get("ffn_activation", "swiglu"))
 
@@ -433,7 +496,7 @@ def main():
 
     # Parameter groups: dense (decayed matrices / the rest), routed experts (decayed, own
     # lr), routers (own lr, no decay). lr_expert / lr_router of 0 mean lr_dense.
-    decayed = ("wq", "wk", "wv", "wo", "w1", "w2", "w3")
+    decayed = ("wq", "wk", "wv", "wo", "w1", "w2", "w3", "wq_a", "wq_b", "wkv_a", "wkv_b")
     peak = {"dense": cfg["lr_dense"], "expert": cfg["lr_expert"] or cfg["lr_dense"],
             "router": cfg["lr_router"] or cfg["lr_dense"]}
     muon_on = cfg.get("optimizer", "adamw") == "muon"

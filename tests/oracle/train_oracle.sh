@@ -179,6 +179,16 @@ sed 's/^\[model\]$/[model]\nqk_norm = true\nattn_sinks = true\nattn_global_every
     "$tmp/gqa.toml" >"$tmp/gqa_all.toml"
 sed 's/^attn_window = 9$/attn_global_every = 2\nattn_local_window = 9\nattn_sinks = true/' "$tmp/window.toml" \
     >"$tmp/window_lg.toml"
+# attention = mla (DeepSeek-V2's latent attention, the MLA module of torch_reference.py):
+# "mla" is "gqa" (no grouped heads) with MLA dims and no query compression; "mla_q" has
+# query compression, unequal nope/rope/v dims and a sliding window; "moe_mla" is "moe"
+# with MLA and the default dims (4 head_dim latent, head_dim / 2 rope).
+sed -e 's/^n_kv_heads = 2$/n_kv_heads = 0\nattention = "mla"\nkv_lora_rank = 32\nqk_nope_head_dim = 16\nqk_rope_head_dim = 8\nv_head_dim = 16/' \
+    "$tmp/gqa.toml" >"$tmp/mla.toml"
+sed -e 's/^n_kv_heads = 2$/n_kv_heads = 0\nattention = "mla"\nq_lora_rank = 24\nkv_lora_rank = 20\nqk_nope_head_dim = 12\nqk_rope_head_dim = 6\nv_head_dim = 10\nattn_window = 7/' \
+    "$tmp/gqa.toml" >"$tmp/mla_q.toml"
+sed -e 's/^n_kv_heads = 2$/n_kv_heads = 0\nattention = "mla"/' "$tmp/moe.toml" >"$tmp/moe_mla.toml"
+grep -q 'attention = "mla"' "$tmp/mla.toml" && grep -q q_lora_rank "$tmp/mla_q.toml" && grep -q mla "$tmp/moe_mla.toml"
 grep -q router_z_loss "$tmp/moe_rz.toml"
 grep -q qk_norm "$tmp/gqa_qk.toml" && grep -q attn_sinks "$tmp/gqa_sinks.toml" && grep -q attn_local_window "$tmp/gqa_all.toml"
 grep -q attn_global_every "$tmp/window_lg.toml" && ! grep -q attn_window "$tmp/window_lg.toml"
@@ -189,7 +199,7 @@ sed 's/^\[model\]$/[model]\nrope_scaling = "yarn"\nrope_factor = 4.0\nrope_origi
     "$tmp/gqa.toml" >"$tmp/gqa_yarn.toml"
 grep -q n_limited_groups "$tmp/moe_group.toml" && grep -q yarn "$tmp/gqa_yarn.toml"
 
-for c in ${ORACLE_CONFIGS:-gqa window moe moe_softmax moe_relu2 moe_sqreglu gqa_z moe_rz moe_softmax_rz gqa_qk gqa_sinks gqa_all window_lg moe_group gqa_yarn}; do
+for c in ${ORACLE_CONFIGS:-gqa window moe moe_softmax moe_relu2 moe_sqreglu gqa_z moe_rz moe_softmax_rz gqa_qk gqa_sinks gqa_all window_lg moe_group gqa_yarn mla mla_q moe_mla}; do
     mkdir "$tmp/$c"
     echo "== $c"
     OMP_NUM_THREADS=2 "$dump" "$tmp/$c.toml" "$tmp/$c"
