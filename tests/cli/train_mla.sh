@@ -23,6 +23,12 @@ expect_fail 2 "kv_lora_rank is an MLA dimension" nmoe-train -q tiny.toml --set k
 expect_fail 2 "q_lora_rank is an MLA dimension" nmoe-train -q tiny.toml --set q_lora_rank=8
 expect_fail 2 "n_kv_heads (2): attention = \"mla\" has no grouped-query heads" \
     nmoe-train -q tiny.toml --set attention=mla
+# The mha attention dials do not reach MLA's attention: refused, naming the dial.
+for d in qk_norm=true attn_sinks=true "attn_global_every=2 --set attn_local_window=4" \
+         "rope_scaling=yarn --set rope_factor=2 --set rope_original_seq_len=16"; do
+    # shellcheck disable=SC2086
+    expect_fail 2 "${d%%=*} is a dial of attention = \"mha\"" nmoe-train -q tiny.toml "${mla[@]}" --set $d
+done
 expect_fail 2 "kv_lora_rank: -1 is out of range [0, 65536]" nmoe-train -q tiny.toml "${mla[@]}" --set kv_lora_rank=-1
 expect_fail 2 'backend "cuda": attention "mla" is not in the CUDA backend' \
     nmoe-train -q tiny.toml "${mla[@]}" --backend cuda --set out_dir=out_cuda

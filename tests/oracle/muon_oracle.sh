@@ -79,7 +79,13 @@ lr_muon = 0.02
 TOML
 { cat "$tmp/moe.toml"; printf 'muon_experts = false\nadam_beta2_expert = 0.99\nmuon_nesterov = false\nlr_expert = 8e-3\n'; } >"$tmp/moe_adamexp.toml"
 
-for c in ${MUON_ORACLE_CONFIGS:-dense moe moe_adamexp}; do
+# "mla": "dense" with attention = "mla" and query compression, so Muon also takes
+# MLA's wq_a, wq_b, wkv_a and wkv_b (its q_norm and kv_norm stay on AdamW).
+sed -e 's/^n_kv_heads = 2$/n_kv_heads = 0\nattention = "mla"\nq_lora_rank = 24\nkv_lora_rank = 32\nqk_nope_head_dim = 16\nqk_rope_head_dim = 8\nv_head_dim = 16/' \
+    "$tmp/dense.toml" >"$tmp/mla.toml"
+grep -q q_lora_rank "$tmp/mla.toml"
+
+for c in ${MUON_ORACLE_CONFIGS:-dense moe moe_adamexp mla}; do
     mkdir "$tmp/$c"
     echo "== $c"
     OMP_NUM_THREADS=2 "$dump" "$tmp/$c.toml" "$tmp/$c"

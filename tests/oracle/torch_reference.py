@@ -445,7 +445,8 @@ def is_muon_tensor(cfg, name):
         return False
     if ".experts." in name and ".shared_experts." not in name:
         return cfg["muon_experts"]
-    return name.split(".")[-2] in ("wq", "wk", "wv", "wo", "w1", "w2", "w3")
+    # every 2-D dense matrix but the embedding and the head (optimizer.c), MLA's included
+    return name.split(".")[-2] in ("wq", "wk", "wv", "wo", "w1", "w2", "w3", "wq_a", "wq_b", "wkv_a", "wkv_b")
 
 
 def group_warmup(cfg, kind):
