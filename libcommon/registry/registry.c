@@ -1,5 +1,6 @@
 /* registry.c: see registry.h. */
 #include "registry/registry.h"
+#include "base/clock.h"
 #include "base/error.h"
 
 #include <errno.h>
@@ -118,16 +119,26 @@ Registry *registry_open(const char *path)
     if (sqlite3_db_readonly(g->db, "main") == 1) die("%s: run registry: opened read-only (no write permission)", path);
     /* WAL: readers never block the writer, and a writer blocks others only for the
      * moment of its transaction. */
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(g->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK) {
-        fail_db(g, err, sizeof err, "cannot set WAL mode");
-        die("%s", err);
-    }
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        fail_db(g, err, sizeof err, "cannot set WAL mode");
-        die("%s", err);
+    sqlite3_stmt *st = NULL;
+    /* Switching a new file to WAL needs an exclusive lock, and SQLite answers BUSY at
+     * once, without the busy handler, when another process opening the same new file
+     * holds a shared lock (the runs of a parallel sweep start together): retry for as
+     * long as the busy timeout would have waited. */
+    const double give_up = monotonic_s() + REGISTRY_BUSY_MS / 1000.0;
+    for (;;) {
+        if (sqlite3_prepare_v2(g->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) == SQLITE_OK) {
+            rc = sqlite3_step(st);
+            if (rc == SQLITE_ROW) break;
+            sqlite3_finalize(st);
+            st = NULL;
+        } else {
+            rc = sqlite3_errcode(g->db);
+        }
+        if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) || monotonic_s() > give_up) {
+            fail_db(g, err, sizeof err, "cannot set WAL mode");
+            die("%s", err);
+        }
+        sqlite3_sleep(10);
     }
     char mode[16];
     snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(st, 0));

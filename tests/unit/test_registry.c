@@ -1,6 +1,7 @@
 /* test_registry.c: the run registry (registry.h): the row a start inserts, what an end
  * records, a resumed run's second segment on the same row, NaN losses keeping the
- * row's, an end for a row that is not there, and the exit-status mapping. (The CLI
+ * row's, an end for a row that is not there, the exit-status mapping, and processes
+ * that open one new file at the same moment (a parallel sweep's runs). (The CLI
  * tests cover nmoe-train's use, parallel writers and the errors that die.) */
 #include "check.h"
 #include "registry/registry.h"
@@ -9,6 +10,7 @@
 #include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* One text value of a query against the file (an independent connection). */
@@ -26,6 +28,46 @@ static const char *query(const char *path, const char *sql)
     sqlite3_finalize(st);
     sqlite3_close(db);
     return out;
+}
+
+/* PROCS processes released together by one pipe open the same new file, each OPENS
+ * times, and add a row each time: every one must succeed (the switch to WAL mode and
+ * the opening of a log that another's close is removing race there). Returns how many
+ * children failed. */
+enum { PROCS = 8, OPENS = 25 };
+static int open_together(const char *path)
+{
+    int gate[2];
+    if (pipe(gate) != 0) return PROCS;
+    pid_t kids[PROCS];
+    for (int i = 0; i < PROCS; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            close(gate[1]);
+            char c;
+            if (read(gate[0], &c, 1) != 0) _exit(3); /* EOF: the gate opened */
+            /* Each opens, writes and closes again and again: the last close of a WAL
+             * file checkpoints and removes the log while others open it. */
+            for (int k = 0; k < OPENS; k++) {
+                char id[17];
+                snprintf(id, sizeof id, "%016x", 0xa000 + i * OPENS + k);
+                Registry *g = registry_open(path);
+                RegistryStart s = { .id = id, .fingerprint = "fedcba9876543210", .config = "{}", .git_rev = "r",
+                                    .version = "0", .host = "h", .backend = "cpu", .out_dir = "/x", .pid = 1 };
+                registry_start(g, &s);
+                registry_close(g);
+            }
+            _exit(0);
+        }
+    }
+    close(gate[0]);
+    close(gate[1]);
+    int failed = 0;
+    for (int i = 0; i < PROCS; i++) {
+        int st = 0;
+        if (kids[i] < 0 || waitpid(kids[i], &st, 0) != kids[i] || !WIFEXITED(st) || WEXITSTATUS(st) != 0) failed++;
+    }
+    return failed;
 }
 
 int main(void)
@@ -91,6 +133,13 @@ int main(void)
     CHECK_STR(registry_status(NMOE_EXIT_INTERRUPTED, false), "interrupted");
     CHECK_STR(registry_status(NMOE_EXIT_FAILURE, false), "failed");
     CHECK_STR(registry_status(NMOE_EXIT_USAGE, false), "failed");
+
+    for (int round = 0; round < 4; round++) {
+        char fresh[300];
+        snprintf(fresh, sizeof fresh, "%s/together-%d.db", dir, round);
+        CHECK_EQ_INT(open_together(fresh), 0);
+        CHECK_EQ_INT(atoi(query(fresh, "select count(*) from runs")), PROCS * OPENS);
+    }
 
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
