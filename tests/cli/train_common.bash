@@ -56,3 +56,17 @@ after_step() {
 
 # Checkpoint paths name the out_dir; make them comparable across out_dirs.
 norm_paths() { sed -E 's#"(path|checkpoint)":"[^"]*/(step-[0-9]+)"#"\1":"\2"#g'; }
+
+# check_resume NAME SETTINGS...: tiny.toml with SETTINGS for its steps straight, against
+# 8 steps and a resume from there: the streams after step 8 must be identical, and the
+# straight run must finish.
+check_resume() {
+    local name=$1
+    shift
+    nmoe-train -q tiny.toml "$@" --set out_dir=out_${name}_a >${name}_a.ndjson
+    nmoe-train -q tiny.toml "$@" --set out_dir=out_${name}_b --set steps=8 >${name}_b.ndjson
+    nmoe-train -q tiny.toml "$@" --set out_dir=out_${name}_b --resume out_${name}_b >>${name}_b.ndjson
+    diff <(after_step 8 ${name}_a.ndjson | norm_paths) <(after_step 8 ${name}_b.ndjson | norm_paths) \
+        || fail "$name: resume from step 8 differs"
+    tail -n 1 ${name}_a.ndjson | grep -q '"reason":"finished"' || fail "$name: did not finish"
+}

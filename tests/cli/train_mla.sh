@@ -39,16 +39,6 @@ fp() { nmoe-train --print-config "$@" | grep -o '"fingerprint":"[0-9a-f]*"'; }
 [ "$(fp tiny.toml)" = "$(fp tiny.toml --set attention=mha)" ] || fail "attention = mha moved the fingerprint"
 [ "$(fp tiny.toml)" != "$(fp tiny.toml "${mla[@]}")" ] || fail "attention = mla left the fingerprint"
 
-check_resume() {
-    local name=$1
-    shift
-    nmoe-train -q tiny.toml "$@" --set out_dir=out_${name}_a >${name}_a.ndjson
-    nmoe-train -q tiny.toml "$@" --set out_dir=out_${name}_b --set steps=8 >${name}_b.ndjson
-    nmoe-train -q tiny.toml "$@" --set out_dir=out_${name}_b --resume out_${name}_b >>${name}_b.ndjson
-    diff <(after_step 8 ${name}_a.ndjson | norm_paths) <(after_step 8 ${name}_b.ndjson | norm_paths) \
-        || fail "$name: resume from step 8 differs"
-    tail -n 1 ${name}_a.ndjson | grep -q '"reason":"finished"' || fail "$name: did not finish"
-}
 check_resume mla "${mla[@]}"
 check_resume mla_q "${mla[@]}" --set q_lora_rank=12 --set attn_window=8
 # MoE with MLA and the default dims (kv_lora_rank 4 d, rope d / 2).

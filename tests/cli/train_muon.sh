@@ -29,16 +29,6 @@ expect_fail 2 'backend "cuda": optimizer "muon" is not in the CUDA backend (it h
 moe=(--set n_routed_experts=8 --set n_activated_experts=2 --set n_shared_experts=1 --set n_dense_layers=1
      --set moe_inter_dim=16 --set router_bias_update_rate=0.01)
 muon=(--set optimizer=muon --set lr_muon=0.01)
-check_resume() {
-    local name=$1
-    shift
-    nmoe-train -q tiny.toml "$@" --set out_dir=out_${name}_a >${name}_a.ndjson
-    nmoe-train -q tiny.toml "$@" --set out_dir=out_${name}_b --set steps=8 >${name}_b.ndjson
-    nmoe-train -q tiny.toml "$@" --set out_dir=out_${name}_b --resume out_${name}_b >>${name}_b.ndjson
-    diff <(after_step 8 ${name}_a.ndjson | norm_paths) <(after_step 8 ${name}_b.ndjson | norm_paths) \
-        || fail "$name: resume from step 8 differs"
-    tail -n 1 ${name}_a.ndjson | grep -q '"reason":"finished"' || fail "$name: did not finish"
-}
 
 check_resume adamw "${moe[@]}"
 check_resume dense "${muon[@]}"

@@ -24,18 +24,8 @@ expect_fail 2 'backend "cuda": rope_scaling "yarn" is not in the CUDA backend' \
     nmoe-train -q tiny.toml "${yarn[@]}" --backend cuda --set out_dir=out_cuda
 [ ! -e out_cuda ] || fail "yarn on cuda: wrote $(ls out_cuda)"
 
-run() { # name, then extra --set arguments: an uninterrupted run and one resumed at step 8
-    local name=$1
-    shift
-    nmoe-train -q tiny.toml "$@" --set out_dir=out_${name}_a >${name}_a.ndjson
-    nmoe-train -q tiny.toml "$@" --set out_dir=out_${name}_b --set steps=8 >${name}_b.ndjson
-    nmoe-train -q tiny.toml "$@" --set out_dir=out_${name}_b --resume out_${name}_b >>${name}_b.ndjson
-    diff <(after_step 8 ${name}_a.ndjson | norm_paths) <(after_step 8 ${name}_b.ndjson | norm_paths) \
-        || fail "$name: resume from step 8 differs"
-    tail -n 1 ${name}_a.ndjson | grep -q '"reason":"finished"' || fail "$name: did not finish"
-}
-run yarn "${yarn[@]}"
-run plain
+check_resume yarn "${yarn[@]}"
+check_resume plain
 [ "$(grep '"step":12,"loss"' yarn_a.ndjson)" != "$(grep '"step":12,"loss"' plain_a.ndjson)" ] || fail "yarn changed nothing"
 nmoe-train tiny.toml --resume out_yarn_a >/dev/null 2>fp.err && fail "resumed a yarn checkpoint without yarn"
 grep -q 'rope_scaling' fp.err || fail "refusal does not name rope_scaling: $(cat fp.err)"

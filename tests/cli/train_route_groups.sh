@@ -27,18 +27,8 @@ expect_fail 2 'backend "cuda": n_expert_groups 2 (group-limited routing) is not 
     nmoe-train -q tiny.toml "${moe[@]}" --set n_expert_groups=2 --backend cuda --set out_dir=out_cuda
 [ ! -e out_cuda ] || fail "groups on cuda: wrote $(ls out_cuda)"
 
-run() { # name, then extra --set arguments: an uninterrupted run and one resumed at step 8
-    local name=$1
-    shift
-    nmoe-train -q tiny.toml "${moe[@]}" "$@" --set out_dir=out_${name}_a >${name}_a.ndjson
-    nmoe-train -q tiny.toml "${moe[@]}" "$@" --set out_dir=out_${name}_b --set steps=8 >${name}_b.ndjson
-    nmoe-train -q tiny.toml "${moe[@]}" "$@" --set out_dir=out_${name}_b --resume out_${name}_b >>${name}_b.ndjson
-    diff <(after_step 8 ${name}_a.ndjson | norm_paths) <(after_step 8 ${name}_b.ndjson | norm_paths) \
-        || fail "$name: resume from step 8 differs"
-    tail -n 1 ${name}_a.ndjson | grep -q '"reason":"finished"' || fail "$name: did not finish"
-}
-run grouped --set n_expert_groups=2 --set n_limited_groups=1
-run plain
+check_resume grouped "${moe[@]}" --set n_expert_groups=2 --set n_limited_groups=1
+check_resume plain "${moe[@]}"
 grep -q '"kind":"router"' grouped_a.ndjson || fail "grouped: no router lines"
 grep '"kind":"router"' grouped_a.ndjson | grep -q '"entropy"' || fail "grouped: router lines lack entropy: $(grep -m1 '"kind":"router"' grouped_a.ndjson)"
 [ "$(grep '"step":12,"loss"' grouped_a.ndjson)" != "$(grep '"step":12,"loss"' plain_a.ndjson)" ] \
