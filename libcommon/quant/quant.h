@@ -110,6 +110,10 @@ bool quant_format_parse(const char *name, QuantFormat *out);
 /* Elements per block: 32, 16, or 0 for the unblocked formats. */
 int quant_block_size(QuantFormat f);
 
+/* Largest |x| over n values (a block's or a tensor's, for its scale); NaN when one is
+ * NaN or Inf. */
+float quant_amax(const float *x, size_t n);
+
 /* out = dequantize(quantize(in)) for a row-major [rows, cols] matrix, the blocks along
  * `axis` (1: along each row, i.e. the reduction runs over cols; 0: along each column).
  * The per-tensor scales (fp8_e4m3, nvfp4) are over the whole matrix. out may be in. */

@@ -29,8 +29,7 @@ int quant_block_size(QuantFormat f)
     }
 }
 
-/* Largest |x| over n values; NaN when one is NaN or Inf. */
-static float amax_of(const float *x, size_t n)
+float quant_amax(const float *x, size_t n)
 {
     float amax = 0.0f;
     for (size_t i = 0; i < n; i++) {
@@ -54,7 +53,7 @@ void quant_qdq_matrix(QuantFormat f, const float *in, float *out, size_t rows, s
     }
     float amax = 0.0f;
     if (f == QUANT_FP8_E4M3 || f == QUANT_NVFP4) {
-        amax = amax_of(in, n);
+        amax = quant_amax(in, n);
         if (isnan(amax)) { /* a NaN or Inf anywhere: the tensor is NaN (quant.h) */
             for (size_t i = 0; i < n; i++) out[i] = NAN;
             return;

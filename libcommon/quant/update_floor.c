@@ -1,5 +1,6 @@
 /* update_floor.c: see update_floor.h. */
 #include "quant/update_floor.h"
+#include "quant/quant.h"
 
 #include <math.h>
 #include <string.h>
@@ -62,17 +63,6 @@ double weight_update_below_share(const WeightUpdate *u)
 
 enum { CODE_NAN = 0xFFFFFFFFu }; /* every element of a block (tensor) holding a NaN or Inf */
 
-/* Largest |x| over n values; NaN when one is NaN or Inf (as quant_qdq.c). */
-static float amax_of(const float *x, size_t n)
-{
-    float amax = 0.0f;
-    for (size_t i = 0; i < n; i++) {
-        const float a = fabsf(x[i]);
-        if (!isfinite(a)) return NAN;
-        if (a > amax) amax = a;
-    }
-    return amax;
-}
 
 /* The codes of the elements x[i * stride], i < m, of one block (unblocked formats: any
  * run of elements), with the matrix's per-tensor amax where the format has one. */
@@ -114,8 +104,8 @@ size_t quant_codes_changed(QuantFormat f, const float *before, const float *afte
     float amax[2] = { 0.0f, 0.0f };
     const bool per_tensor = f == QUANT_FP8_E4M3 || f == QUANT_NVFP4;
     if (per_tensor) {
-        amax[0] = amax_of(before, n);
-        amax[1] = amax_of(after, n);
+        amax[0] = quant_amax(before, n);
+        amax[1] = quant_amax(after, n);
     }
     /* A NaN or Inf anywhere makes a per-tensor format's whole tensor NaN (quant.h). */
     const bool nan0 = per_tensor && isnan(amax[0]), nan1 = per_tensor && isnan(amax[1]);
