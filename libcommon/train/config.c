@@ -158,6 +158,14 @@ static const ConfigKey keys[] = {
       "MoE: linear warmup of the routers' learning rate over this many steps; -1 = warmup_steps", true },
     { "warmup_steps_muon", "train", CONFIG_INT, OFF(warmup_steps_muon), -1, I64MAX, 0, 0, false, false, true, NULL,
       "optimizer muon: linear warmup of lr_muon over this many steps; -1 = warmup_steps", true },
+    { "decay_tokens_dense", "train", CONFIG_INT, OFF(decay_tokens_dense), -1, I64MAX, 0, 0, false, false, true, NULL,
+      "cosine decay of the dense group's learning rate over this many tokens after hold_tokens; -1 = decay_tokens", true },
+    { "decay_tokens_expert", "train", CONFIG_INT, OFF(decay_tokens_expert), -1, I64MAX, 0, 0, false, false, true, NULL,
+      "MoE: cosine decay of the routed experts' learning rate (AdamW) over this many tokens; -1 = decay_tokens", true },
+    { "decay_tokens_router", "train", CONFIG_INT, OFF(decay_tokens_router), -1, I64MAX, 0, 0, false, false, true, NULL,
+      "MoE: cosine decay of the routers' learning rate over this many tokens; -1 = decay_tokens", true },
+    { "decay_tokens_muon", "train", CONFIG_INT, OFF(decay_tokens_muon), -1, I64MAX, 0, 0, false, false, true, NULL,
+      "optimizer muon: cosine decay of lr_muon over this many tokens; -1 = decay_tokens", true },
     { "adam_beta2_expert", "train", CONFIG_FLOAT, OFF(adam_beta2_expert), 0, 0, 0, 1, false, true, true, NULL,
       "MoE: AdamW beta2 of the routed experts when AdamW updates them, in [0, 1); 0 = adam_beta2", true },
     { "optimizer", "train", CONFIG_STRING, OFF(optimizer), 0, 0, 0, 0, false, false, true, optimizers,
@@ -288,6 +296,7 @@ void config_defaults(Config *c)
     c->decay_floor = 3e-5;
     c->grad_clip = 1.0;
     c->warmup_steps_dense = c->warmup_steps_expert = c->warmup_steps_router = c->warmup_steps_muon = -1;
+    c->decay_tokens_dense = c->decay_tokens_expert = c->decay_tokens_router = c->decay_tokens_muon = -1;
     c->adam_beta2_expert = 0.0; /* = adam_beta2 */
     strcpy(c->optimizer, "adamw");
     c->lr_muon = 0.02;

@@ -62,6 +62,7 @@ typedef struct {
     double decay_floor, grad_clip;
     /* per-group warmup (-1: warmup_steps) of the dense, expert, router and Muon groups */
     int64_t warmup_steps_dense, warmup_steps_expert, warmup_steps_router, warmup_steps_muon;
+    int64_t decay_tokens_dense, decay_tokens_expert, decay_tokens_router, decay_tokens_muon; /* -1: decay_tokens */
     double adam_beta2_expert;  /* AdamW beta2 of the routed experts; 0 = adam_beta2 */
     /* Muon (optimizer = "muon"): the hidden matrices; AdamW keeps the rest */
     char optimizer[8];         /* "adamw" or "muon" */

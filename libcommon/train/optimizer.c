@@ -21,6 +21,10 @@ OptimizerSettings optimizer_settings_from_config(const Config *c)
     s.group_warmup[PARAM_GROUP_EXPERT] = c->warmup_steps_expert;
     s.group_warmup[PARAM_GROUP_ROUTER] = c->warmup_steps_router;
     s.group_warmup[LR_GROUP_MUON] = c->warmup_steps_muon;
+    s.group_decay[PARAM_GROUP_DENSE] = c->decay_tokens_dense;
+    s.group_decay[PARAM_GROUP_EXPERT] = c->decay_tokens_expert;
+    s.group_decay[PARAM_GROUP_ROUTER] = c->decay_tokens_router;
+    s.group_decay[LR_GROUP_MUON] = c->decay_tokens_muon;
     s.beta2_expert = config_adam_beta2_expert(c);
     s.muon = config_muon(c);
     s.muon_experts = c->muon_experts;
@@ -30,24 +34,25 @@ OptimizerSettings optimizer_settings_from_config(const Config *c)
     return s;
 }
 
-static double schedule_scale(const OptimizerSettings *s, int64_t warmup, int64_t step, int64_t tokens)
+static double schedule_scale(const OptimizerSettings *s, int64_t warmup, int64_t decay, int64_t step, int64_t tokens)
 {
     if (step < warmup) return (double)(step + 1) / (double)warmup;
     if (tokens < s->hold_tokens) return 1.0;
     int64_t t = tokens - s->hold_tokens;
-    if (t < s->decay_tokens) return 0.5 * (1.0 + cos(M_PI * (double)t / (double)s->decay_tokens));
+    if (t < decay) return 0.5 * (1.0 + cos(M_PI * (double)t / (double)decay));
     return 0.0;
 }
 
 double lr_schedule_scale(const OptimizerSettings *s, int64_t step, int64_t tokens)
 {
-    return schedule_scale(s, s->warmup_steps, step, tokens);
+    return schedule_scale(s, s->warmup_steps, s->decay_tokens, step, tokens);
 }
 
 double lr_group_scale(const OptimizerSettings *s, int g, int64_t step, int64_t tokens)
 {
     const int64_t w = s->group_warmup[g] >= 0 ? s->group_warmup[g] : s->warmup_steps;
-    return schedule_scale(s, w, step, tokens);
+    const int64_t d = s->group_decay[g] >= 0 ? s->group_decay[g] : s->decay_tokens;
+    return schedule_scale(s, w, d, step, tokens);
 }
 
 int optimizer_muon_matrices(const OptimizerSettings *s, const ModelShape *sh, const ParamTensor *t)

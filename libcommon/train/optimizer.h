@@ -13,11 +13,13 @@
  * norms and routers (and the experts with muon_experts off) stay on AdamW.
  *
  * Learning-rate groups: the ParamGroups, plus LR_GROUP_MUON for the tensors Muon
- * updates. Each group has its peak and its warmup (warmup_steps_<group>, -1 = the
- * shared warmup_steps); hold and decay are shared, in tokens.
+ * updates. Each group has its peak, its warmup (warmup_steps_<group>, -1 = the shared
+ * warmup_steps) and its decay length (decay_tokens_<group>, -1 = decay_tokens); the
+ * hold is shared, in tokens.
  *
  * Schedule (nmoe's WSD, opt.py update_lr), for the step with 0-based index `step` and
- * `tokens` = training tokens before it, with w the group's warmup:
+ * `tokens` = training tokens before it, with w the group's warmup and decay_tokens the
+ * group's decay length:
  *   scale = (step + 1) / w                                while step < w
  *         = 1                                             while tokens < hold_tokens
  *         = (1 + cos(pi (tokens - hold_tokens) / decay_tokens)) / 2   during the decay
@@ -48,6 +50,7 @@ typedef struct {
     double beta2_expert;          /* AdamW beta2 of the expert group; 0: beta2 */
     int64_t warmup_steps, hold_tokens, decay_tokens;
     int64_t group_warmup[LR_GROUP_COUNT]; /* < 0: warmup_steps */
+    int64_t group_decay[LR_GROUP_COUNT];  /* < 0: decay_tokens */
     double decay_floor;
     bool muon, muon_experts, muon_nesterov;
     double muon_momentum, muon_update_rms;

@@ -12,7 +12,8 @@ write_config
 
 nmoe-train --list-keys >keys.txt
 for k in optimizer lr_muon muon_momentum muon_nesterov muon_update_rms muon_experts adam_beta2_expert \
-         warmup_steps_dense warmup_steps_expert warmup_steps_router warmup_steps_muon; do
+         warmup_steps_dense warmup_steps_expert warmup_steps_router warmup_steps_muon \
+         decay_tokens_dense decay_tokens_expert decay_tokens_router decay_tokens_muon; do
     grep -q "^$k " keys.txt || fail "--list-keys lacks $k"
 done
 
@@ -65,10 +66,18 @@ awk -v r="$(field wr.ndjson 3 lr_router)" -v l="$(field wr.ndjson 3 lr)" 'BEGIN 
     || fail "warmup_steps_router: lr_router $(field wr.ndjson 3 lr_router) not below lr $(field wr.ndjson 3 lr) at step 3"
 [ "$(field wr.ndjson 7 lr_router)" = "$(field wr.ndjson 7 lr)" ] || fail "warmup_steps_router: rates differ after the warmup"
 [ "$(field wr.ndjson 3 lr_expert)" = "$(field wr.ndjson 3 lr)" ] || fail "warmup_steps_router moved lr_expert"
+# Per-group decay: the router's over 100 tokens from hold_tokens (640) reaches the floor
+# (1e-4) by step 9 while the rest are still decaying over 1000; step 5 is in the hold.
+nmoe-train -q tiny.toml "${moe[@]}" --set decay_tokens_router=100 --set out_dir=out_dr >dr.ndjson
+[ "$(field dr.ndjson 5 lr_router)" = "$(field dr.ndjson 5 lr)" ] || fail "decay_tokens_router moved the hold"
+awk -v r="$(field dr.ndjson 9 lr_router)" -v l="$(field dr.ndjson 9 lr)" 'BEGIN { exit !(r == 1e-4 && l > 1e-4) }' \
+    || fail "decay_tokens_router: lr_router $(field dr.ndjson 9 lr_router), lr $(field dr.ndjson 9 lr) at step 9"
+[ "$(field dr.ndjson 9 lr_expert)" = "$(field dr.ndjson 9 lr)" ] || fail "decay_tokens_router moved lr_expert"
+expect_fail 2 "decay_tokens_muon: -2 is out of range" nmoe-train -q tiny.toml --set decay_tokens_muon=-2
 # The defaults are the old behaviour: warmup_steps_<group> = warmup_steps and
 # adam_beta2_expert = adam_beta2 given explicitly run the same stream as unset.
 nmoe-train -q tiny.toml "${moe[@]}" --set warmup_steps_router=3 --set warmup_steps_expert=3 --set warmup_steps_dense=3 \
-    --set adam_beta2_expert=0.95 --set out_dir=out_same >same.ndjson
+    --set decay_tokens_router=1000 --set decay_tokens_expert=1000 --set decay_tokens_dense=1000 --set adam_beta2_expert=0.95 --set out_dir=out_same >same.ndjson
 diff <(after_step 0 same.ndjson | norm_paths) <(after_step 0 adamw_a.ndjson | norm_paths) >/dev/null \
     || fail "explicit defaults changed the run"
 nmoe-train -q tiny.toml "${moe[@]}" --set adam_beta2_expert=0.999 --set out_dir=out_b2 >b2.ndjson

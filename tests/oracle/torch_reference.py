@@ -385,16 +385,17 @@ def nmoe_named_grads_and_params(model):
     return out
 
 
-def schedule_scale(cfg, step, tokens, warmup=None):
-    """nmoe's warmup-hold-decay (opt.py update_lr), with a group's warmup."""
+def schedule_scale(cfg, step, tokens, warmup=None, decay=None):
+    """nmoe's warmup-hold-decay (opt.py update_lr), with a group's warmup and decay."""
     warmup = cfg["warmup_steps"] if warmup is None else warmup
+    decay = cfg["decay_tokens"] if decay is None else decay
     if step < warmup:
         return (step + 1) / warmup
     if tokens < cfg["hold_tokens"]:
         return 1.0
     t = tokens - cfg["hold_tokens"]
-    if t < cfg["decay_tokens"]:
-        return 0.5 * (1.0 + math.cos(math.pi * t / cfg["decay_tokens"]))
+    if t < decay:
+        return 0.5 * (1.0 + math.cos(math.pi * t / decay))
     return 0.0
 
 
@@ -447,6 +448,11 @@ def is_muon_tensor(cfg, name):
         return cfg["muon_experts"]
     # every 2-D dense matrix but the embedding and the head (optimizer.c), MLA's included
     return name.split(".")[-2] in ("wq", "wk", "wv", "wo", "w1", "w2", "w3", "wq_a", "wq_b", "wkv_a", "wkv_b")
+
+
+def group_decay(cfg, kind):
+    d = cfg.get(f"decay_tokens_{kind}", -1)
+    return cfg["decay_tokens"] if d < 0 else d
 
 
 def group_warmup(cfg, kind):
@@ -537,7 +543,7 @@ def main():
     c_grad_norms, muon_bound = {}, {}
     for s in range(steps):
         for kind, pk in peak.items():
-            scale = schedule_scale(cfg, s, tokens, group_warmup(cfg, kind))
+            scale = schedule_scale(cfg, s, tokens, group_warmup(cfg, kind), group_decay(cfg, kind))
             floor = min(cfg["decay_floor"], pk)
             lrs[kind] = floor + (pk - floor) * scale
         lr = lrs["dense"]
