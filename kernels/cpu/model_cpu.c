@@ -112,7 +112,9 @@ typedef struct {
     int n_tensors;
     const ParamTensor *tensors; /* the front's table */
     float *params, *grads;
-    float *mom1, *mom2;    /* AdamW first and second moments; Muon's momentum in mom1 (training) */
+    float *mom1, *mom2;    /* AdamW first and second moments; Muon's momentum in mom1 (training),
+                            * of parameters [mom_lo, mom_hi) (all unless ZeRO-1), from mom1[0] */
+    size_t mom_lo, mom_hi;
     /* Muon's Newton-Schulz operands, one set per thread, sized at the first Muon step
      * for the largest matrix (the backend is built before it knows the optimizer;
      * later steps allocate nothing). */
@@ -304,6 +306,7 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
         m->grads = alloc_floats(m, m->n_params);
         m->mom1 = alloc_floats(m, m->n_params);
         m->mom2 = alloc_floats(m, m->n_params);
+        m->mom_hi = m->n_params;
         m->partials = xcalloc(sumsq_partials(m->n_params) + 1, sizeof(double));
         m->g.layers = xcalloc((size_t)s->n_layers, sizeof(LayerView));
         bind_view(m, m->grads, &m->g);
@@ -932,24 +935,30 @@ static void cpu_optimizer_step(void *be, const OptimizerStepArgs *o)
     for (int i = 0; i < m->n_tensors; i++) {
         const ParamTensor *t = &m->tensors[i];
         const TensorRate *r = &o->rates[i];
-        float *p = m->params + t->offset, *g = m->grads + t->offset;
+        /* ZeRO-1: only the part of the tensor inside the moment range. */
+        const size_t lo = t->offset > m->mom_lo ? t->offset : m->mom_lo;
+        const size_t end = t->offset + t->numel, hi = end < m->mom_hi ? end : m->mom_hi;
+        if (lo >= hi) continue;
+        float *p = m->params + lo, *g = m->grads + lo, *m1 = m->mom1 + (lo - m->mom_lo), *m2 = m->mom2 + (lo - m->mom_lo);
         if (r->muon_matrices > 0) {
+            if (lo != t->offset || hi != end)
+                die("model: Muon tensor %s cut by the moment range [%zu, %zu) (zero.h keeps it whole)", t->name,
+                    m->mom_lo, m->mom_hi);
             int rows, cols;
             muon_matrix_shape(t, r->muon_matrices, &rows, &cols);
             MuonScalars a = muon_scalars(r->lr, r->weight_decay, o->muon_momentum, o->muon_nesterov,
                                          o->muon_update_rms, o->clip_coef);
             if (m->reference)
-                muon_update_ref(p, g, m->mom1 + t->offset, r->muon_matrices, rows, cols, &a, m->muon_work[0]);
+                muon_update_ref(p, g, m1, r->muon_matrices, rows, cols, &a, m->muon_work[0]);
             else
-                muon_update(p, g, m->mom1 + t->offset, r->muon_matrices, rows, cols, &a, m->muon_work,
-                            m->muon_scratch, m->muon_n_work);
+                muon_update(p, g, m1, r->muon_matrices, rows, cols, &a, m->muon_work, m->muon_scratch, m->muon_n_work);
             continue;
         }
         AdamWScalars a = adamw_scalars(r->lr, r->weight_decay, o->beta1, r->beta2, o->eps, (long)o->step, o->clip_coef);
         if (m->reference)
-            adamw_update_ref(p, g, m->mom1 + t->offset, m->mom2 + t->offset, t->numel, &a);
+            adamw_update_ref(p, g, m1, m2, hi - lo, &a);
         else
-            adamw_update(p, g, m->mom1 + t->offset, m->mom2 + t->offset, t->numel, &a);
+            adamw_update(p, g, m1, m2, hi - lo, &a);
     }
 }
 
@@ -1122,16 +1131,32 @@ static void cpu_get_moments(void *be, float *m1, float *m2)
 {
     CpuModel *m = be;
     if (!m->training) die("model: optimizer moments requested from a model built for inference");
-    memcpy(m1, m->mom1, m->n_params * sizeof(float));
-    memcpy(m2, m->mom2, m->n_params * sizeof(float));
+    memcpy(m1, m->mom1, (m->mom_hi - m->mom_lo) * sizeof(float));
+    memcpy(m2, m->mom2, (m->mom_hi - m->mom_lo) * sizeof(float));
 }
 
 static void cpu_set_moments(void *be, const float *m1, const float *m2)
 {
     CpuModel *m = be;
     if (!m->training) die("model: optimizer moments given to a model built for inference");
-    memcpy(m->mom1, m1, m->n_params * sizeof(float));
-    memcpy(m->mom2, m2, m->n_params * sizeof(float));
+    memcpy(m->mom1, m1, (m->mom_hi - m->mom_lo) * sizeof(float));
+    memcpy(m->mom2, m2, (m->mom_hi - m->mom_lo) * sizeof(float));
+}
+
+static void cpu_set_moment_range(void *be, size_t lo, size_t hi)
+{
+    CpuModel *m = be;
+    if (!m->training) die("model: a moment range for a model built for inference");
+    const size_t old = m->mom_hi - m->mom_lo ? m->mom_hi - m->mom_lo : 1;
+    free(m->mom1);
+    free(m->mom2);
+    m->bytes -= 2 * old * sizeof(float);
+    /* At least one float, so that an empty range still has buffers to point at. */
+    const size_t n = hi - lo ? hi - lo : 1;
+    m->mom1 = alloc_floats(m, n); /* zeroed */
+    m->mom2 = alloc_floats(m, n);
+    m->mom_lo = lo;
+    m->mom_hi = hi;
 }
 
 static void cpu_set_routing(void *be, const float *state)
@@ -1215,6 +1240,7 @@ const ModelBackend model_backend_cpu = {
     .set_grads = cpu_set_grads,
     .get_moments = cpu_get_moments,
     .set_moments = cpu_set_moments,
+    .set_moment_range = cpu_set_moment_range,
     .set_routing = cpu_set_routing,
     .routing_choice = cpu_routing_choice,
     .router_grad_norm = cpu_router_grad_norm,

@@ -133,8 +133,16 @@ typedef struct ModelBackend {
     void (*get_param_range)(void *be, size_t offset, size_t numel, float *dst);
     void (*get_grads)(void *be, float *dst);     /* the oracle; an all-reduce across ranks */
     void (*set_grads)(void *be, const float *src);
+    /* The moments of the range the backend holds ([lo, hi) of the table's layout, all
+     * n_params unless set_moment_range): hi - lo floats each, from the start of m and v. */
     void (*get_moments)(void *be, float *m, float *v);
     void (*set_moments)(void *be, const float *m, const float *v);
+    /* ZeRO-1 (train/zero.h): hold the moments of elements [lo, hi) only (zeroed), and
+     * let optimizer_step update only those parameters (the others are left as they are;
+     * the caller gathers them from the other ranks). A Muon tensor lies wholly inside or
+     * wholly outside. NULL: the backend holds every moment (model_set_moment_range
+     * refuses a smaller range). */
+    void (*set_moment_range)(void *be, size_t lo, size_t hi);
     /* Routing: the biases the next forwards choose with (n_state_floats), the last
      * forward's choice [rows, K] of block l, and the norm of block l's router gradient. */
     void (*set_routing)(void *be, const float *state);

@@ -20,6 +20,7 @@ struct Model {
     int max_batch, max_seq;
     bool training;
     size_t n_params;
+    size_t mom_lo, mom_hi;  /* the moments the backend holds (training): all unless ZeRO-1 */
     int n_tensors;
     ParamTensor *tensors;
     /* MoE: the routing state (biases, host copy, the backend routes with it) and the
@@ -248,6 +249,7 @@ Model *model_create_on(const ModelBackend *be, const ModelShape *shape, int max_
         .n_state_floats = (size_t)m->n_moe * (size_t)s->n_routed_experts,
     };
     m->impl = be->create(&m->lay, max_batch, max_seq, training);
+    m->mom_hi = m->n_params;
     be->set_routing(m->impl, m->state);
     const size_t N = (size_t)max_batch * max_seq;
     m->row_tokens = xmalloc(N * sizeof *m->row_tokens);
@@ -307,21 +309,46 @@ const ParamTensor *model_tensor_find(const Model *m, const char *name)
 void model_get_params(Model *m, float *dst) { m->be->get_params(m->impl, dst); }
 void model_set_params(Model *m, const float *src) { m->be->set_params(m->impl, src); }
 
-void model_get_tensor(Model *m, const ParamTensor *t, float *dst)
+void model_get_param_range(Model *m, size_t offset, size_t numel, float *dst)
 {
+    if (offset > m->n_params || numel > m->n_params - offset)
+        die("model: parameters [%zu, +%zu) outside the %zu", offset, numel, m->n_params);
+    if (numel == 0) return;
     if (m->be->get_param_range) {
-        m->be->get_param_range(m->impl, t->offset, t->numel, dst);
+        m->be->get_param_range(m->impl, offset, numel, dst);
         return;
     }
     float *all = xmalloc(m->n_params * sizeof *all);
     m->be->get_params(m->impl, all);
-    memcpy(dst, all + t->offset, t->numel * sizeof *dst);
+    memcpy(dst, all + offset, numel * sizeof *dst);
     free(all);
 }
+
+void model_get_tensor(Model *m, const ParamTensor *t, float *dst) { model_get_param_range(m, t->offset, t->numel, dst); }
 void model_get_grads(Model *m, float *dst) { m->be->get_grads(m->impl, dst); }
 void model_set_grads(Model *m, const float *src) { m->be->set_grads(m->impl, src); }
 void model_get_moments(Model *m, float *m1, float *m2) { m->be->get_moments(m->impl, m1, m2); }
 void model_set_moments(Model *m, const float *m1, const float *m2) { m->be->set_moments(m->impl, m1, m2); }
+
+void model_set_moment_range(Model *m, size_t lo, size_t hi)
+{
+    if (!m->training) die("model: a moment range for a model built for inference");
+    if (lo > hi || hi > m->n_params) die("model: moment range [%zu, %zu) outside the %zu parameters", lo, hi, m->n_params);
+    if (lo == m->mom_lo && hi == m->mom_hi) return;
+    if (!m->be->set_moment_range)
+        die("model: backend %s holds every optimizer moment (it cannot shard them: zero_stage = 1)", m->be->name);
+    m->be->set_moment_range(m->impl, lo, hi);
+    m->mom_lo = lo;
+    m->mom_hi = hi;
+}
+
+void model_moment_range(const Model *m, size_t *lo, size_t *hi)
+{
+    *lo = m->mom_lo;
+    *hi = m->mom_hi;
+}
+
+size_t model_optimizer_state_bytes(const Model *m) { return m->training ? 2 * (m->mom_hi - m->mom_lo) * sizeof(float) : 0; }
 
 void model_use_reference_kernels(Model *m, bool on)
 {

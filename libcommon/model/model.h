@@ -156,9 +156,20 @@ void model_set_params(Model *m, const float *src);
 void model_get_tensor(Model *m, const ParamTensor *t, float *dst);
 void model_get_grads(Model *m, float *dst);     /* training models only */
 void model_set_grads(Model *m, const float *src);
-/* The AdamW moments (training models only; zero until the first step). */
+/* numel parameters from offset into dst (any range of the table's layout). */
+void model_get_param_range(Model *m, size_t offset, size_t numel, float *dst);
+/* The AdamW moments (training models only; zero until the first step) of the range the
+ * model holds (model_moment_range): hi - lo floats each, from the start of m1 and m2
+ * (all n_params, laid out like the table, unless model_set_moment_range). */
 void model_get_moments(Model *m, float *m1, float *m2);
 void model_set_moments(Model *m, const float *m1, const float *m2);
+/* ZeRO-1 (train/zero.h): the model holds the moments of parameters [lo, hi) only, and
+ * model_optimizer_step updates only those. Dies on a backend that cannot. */
+void model_set_moment_range(Model *m, size_t lo, size_t hi);
+void model_moment_range(const Model *m, size_t *lo, size_t *hi);
+/* Bytes of optimizer state the model holds: the two moments of its range (0 for an
+ * inference model). */
+size_t model_optimizer_state_bytes(const Model *m);
 
 /* Use the plain reference loops instead of the fast kernels (tests, debugging); dies
  * on a backend that has none. */

@@ -119,7 +119,8 @@ void weights_load(const char *path, Config *cfg, Model *m)
 
 /* ---- save ---------------------------------------------------------------------------- */
 
-char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Optimizer *o, const TrainProgress *p)
+char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Optimizer *o, const TrainProgress *p,
+                      const float *m1, const float *m2)
 {
     char name[32];
     snprintf(name, sizeof name, "step-%08" PRId64, p->step);
@@ -131,9 +132,6 @@ char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Op
 
     /* AdamW moments, one pair of tensors per parameter tensor, same names. */
     int n = model_n_tensors(m);
-    const size_t np = model_n_params(m);
-    float *m1 = xaligned_alloc(np * sizeof(float)), *m2 = xaligned_alloc(np * sizeof(float));
-    model_get_moments(m, m1, m2);
     TensorOut *t = xcalloc((size_t)2 * n, sizeof *t);
     char (*names)[80] = xcalloc((size_t)2 * n, sizeof *names);
     for (int i = 0; i < n; i++) {
@@ -148,8 +146,6 @@ char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Op
     char *opt_path = path_join(dir, "optimizer.bin");
     uint64_t opt_sum = tensor_file_write(opt_path, "optimizer", meta, t, 2 * n);
     free(t);
-    free(m1);
-    free(m2);
     free(names);
 
     char hex[17], *config = config_to_json(cfg, false);
@@ -460,7 +456,7 @@ void checkpoint_load_optimizer(const char *ckpt_dir, const CheckpointState *st, 
         snprintf(name, sizeof name, "exp_avg_sq.%s", pt->name);
         tensor_file_read(f, name, pt->rows, pt->cols, m2 + pt->offset);
     }
-    model_set_moments(m, m1, m2);
+    optimizer_load_moments(o, m, m1, m2); /* ZeRO-1: this rank's part */
     free(m1);
     free(m2);
     o->step = st->optimizer_step;

@@ -48,9 +48,11 @@ typedef struct {
     uint64_t model_xxh3, optimizer_xxh3;
 } CheckpointState;
 
-/* Writes the checkpoint of `p->step` under out_dir and points `latest` at it. Returns
- * the checkpoint directory (malloc'ed). */
-char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Optimizer *o, const TrainProgress *p);
+/* Writes the checkpoint of `p->step` under out_dir and points `latest` at it, with the
+ * optimizer moments m1, m2 (n_params floats each, laid out like the model's table:
+ * optimizer_gather_moments). Returns the checkpoint directory (malloc'ed). */
+char *checkpoint_save(const char *out_dir, const Config *cfg, Model *m, const Optimizer *o, const TrainProgress *p,
+                      const float *m1, const float *m2);
 
 /* `dir` is a checkpoint directory (holds state.json) or an out_dir (holds `latest`).
  * Returns the checkpoint directory (malloc'ed), or NULL when dir holds neither. */

@@ -186,6 +186,8 @@ static const ConfigKey keys[] = {
       "sequences per forward/backward (gradient accumulation); 0 = batch_size", false },
     { "expert_parallel", "train", CONFIG_INT, OFF(expert_parallel), 1, 1 << 20, 0, 0, false, false, false, NULL,
       "MoE under mpirun: ranks per expert-parallel group, each computing n_routed_experts / expert_parallel of every block's experts for the group's tokens (all-to-all); must divide n_routed_experts and the rank count; 1 = off", false },
+    { "zero_stage", "train", CONFIG_INT, OFF(zero_stage), 0, 1, 0, 0, false, false, false, NULL,
+      "under mpirun: 1 = ZeRO-1, each rank holds the optimizer moments of 1 / ranks of the parameters and updates those, then the parameters are all-gathered (the same bits as 0); 0 = every rank holds every moment", false },
     { "steps", "train", CONFIG_INT, OFF(steps), 0, I64MAX, 0, 0, false, false, false, NULL, "optimizer steps to train", false },
     { "seed", "train", CONFIG_INT, OFF(seed), 0, I64MAX, 0, 0, false, false, true, NULL, "seed of weight init and data sampling", false },
     { "eos_token_id", "data", CONFIG_INT, OFF(eos_token_id), -1, 1 << 24, 0, 0, false, false, true, NULL,
@@ -619,6 +621,9 @@ bool config_check(const Config *c, const char *origin, char *err, size_t cap)
             return errbuf_fail(err, cap, "%s: backend \"cuda\": expert_parallel %lld is not in the CUDA backend (it has "
                                "expert_parallel = 1 only); use backend = \"cpu\"", origin, (long long)c->expert_parallel);
     }
+    if (c->zero_stage == 1 && strcmp(c->backend, "cuda") == 0)
+        return errbuf_fail(err, cap, "%s: backend \"cuda\": zero_stage 1 is not in the CUDA backend (it has zero_stage = 0 "
+                           "only); use backend = \"cpu\"", origin);
     if (strcmp(c->rope_scaling, "yarn") == 0) {
         if (!(c->rope_factor > 1))
             return errbuf_fail(err, cap, "%s: rope_factor (%g) must be > 1 with rope_scaling = \"yarn\"", origin, c->rope_factor);

@@ -71,6 +71,7 @@ typedef struct {
     /* training run */
     int64_t batch_size, micro_batch_size, steps, seed, eos_token_id;
     int64_t expert_parallel;   /* ranks per expert-parallel group (train/dist.h); 1 = off */
+    int64_t zero_stage;        /* 1: ZeRO-1, the optimizer sharded over the ranks (train/zero.h); 0 = off */
     bool loss_mask_eos;
     int64_t log_every, checkpoint_every, validation_every, validation_steps;
     int64_t keep_checkpoints;  /* 0 = all; N = the newest N in out_dir (out_dir.h) */

@@ -170,6 +170,52 @@ int dist_max_int(int v)
     return v;
 }
 
+int64_t dist_max_i64(int64_t v)
+{
+    if (world_size == 1) return v;
+    double t0 = monotonic_s();
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD));
+    timing.comm_s += monotonic_s() - t0;
+    return v;
+}
+
+/* The ranks' parts as MPI's int counts and displacements (xmalloc'ed, 2 * size ints). */
+static int *part_layout(const size_t *first, const size_t *count, const char *what)
+{
+    int *c = xmalloc(2 * (size_t)world_size * sizeof *c);
+    for (int r = 0; r < world_size; r++) {
+        if (first[r] > INT_MAX || count[r] > INT_MAX - first[r])
+            die("%s: rank %d's part [%zu, +%zu) is past what one MPI call carries (2^31 - 1 floats)", what, r, first[r],
+                count[r]);
+        c[r] = (int)count[r];
+        c[world_size + r] = (int)first[r];
+    }
+    return c;
+}
+
+void dist_allgatherv_f32(float *buf, const size_t *first, const size_t *count)
+{
+    if (world_size == 1) return;
+    int *c = part_layout(first, count, "dist_allgatherv_f32");
+    double t0 = monotonic_s();
+    MPI_CHECK(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, c, c + world_size, MPI_FLOAT, MPI_COMM_WORLD));
+    timing.comm_s += monotonic_s() - t0;
+    free(c);
+}
+
+void dist_gatherv_f32(float *buf, const size_t *first, const size_t *count)
+{
+    if (world_size == 1) return;
+    int *c = part_layout(first, count, "dist_gatherv_f32");
+    double t0 = monotonic_s();
+    if (world_rank == 0)
+        MPI_CHECK(MPI_Gatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, c, c + world_size, MPI_FLOAT, 0, MPI_COMM_WORLD));
+    else
+        MPI_CHECK(MPI_Gatherv(buf, c[world_rank], MPI_FLOAT, NULL, NULL, NULL, MPI_FLOAT, 0, MPI_COMM_WORLD));
+    timing.comm_s += monotonic_s() - t0;
+    free(c);
+}
+
 void dist_bcast_f64(double *v, size_t n)
 {
     if (world_size == 1) return;

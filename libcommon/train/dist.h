@@ -49,6 +49,14 @@ void dist_sum_i64(int64_t *v, size_t n);
 void dist_sum_u64(uint64_t *v, size_t n);
 /* The largest of the ranks' values. */
 int dist_max_int(int v);
+int64_t dist_max_i64(int64_t v);
+/* ZeRO-1 (train/zero.h): rank r owns count[r] floats at first[r] of an n-float buffer
+ * laid out alike on every rank. allgatherv: every rank's part into every rank's buf, in
+ * place (buf: n floats everywhere). gatherv: onto rank 0 only; there buf is the n-float
+ * buffer with rank 0's part in place, elsewhere buf holds just this rank's count floats.
+ * Dies past what one MPI call carries (int counts and displacements: 2^31 - 1 floats). */
+void dist_allgatherv_f32(float *buf, const size_t *first, const size_t *count);
+void dist_gatherv_f32(float *buf, const size_t *first, const size_t *count);
 /* Rank 0's n doubles (bytes) to every rank. */
 void dist_bcast_f64(double *v, size_t n);
 void dist_bcast_bytes(void *v, size_t n);

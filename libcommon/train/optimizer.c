@@ -1,6 +1,8 @@
 /* optimizer.c: see optimizer.h. */
 #include "train/optimizer.h"
 #include "base/error.h"
+#include "train/dist.h"
+#include "train/zero.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -84,6 +86,9 @@ void optimizer_free(Optimizer *o)
 {
     if (!o) return;
     free(o->rates);
+    free(o->zero_first);
+    free(o->zero_count);
+    free(o->zero_params);
     free(o);
 }
 
@@ -130,6 +135,68 @@ OptimizerReport optimizer_step(Optimizer *o, Model *m, int64_t tokens_before)
         .muon_nesterov = o->set.muon_nesterov,
     };
     model_optimizer_step(m, &a);
+    if (o->zero_params) {
+        /* Each rank stepped its part; every rank's parts, onto every rank. */
+        const int me = o->zero_rank;
+        model_get_param_range(m, o->zero_first[me], o->zero_count[me], o->zero_params + o->zero_first[me]);
+        dist_allgatherv_f32(o->zero_params, o->zero_first, o->zero_count);
+        model_set_params(m, o->zero_params);
+    }
     r.applied = true;
     return r;
+}
+
+void optimizer_shard(Optimizer *o, Model *m, int rank, int ranks)
+{
+    if (ranks < 1 || rank < 0 || rank >= ranks) die("optimizer_shard: rank %d of %d", rank, ranks);
+    if (o->zero_ranks) die("optimizer_shard: already sharded");
+    const int n = model_n_tensors(m);
+    ZeroSpan *spans = xcalloc((size_t)n + 1, sizeof *spans);
+    for (int i = 0; i < n; i++) {
+        const ParamTensor *t = model_tensor(m, i);
+        spans[i] = (ZeroSpan){ t->offset, t->numel, optimizer_muon_matrices(&o->set, model_shape(m), t) > 0 };
+    }
+    ZeroRange *ranges = xcalloc((size_t)ranks, sizeof *ranges);
+    zero_split(spans, n, model_n_params(m), ranks, ranges);
+    o->zero_rank = rank;
+    o->zero_ranks = ranks;
+    o->zero_first = xcalloc((size_t)ranks, sizeof *o->zero_first);
+    o->zero_count = xcalloc((size_t)ranks, sizeof *o->zero_count);
+    for (int r = 0; r < ranks; r++) {
+        o->zero_first[r] = ranges[r].lo;
+        o->zero_count[r] = ranges[r].hi - ranges[r].lo;
+    }
+    model_set_moment_range(m, ranges[rank].lo, ranges[rank].hi);
+    if (ranks > 1) o->zero_params = xaligned_alloc(model_n_params(m) * sizeof(float));
+    free(ranges);
+    free(spans);
+}
+
+void optimizer_gather_moments(Optimizer *o, Model *m, float *m1, float *m2)
+{
+    if (!o->zero_params) { /* every rank holds every moment: rank 0 reads its own */
+        if (dist_rank() == 0) model_get_moments(m, m1, m2);
+        return;
+    }
+    const size_t mine = o->zero_count[o->zero_rank];
+    float *b1 = m1, *b2 = m2;
+    if (o->zero_rank != 0) { /* only this rank's part */
+        b1 = xaligned_alloc((mine ? mine : 1) * sizeof(float));
+        b2 = xaligned_alloc((mine ? mine : 1) * sizeof(float));
+    }
+    model_get_moments(m, b1, b2); /* rank 0's part starts at 0: already in place */
+    dist_gatherv_f32(b1, o->zero_first, o->zero_count);
+    dist_gatherv_f32(b2, o->zero_first, o->zero_count);
+    if (o->zero_rank != 0) {
+        free(b1);
+        free(b2);
+    }
+}
+
+void optimizer_load_moments(Optimizer *o, Model *m, const float *m1, const float *m2)
+{
+    (void)o;
+    size_t lo, hi;
+    model_moment_range(m, &lo, &hi);
+    model_set_moments(m, m1 + lo, m2 + lo);
 }

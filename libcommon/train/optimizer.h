@@ -74,6 +74,11 @@ typedef struct {
     int64_t step;         /* optimizer steps taken (bias correction uses step + 1 next) */
     TensorRate *rates;    /* per tensor: this step's lr and weight decay */
     int n_rates;
+    /* ZeRO-1 (optimizer_shard): this rank's place, and every rank's part of the
+     * parameters (zero.h); zero_ranks = 0 when off. */
+    int zero_rank, zero_ranks;
+    size_t *zero_first, *zero_count; /* [zero_ranks] */
+    float *zero_params;   /* zero_ranks > 1: n_params, the all-gather's buffer */
 } Optimizer;
 
 typedef struct {
@@ -89,5 +94,20 @@ void optimizer_free(Optimizer *o);
 OptimizerReport optimizer_step(Optimizer *o, Model *m, int64_t tokens_before);
 /* Global L2 norm of the model's gradients. */
 double optimizer_grad_norm(Optimizer *o, Model *m);
+
+/* ZeRO-1 (zero_stage = 1, train/zero.h): from now on this rank holds the moments of its
+ * part of the parameters only (model_set_moment_range, zeroed: call before loading a
+ * checkpoint), its steps update that part, and optimizer_step all-gathers the
+ * parameters after each applied step (a collective: every rank steps together). The
+ * split keeps each Muon tensor whole, so every element takes the very arithmetic of an
+ * unsharded step: the same bits for any rank count. ranks = 1 changes nothing. */
+void optimizer_shard(Optimizer *o, Model *m, int rank, int ranks);
+/* The whole moments (n_params floats each, laid out like the table) into m1, m2 on rank
+ * 0. Every rank calls it (under ZeRO-1 a gather: each rank sends its part); m1, m2 are
+ * only written on rank 0 and may be NULL elsewhere. */
+void optimizer_gather_moments(Optimizer *o, Model *m, float *m1, float *m2);
+/* The moments of this rank's part from whole ones (n_params floats each): a local
+ * call, every rank reads the same. */
+void optimizer_load_moments(Optimizer *o, Model *m, const float *m1, const float *m2);
 
 #endif

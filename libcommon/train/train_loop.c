@@ -142,11 +142,22 @@ typedef struct {
 static void save_checkpoint(Run *r)
 {
     if (r->last_checkpoint_step == r->progress.step) return;
-    if (dist_rank() != 0) { /* rank 0 alone writes (every rank holds the same state) */
+    /* Rank 0 alone writes: every rank holds the same weights, and under ZeRO-1 each
+     * sends rank 0 its part of the moments first (the file is the one format). */
+    float *m1 = NULL, *m2 = NULL;
+    const size_t np = model_n_params(r->model);
+    if (dist_rank() == 0) {
+        m1 = xaligned_alloc(np * sizeof(float));
+        m2 = xaligned_alloc(np * sizeof(float));
+    }
+    optimizer_gather_moments(r->opt, r->model, m1, m2);
+    if (dist_rank() != 0) {
         r->last_checkpoint_step = r->progress.step;
         return;
     }
-    char *dir = checkpoint_save(r->cfg->out_dir, r->cfg, r->model, r->opt, &r->progress);
+    char *dir = checkpoint_save(r->cfg->out_dir, r->cfg, r->model, r->opt, &r->progress, m1, m2);
+    free(m1);
+    free(m2);
     free(r->last_checkpoint);
     r->last_checkpoint = dir;
     r->last_checkpoint_step = r->progress.step;
@@ -454,6 +465,10 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     r.model = model_create_on(backend, &shape, micro, T, true);
     OptimizerSettings os = optimizer_settings_from_config(cfg);
     r.opt = optimizer_create(&os, model_n_params(r.model));
+    /* ZeRO-1 before the moments are loaded: each rank then reads its part of them. */
+    if (cfg->zero_stage == 1) optimizer_shard(r.opt, r.model, dist_rank(), dist_size());
+    /* The largest share of the moments one rank holds (a collective: every rank). */
+    const int64_t opt_state_bytes = dist_max_i64((int64_t)model_optimizer_state_bytes(r.model));
     if (ckpt) {
         if (st.progress.vocab_id && data.train.vocab_id && st.progress.vocab_id != data.train.vocab_id)
             die("%s: trained on another tokenizer (vocabulary id %016" PRIx64 ", the data's is %016" PRIx64 ")", ckpt,
@@ -525,6 +540,7 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     nd_int(&r.mx.l, "n_params", (int64_t)model_n_params(r.model));
     nd_int(&r.mx.l, "tokens_per_step", config_tokens_per_step(cfg));
     if (dist_size() > 1) nd_int(&r.mx.l, "ranks", dist_size());
+    nd_int(&r.mx.l, "optimizer_state_bytes", opt_state_bytes);
     nd_obj_begin(&r.mx.l, "data");
     nd_int(&r.mx.l, "train_tokens", (int64_t)data.train.n_tokens);
     nd_int(&r.mx.l, "val_tokens", (int64_t)data.val.n_tokens);

@@ -254,21 +254,23 @@ StepResult trainer_step(Trainer *t, const uint32_t *batch, int64_t tokens_before
         }
         globalize_router_stats(t, base_sums);
     }
+    r.loss = r.counted ? sum / (double)r.counted : 0.0;
+    if (isfinite(r.loss)) { /* else r.opt.applied stays false */
+        r.opt = optimizer_step(t->opt, t->model, tokens_before);
+        if (r.opt.applied && model_n_moe_layers(t->model) > 0) {
+            const Config *c = t->cfg;
+            const MoeBiasUpdate u = { (float)c->router_bias_update_rate, c->router_bias_center, (float)c->router_bias_clamp };
+            const double peak = t->opt->set.peak_lr[PARAM_GROUP_ROUTER];
+            const float mult = c->router_bias_schedule ? (float)(peak > 0 ? r.opt.lr[PARAM_GROUP_ROUTER] / peak : 0.0) : 1.0f;
+            model_router_after_step(t->model, &u, mult);
+            r.bias_step = (double)(u.rate * mult);
+        }
+    }
+    /* The optimizer step is compute too (ZeRO-1's all-gather inside it, communication). */
     DistTiming dt = dist_timing(true);
     r.comm_s = dt.comm_s;
     r.wait_s = dt.wait_s;
     r.compute_s = monotonic_s() - t_begin - dt.comm_s - dt.wait_s;
-    r.loss = r.counted ? sum / (double)r.counted : 0.0;
-    if (!isfinite(r.loss)) return r; /* r.opt.applied stays false */
-    r.opt = optimizer_step(t->opt, t->model, tokens_before);
-    if (r.opt.applied && model_n_moe_layers(t->model) > 0) {
-        const Config *c = t->cfg;
-        const MoeBiasUpdate u = { (float)c->router_bias_update_rate, c->router_bias_center, (float)c->router_bias_clamp };
-        const double peak = t->opt->set.peak_lr[PARAM_GROUP_ROUTER];
-        const float mult = c->router_bias_schedule ? (float)(peak > 0 ? r.opt.lr[PARAM_GROUP_ROUTER] / peak : 0.0) : 1.0f;
-        model_router_after_step(t->model, &u, mult);
-        r.bias_step = (double)(u.rate * mult);
-    }
     return r;
 }
 

@@ -54,8 +54,9 @@ typedef struct {
                               * logsumexp(router logits)^2); 0 when off */
     double bias_step;        /* MoE: the bias-update step applied after this step (rate times
                               * the schedule's multiplier, in float as applied); 0 when none */
-    double compute_s;        /* this rank's seconds in the step outside the two below */
-    double comm_s;           /* in collectives (gradient sum, gathers) */
+    double compute_s;        /* this rank's seconds in the step (optimizer step included)
+                              * outside the two below */
+    double comm_s;           /* in collectives (gradient sum, gathers, ZeRO-1's all-gather) */
     double wait_s;           /* waiting at the barrier before the gradient sum */
 } StepResult;
 
