@@ -38,7 +38,7 @@ ifeq ($(CUDA),1)
   BUILD := build/cuda
   CPPFLAGS += -DNMOE_CUDA=1 -I$(CUDA_HOME)/include
   LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lnccl -lcudart -lstdc++
-  NVCCFLAGS := -O2 -g -arch=$(CUDA_ARCH) -std=c++17 -Ilibcommon -Ikernels -Xcompiler -Wall,-Wextra,-Werror -MMD -MP
+  NVCCFLAGS := -O2 -g -arch=$(CUDA_ARCH) -std=c++17 -Ilibcommon -Ikernels $(MPI_CFLAGS) -Xcompiler -Wall,-Wextra,-Werror -MMD -MP
 else
   BUILD := build/cpu
 endif
