@@ -18,6 +18,7 @@ extern "C" {
 struct NcclDist {
     MPI_Comm comm;
     int rank, size, device;
+    int world_rank; // for messages: comm may be a sub-communicator
     ncclComm_t nccl; // NULL once aborted or destroyed
     cudaStream_t stream;
     double comm_s;
@@ -45,13 +46,13 @@ static void abort_job(int status)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (d && d->nccl) {
+    if (d->nccl) {
         // Ignoring its status: nothing more can be done about a failed abort on the way out.
         (void)ncclCommAbort(d->nccl);
         d->nccl = NULL;
     }
     nmoe_on_fatal_exit(abort_job);
-    die("rank %d: %s (%s:%d)", d ? d->rank : -1, msg, file, line);
+    die("rank %d: %s (%s:%d)", d->world_rank, msg, file, line);
 }
 
 #define CUDA_CHECK(d, call) do { cudaError_t e_ = (call); if (e_ != cudaSuccess) \
@@ -86,6 +87,7 @@ extern "C" NcclDist *nccl_dist_init(MPI_Comm comm)
 {
     NcclDist *d = (NcclDist *)xcalloc(1, sizeof *d);
     d->comm = comm;
+    MPI_CHECK(d, MPI_Comm_rank(MPI_COMM_WORLD, &d->world_rank));
     MPI_CHECK(d, MPI_Comm_rank(comm, &d->rank));
     MPI_CHECK(d, MPI_Comm_size(comm, &d->size));
     // One process per GPU: this rank's place among the ranks of its node picks the GPU.
