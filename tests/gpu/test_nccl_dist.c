@@ -160,7 +160,6 @@ int main(int argc, char **argv)
     if (!init_without_gpu && cuda_device_count() == 0) { printf("no CUDA device visible\n"); return 77; }
     int provided = 0, rank = 0, size = 1;
     MPI_OK(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided));
-    nmoe_on_fatal_exit(abort_job);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_OK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     MPI_OK(MPI_Comm_size(MPI_COMM_WORLD, &size));
@@ -173,6 +172,8 @@ int main(int argc, char **argv)
         }
         die("--init-without-gpu: nccl_dist_init returned without a GPU");
     }
+    /* Not before --init-without-gpu's check: there the MPI_Abort must be dist_nccl's. */
+    nmoe_on_fatal_exit(abort_job);
     NcclDist *d = nccl_dist_init(MPI_COMM_WORLD);
     CHECK_EQ_INT(nccl_dist_rank(d), rank);
     CHECK_EQ_INT(nccl_dist_size(d), size);
