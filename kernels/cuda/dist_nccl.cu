@@ -83,6 +83,30 @@ static void wait_stream(NcclDist *d, const char *what)
     }
 }
 
+// This rank's place among the job's ranks on its node, as the launcher says it (Open
+// MPI's mpirun, MPICH's hydra, Slurm), so that it does not depend on `comm` (a
+// sub-communicator's ranks would each count from 0) and needs no collective; with no
+// launcher variable (a singleton), the place among comm's ranks on the node.
+static int node_local_rank(NcclDist *d)
+{
+    static const char *const vars[] = { "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID" };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (!v) continue;
+        char *end;
+        long r = strtol(v, &end, 10);
+        if (end == v || *end || r < 0 || r > 1 << 20)
+            fail(d, __FILE__, __LINE__, "%s = '%s' is not a local rank", vars[i], v);
+        return (int)r;
+    }
+    MPI_Comm node;
+    int local = 0;
+    MPI_CHECK(d, MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node));
+    MPI_CHECK(d, MPI_Comm_rank(node, &local));
+    MPI_CHECK(d, MPI_Comm_free(&node));
+    return local;
+}
+
 extern "C" NcclDist *nccl_dist_init(MPI_Comm comm)
 {
     NcclDist *d = (NcclDist *)xcalloc(1, sizeof *d);
@@ -90,27 +114,25 @@ extern "C" NcclDist *nccl_dist_init(MPI_Comm comm)
     MPI_CHECK(d, MPI_Comm_rank(MPI_COMM_WORLD, &d->world_rank));
     MPI_CHECK(d, MPI_Comm_rank(comm, &d->rank));
     MPI_CHECK(d, MPI_Comm_size(comm, &d->size));
-    // One process per GPU: this rank's place among the ranks of its node picks the GPU.
-    MPI_Comm node;
-    int local = 0, local_size = 0;
-    MPI_CHECK(d, MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node));
-    MPI_CHECK(d, MPI_Comm_rank(node, &local));
-    MPI_CHECK(d, MPI_Comm_size(node, &local_size));
-    MPI_CHECK(d, MPI_Comm_free(&node));
-    int n_dev = 0;
+    // One process per GPU: the rank's place on its node picks the GPU. A launcher that
+    // shows each rank only its own GPU (CUDA_VISIBLE_DEVICES per task) leaves one; two
+    // ranks on one GPU are NCCL's to refuse ("Duplicate GPU detected").
+    int local = node_local_rank(d), n_dev = 0;
     CUDA_CHECK(d, cudaGetDeviceCount(&n_dev));
-    if (local >= n_dev)
-        fail(d, __FILE__, __LINE__, "%d ranks on this node but %d visible GPU%s: NCCL needs one process per GPU",
-             local_size, n_dev, n_dev == 1 ? "" : "s");
-    d->device = local;
+    if (n_dev == 0 || (local >= n_dev && n_dev > 1))
+        fail(d, __FILE__, __LINE__, "rank number %d on its node but %d GPU%s visible: NCCL needs one process per GPU",
+             local, n_dev, n_dev == 1 ? "" : "s");
+    d->device = local < n_dev ? local : 0;
     CUDA_CHECK(d, cudaSetDevice(d->device));
+    CUDA_CHECK(d, cudaStreamCreate(&d->stream));
     // The id rank 0 makes is the rendezvous of every rank: it travels over MPI.
     ncclUniqueId id;
     if (d->rank == 0) NCCL_CHECK(d, ncclGetUniqueId(&id));
     MPI_CHECK(d, MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, comm));
     double t0 = monotonic_s();
-    NCCL_CHECK(d, ncclCommInitRank(&d->nccl, d->size, id, d->rank));
-    CUDA_CHECK(d, cudaStreamCreate(&d->stream));
+    ncclComm_t nccl = NULL; // d->nccl only once it is whole (a failed init is not aborted)
+    NCCL_CHECK(d, ncclCommInitRank(&nccl, d->size, id, d->rank));
+    d->nccl = nccl;
     d->comm_s += monotonic_s() - t0;
     return d;
 }

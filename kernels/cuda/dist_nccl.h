@@ -43,10 +43,13 @@ extern "C" {
 
 typedef struct NcclDist NcclDist;
 
-/* Collective over `comm` (every rank calls it): selects this rank's GPU (its rank among
- * the ranks of comm on the same node, from MPI_Comm_split_type; dies when the node has
- * fewer visible GPUs than ranks), makes the NCCL communicator of comm's ranks in comm's
- * rank order, and a stream. comm must stay valid until nccl_dist_finalize. */
+/* Collective over `comm` (every rank calls it): selects this rank's GPU, makes a stream
+ * and the NCCL communicator of comm's ranks in comm's rank order. The GPU is the rank's
+ * place among the job's ranks on its node, as the launcher sets it
+ * (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID or SLURM_LOCALID; without one, its place
+ * among comm's ranks on the node), or the one GPU a rank sees when the launcher shows
+ * each its own; dies when the node has fewer visible GPUs than ranks. comm must stay
+ * valid until nccl_dist_finalize. */
 NcclDist *nccl_dist_init(MPI_Comm comm);
 /* Collective: finalizes and destroys the NCCL communicator and the stream (MPI stays
  * up: it is the caller's). NULL is a no-op. */

@@ -33,7 +33,7 @@ else
         >/dev/null 2>"${TMPDIR:-/tmp}/nmoe_nccl_init.err"; rc=$?
     err=$(cat "${TMPDIR:-/tmp}/nmoe_nccl_init.err")
     [ $rc -ne 0 ] && [ $rc -ne 124 ] || { echo "nccl init without a GPU: exit $rc (124: it hung): $err"; exit 1; }
-    grep -Eq '^test_nccl_dist: rank 1: (cudaGetDeviceCount\(&n_dev\) failed: |1 ranks on this node but 0 visible GPUs)' \
+    grep -Eq '^test_nccl_dist: rank 1: (cudaGetDeviceCount\(&n_dev\) failed: |rank number 1 on its node but 0 GPUs visible)' \
         "${TMPDIR:-/tmp}/nmoe_nccl_init.err" || { echo "nccl init without a GPU: no message naming the call: $err"; exit 1; }
     # By MPI_Abort, not by mpirun noticing an exit. (mpirun's "MPI_ABORT was invoked"
     # notice itself is not reliable: under load it is at times lost to an ORTE error.)
