@@ -154,6 +154,19 @@ check: all unit
 check-gpu: all
 	@tests/run $(GPU_TESTS)
 
+# dist_nccl and its test with NCCL and the CUDA runtime replaced by an MPI double on host
+# memory (tests/gpu/nccl_shim): the module's bookkeeping and the test's checks run under
+# mpirun on any machine (tests/cli/nccl_shim.sh). Says nothing about NCCL or a GPU.
+# CPU build only (make without CUDA=1: the CUDA library holds the real module).
+SHIM_DIR := build/nccl-shim
+$(SHIM_DIR)/test_nccl_dist: tests/gpu/test_nccl_dist.c kernels/cuda/dist_nccl.cu kernels/cuda/dist_nccl.h \
+    $(wildcard tests/gpu/nccl_shim/*) $(LIB)
+	@mkdir -p $(@D)
+	g++ -std=c++17 -O1 -g $(WARN) -Itests/gpu/nccl_shim $(CPPFLAGS) -x c++ -c kernels/cuda/dist_nccl.cu -o $(@D)/dist_nccl.o
+	$(CC) -Itests/gpu/nccl_shim $(CPPFLAGS) -std=c11 -O1 -g $(WARN) -c tests/gpu/test_nccl_dist.c -o $(@D)/test_nccl_dist.o
+	$(CC) -Itests/gpu/nccl_shim $(CPPFLAGS) -std=c11 -O1 -g $(WARN) -c tests/gpu/nccl_shim/nccl_shim.c -o $(@D)/nccl_shim.o
+	$(CC) $(CFLAGS) -o $@ $(@D)/test_nccl_dist.o $(@D)/dist_nccl.o $(@D)/nccl_shim.o $(LIB) $(LDLIBS) -lstdc++
+
 # libFuzzer targets, built with clang; crashes land in build/fuzz/<name>/crashes.
 # The library is instrumented once (fuzzer-no-link) and shared by every target.
 FUZZ_CFLAGS := -std=c11 -g -O1 -fopenmp $(CPPFLAGS) -Wall -Wextra -Werror -Wno-pass-failed
