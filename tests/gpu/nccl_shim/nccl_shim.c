@@ -7,7 +7,8 @@
  * and one MPI_Waitall at ncclGroupEnd (so, as with NCCL, nothing moves before the group
  * ends). Only MPI_COMM_WORLD's ranks can form a communicator. It says nothing about
  * NCCL or a GPU: the real library runs only in tests/gpu/device_checks.sh. Like the
- * libraries it stands for, it keeps process-wide state (the open group). */
+ * libraries it stands for, it keeps process-wide state (the open group, the last
+ * error). NMOE_SHIM_FAIL_SEND_RANK=r makes rank r's ncclSend fail. */
 #include "cuda_runtime_api.h"
 #include "nccl.h"
 #include "cuda/cuda_backend.h"
@@ -99,10 +100,12 @@ const char *ncclGetErrorString(ncclResult_t r)
     }
 }
 
+static const char *last_error = "";
+
 const char *ncclGetLastError(ncclComm_t comm)
 {
     (void)comm;
-    return "";
+    return last_error;
 }
 
 ncclResult_t ncclGetUniqueId(ncclUniqueId *id)
@@ -136,7 +139,12 @@ ncclResult_t ncclCommDestroy(ncclComm_t comm)
     return ncclSuccess;
 }
 
-ncclResult_t ncclCommAbort(ncclComm_t comm) { return ncclCommDestroy(comm); }
+/* No MPI call: the peers may be stuck in one (the job is about to be aborted). */
+ncclResult_t ncclCommAbort(ncclComm_t comm)
+{
+    free(comm);
+    return ncclSuccess;
+}
 
 ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *err)
 {
@@ -178,6 +186,13 @@ static ncclResult_t queue(int kind, const void *send, void *recv, size_t count, 
                           ncclComm_t comm)
 {
     if (!comm || type != ncclFloat || count > INT_MAX || peer < 0 || peer >= comm->size) return ncclInvalidArgument;
+    /* A failure injected on one rank (tests/cli/nccl_shim.sh): its ncclSend fails while
+     * the peers wait for its data. */
+    const char *fail_rank = getenv("NMOE_SHIM_FAIL_SEND_RANK");
+    if (kind == OP_SEND && fail_rank && atoi(fail_rank) == comm->rank) {
+        last_error = "nccl_shim: injected failure";
+        return ncclInvalidUsage;
+    }
     ShimOp op = { kind, send, recv, (int)count, peer, comm };
     if (group_depth == 0) return run_ops(&op, 1);
     if (group_n == MAX_OPS) return ncclInvalidUsage;
