@@ -28,7 +28,8 @@
  * so an error NCCL reports asynchronously (a network or peer failure) ends the wait
  * too. A rank that is killed outright is mpirun's to notice: it ends the job.
  *
- * Status: compiled and linked in CI; never run on a GPU yet, multi-GPU untested. */
+ * Status: compiled and linked in CI, and run there over an MPI double of NCCL on host
+ * memory (tests/cli/nccl_shim.sh); never run with NCCL on a GPU yet, multi-GPU untested. */
 #ifndef NMOE_DIST_NCCL_H
 #define NMOE_DIST_NCCL_H
 
