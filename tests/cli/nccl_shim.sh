@@ -8,7 +8,8 @@
 # Then a rank fails inside a collective and the job must end, not hang.
 set -euo pipefail
 cd "$NMOE_TOP"
-make -s build/nccl-shim/test_nccl_dist
+# CUDA=0 even under `make CUDA=1 check`: the double replaces CUDA, it does not sit beside it.
+make -s CUDA=0 build/nccl-shim/test_nccl_dist
 for np in 1 2 3 4; do
     out=$(timeout 120 mpirun --oversubscribe --allow-run-as-root -np $np build/nccl-shim/test_nccl_dist 2>&1) ||
         { echo "-np $np: exit $?: $out"; exit 1; }
