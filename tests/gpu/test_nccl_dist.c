@@ -91,12 +91,15 @@ static size_t test_allreduce(NcclDist *d, bool avg, size_t n, int rank, int size
     return bad;
 }
 
+/* Rank r's part of the gather: uneven, and empty for rank 1 when there are 3 ranks. */
+static size_t gather_count(int r, int size) { return (size >= 3 && r == 1) ? 0 : 1000 + 517 * (size_t)r; }
+
 static size_t test_allgatherv(NcclDist *d, bool inplace, int rank, int size)
 {
     size_t *counts = malloc((size_t)size * sizeof *counts), total = 0, mine_at = 0;
     int *mc = malloc(2 * (size_t)size * sizeof *mc), *md = mc + size;
     for (int r = 0; r < size; r++) {
-        counts[r] = (size >= 3 && r == 1) ? 0 : 1000 + 517 * (size_t)r; /* an empty part, when there are 3 */
+        counts[r] = gather_count(r, size);
         mc[r] = (int)counts[r];
         md[r] = (int)total;
         if (r < rank) mine_at += counts[r];
@@ -190,7 +193,7 @@ int main(int argc, char **argv)
     bad[T_GATHER] = test_allgatherv(d, false, rank, size);
     bad[T_GATHER_INPLACE] = test_allgatherv(d, true, rank, size);
     bad[T_ALLTOALL] = test_alltoallv(d, rank, size);
-    for (int r = 0; r < size; r++) floats[T_GATHER] += (size >= 3 && r == 1) ? 0 : 1000 + 517 * (size_t)r;
+    for (int r = 0; r < size; r++) floats[T_GATHER] += gather_count(r, size);
     floats[T_GATHER_INPLACE] = floats[T_GATHER];
     for (int p = 0; p < size; p++) floats[T_ALLTOALL] += (size_t)a2a_count(rank, p);
     double comm_s = nccl_dist_comm_s(d, true);
