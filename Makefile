@@ -38,7 +38,7 @@ ifeq ($(CUDA),1)
   BUILD := build/cuda
   CPPFLAGS += -DNMOE_CUDA=1 -I$(CUDA_HOME)/include
   LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lnccl -lcudart -lstdc++
-  NVCCFLAGS := -O2 -g -arch=$(CUDA_ARCH) -std=c++17 -Ilibcommon -Ikernels -Xcompiler -Wall,-Wextra,-Werror -MMD -MP
+  NVCCFLAGS := -O2 -g -arch=$(CUDA_ARCH) -std=c++17 -Ilibcommon -Ikernels $(MPI_CFLAGS) -Xcompiler -Wall,-Wextra,-Werror -MMD -MP
 else
   BUILD := build/cpu
 endif
@@ -153,6 +153,19 @@ check: all unit
 # GPU checks (run on a machine with a GPU): make CUDA=1 check-gpu
 check-gpu: all
 	@tests/run $(GPU_TESTS)
+
+# dist_nccl and its test with NCCL and the CUDA runtime replaced by an MPI double on host
+# memory (tests/gpu/nccl_shim): the module's bookkeeping and the test's checks run under
+# mpirun on any machine (tests/cli/nccl_shim.sh). Says nothing about NCCL or a GPU.
+# CPU build only (make without CUDA=1: the CUDA library holds the real module).
+SHIM_DIR := build/nccl-shim
+$(SHIM_DIR)/test_nccl_dist: tests/gpu/test_nccl_dist.c kernels/cuda/dist_nccl.cu kernels/cuda/dist_nccl.h \
+    $(wildcard tests/gpu/nccl_shim/*) $(LIB)
+	@mkdir -p $(@D)
+	g++ -std=c++17 -O1 -g $(WARN) -Itests/gpu/nccl_shim $(CPPFLAGS) -x c++ -c kernels/cuda/dist_nccl.cu -o $(@D)/dist_nccl.o
+	$(CC) -Itests/gpu/nccl_shim $(CPPFLAGS) -std=c11 -O1 -g $(WARN) -c tests/gpu/test_nccl_dist.c -o $(@D)/test_nccl_dist.o
+	$(CC) -Itests/gpu/nccl_shim $(CPPFLAGS) -std=c11 -O1 -g $(WARN) -c tests/gpu/nccl_shim/nccl_shim.c -o $(@D)/nccl_shim.o
+	$(CC) $(CFLAGS) -o $@ $(@D)/test_nccl_dist.o $(@D)/dist_nccl.o $(@D)/nccl_shim.o $(LIB) $(LDLIBS) -lstdc++
 
 # libFuzzer targets, built with clang; crashes land in build/fuzz/<name>/crashes.
 # The library is instrumented once (fuzzer-no-link) and shared by every target.
