@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bench/quant_cost.sh: what the emulated expert precisions (expert_precision, issue 14)
-# cost on the CPU: configs/tiny_moe.toml on Tiny Shakespeare (GPT-2 tokens), BENCH_STEPS
-# steps (default 6) at THREADS cores (default 2), per expert_precision, next to fp32 in
-# the same run. The formats run in turn, BENCH_ROUNDS times (default 2); the figure is
+# bench/quant_cost.sh: what the emulated precision dials (issue 14) cost on the CPU:
+# configs/tiny_moe.toml on Tiny Shakespeare (GPT-2 tokens), BENCH_STEPS steps (default
+# 6) at THREADS cores (default 2), per expert_precision, then precision = bf16 (the rest
+# of the model: "model_bf16") and every dial at bf16 ("all_bf16": precision,
+# expert_precision and router_precision), next to fp32 in the same run. The formats run in turn, BENCH_ROUNDS times (default 2); the figure is
 # the fastest step (from the train lines' clocks, step 1 left out as warm-up) over all
 # rounds, which a busy machine disturbs least, and the mean next to it. The emulation
 # quantize-dequantizes in fp32 on top of the fp32 products, so it can only cost; the
@@ -30,18 +31,28 @@ step_times() {
 }
 last_loss() { grep '"kind":"train"' "$1" | tail -n 1 | sed -E 's/.*"loss":([0-9.e+-]+).*/\1/'; }
 
-formats="fp32 bf16 fp8_e4m3 mxfp8 mxfp4 nvfp4"
+formats="fp32 bf16 fp8_e4m3 mxfp8 mxfp4 nvfp4 model_bf16 all_bf16"
+# dial_sets NAME: the nmoe-train settings of a row.
+dial_sets() {
+    case $1 in
+        model_bf16) echo "--set precision=bf16" ;;
+        all_bf16) echo "--set precision=bf16 --set expert_precision=bf16 --set router_precision=bf16" ;;
+        *) echo "--set expert_precision=$1" ;;
+    esac
+}
 for r in $(seq "$rounds"); do
     for f in $formats; do
+        # shellcheck disable=SC2046 # the settings are words
         OMP_NUM_THREADS=$threads nmoe-train -q -T "$threads" "$top/configs/tiny_moe.toml" --set data_path="$tmp/data" \
             --set out_dir="$tmp/out_${f}_$r" --set steps="$steps" --set log_every=1 --set validation_every=0 \
-            --set checkpoint_every=0 --set expert_precision=$f "$@" >"$tmp/$f.$r.ndjson"
+            --set checkpoint_every=0 $(dial_sets "$f") "$@" >"$tmp/$f.$r.ndjson"
         step_times "$tmp/$f.$r.ndjson" >>"$tmp/$f.times"
     done
 done
 
-echo "configs/tiny_moe.toml, $steps steps x $rounds rounds, $threads threads: seconds per training step by expert_precision"
-printf '%-10s %10s %8s %10s %12s\n' precision min_step_s vs_fp32 mean_s last_loss
+echo "configs/tiny_moe.toml, $steps steps x $rounds rounds, $threads threads: seconds per training step by precision dial"
+echo "(rows fp32 ... nvfp4: expert_precision; model_bf16: precision = bf16; all_bf16: all three dials bf16)"
+printf '%-10s %10s %8s %10s %12s\n' dial min_step_s vs_fp32 mean_s last_loss
 base=
 for f in $formats; do
     min=$(sort -g "$tmp/$f.times" | head -n 1)

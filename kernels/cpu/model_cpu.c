@@ -2,7 +2,42 @@
  * gradients, AdamW moments and activations in host memory, and the forward and backward
  * of the whole model: one call per operation of kernels/cpu, in the order of the math
  * in model/model.h. Every product is tiled per sequence, so a sequence's results do
- * not depend on the rest of its batch or on the thread count (see matmul.h). */
+ * not depend on the rest of its batch or on the thread count (see matmul.h).
+ *
+ * PRECISION = BF16 (the config's `precision`; the routed experts have expert_precision
+ * and the router router_precision, kernels/cpu/moe.h). Emulated: every value a
+ * mixed-precision GPU run would hold in bf16 is rounded to bf16 (round to nearest even,
+ * quant/bf16.c) and everything else runs as in fp32. The GPU this follows keeps fp32
+ * master weights and optimizer state, casts the weights to bf16 for the forward's
+ * products (cuBLASLt: bf16 A and B, fp32 accumulation and C), stores the activations
+ * between kernels in bf16, and computes norms, softmax, the loss and the residual
+ * stream in fp32 (PyTorch autocast's and llm.c's split). Rounded, each time it is made:
+ *   weights   the bf16 copy (params16) of every matrix outside the routed experts and
+ *             the router: wq, wk, wv, wo, the dense FFN's and shared experts' w1, w3,
+ *             w2, the LM head (output), and the embedding table (the lookup reads
+ *             bf16 rows); rebuilt from the masters after every optimizer step and
+ *             set_params. The norm gains (attn_norm, ffn_norm, norm, q_norm, k_norm)
+ *             and the sinks stay fp32: norms run in fp32.
+ *   inputs of products: the norm outputs attn_in, ffn_in (so the router and the routed
+ *             experts read the bf16 ffn_in too, before their own dials act) and
+ *             final_out; attn_out as wo's input (a copy: see below); hg, the FFN
+ *             activation's output, as w2's input.
+ *   stored outputs of products: q, k, v after their projections (with qk_norm the
+ *             raw q, k before the norm), q and k again after RoPE (the attention's
+ *             operands, the key/value cache of inference included), h1 and h3 (the
+ *             FFN's gate and up), the logits (the head's output, after logit_gain;
+ *             the cross-entropy then runs in fp32 on the bf16 logits, as autocast's).
+ * Not rounded (fp32): the residual stream (the embedding output, mid, next: the wo and
+ * w2 products accumulate into it in fp32, a fused-residual epilogue), the norms'
+ * arithmetic and rstd, the attention's scores, softmax and probabilities (a fused
+ * attention keeps them in fp32 registers; FlashAttention's bf16 P for its PV product
+ * is not emulated), the softmax backward's D = rowsum(dO . O) (from the fp32 O: the
+ * gradient of what the forward computed), the loss, the z-loss, every gradient (of
+ * activations and of weights: the backward is straight-through, the fp32 gradients of
+ * the products the forward computed, i.e. with the rounded operands, landing on the
+ * fp32 master weights), the optimizer's moments and update. attention = "mla" refuses
+ * bf16 (its products are not wired here). fp32 (model_bf16 0) runs the fp32 path bit
+ * for bit: wc is w and act_bf16 does nothing. */
 #include "model/backend.h"
 #include "cpu/adamw.h"
 #include "cpu/grad_norm.h"
@@ -18,6 +53,7 @@
 #include "cpu/rope.h"
 #include "cpu/swiglu.h"
 #include "base/error.h"
+#include "quant/quant.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -82,6 +118,7 @@ typedef struct {
     float *row_loss;       /* [N] */
     float *row_lse;        /* [N] logsumexp of each row's logits (z-loss, training) */
     float *gathered;       /* [HEAD_GATHER][C] scored rows of final_out (scoring) */
+    float *attn_out16;     /* precision = bf16: [N][H*hd] one block's attn_out rounded, wo's input */
 } Acts;
 
 /* Gradients of activations (training only), reused by every block. */
@@ -124,6 +161,13 @@ typedef struct {
     size_t muon_work_floats, muon_scratch_floats;
     double *partials;      /* scratch of the gradient sum of squares */
     ParamView w, g;
+    /* precision = bf16: params16 holds bf16(params), refreshed lazily after every change
+     * of the masters (params16_stale); wc, the view the forward and backward compute
+     * with, points its matrices and embedding table there and the rest (norm gains,
+     * sinks, router, routed experts) at the masters. fp32: wc is w. */
+    float *params16;
+    bool params16_stale;
+    ParamView wc;
     Acts a;
     DActs d;
     size_t stride_c, stride_q, stride_kv, stride_i, stride_p, stride_n; /* per-layer strides */
@@ -217,6 +261,62 @@ static void bind_view(const CpuModel *m, float *buf, ParamView *v)
     v->output = buf + m->tensors[t++].offset;
 }
 
+/* ---- precision = bf16 ------------------------------------------------------------ */
+
+/* x[i] = bf16(x[i]), round to nearest even (quant/bf16.c): elementwise, so any thread
+ * count gives the same bits. */
+static void round_bf16_floats(float *x, size_t n)
+{
+    #pragma omp parallel for schedule(static) if (n > ((size_t)1 << 15))
+    for (size_t i = 0; i < n; i++) x[i] = bf16_round(x[i]);
+}
+
+/* An activation the GPU would store in bf16 (the head comment's list): rounded under
+ * precision = bf16, untouched under fp32. */
+static void act_bf16(const CpuModel *m, float *x, size_t n)
+{
+    if (m->s.model_bf16) round_bf16_floats(x, n);
+}
+
+/* The compute view wc (see CpuModel): the masters' matrices and embedding table in
+ * bf16, the rest of the tensors the masters themselves. */
+static void bind_compute_view(CpuModel *m)
+{
+    if (!m->s.model_bf16) {
+        m->wc = m->w;
+        return;
+    }
+    m->wc.layers = xcalloc((size_t)m->s.n_layers, sizeof(LayerView));
+    bind_view(m, m->params16, &m->wc);
+    for (int l = 0; l < m->s.n_layers; l++) {
+        LayerView *c = &m->wc.layers[l];
+        const LayerView *w = &m->w.layers[l];
+        c->attn_norm = w->attn_norm;
+        c->ffn_norm = w->ffn_norm;
+        c->q_norm = w->q_norm;
+        c->k_norm = w->k_norm;
+        c->sinks = w->sinks;
+        c->router = w->router; /* router_precision's */
+        c->ew1 = w->ew1;       /* expert_precision's */
+        c->ew3 = w->ew3;
+        c->ew2 = w->ew2;
+    }
+    m->wc.norm = m->w.norm;
+    m->params16_stale = true;
+}
+
+/* The view to compute with; under bf16 the rounded copy is brought up to date with the
+ * masters first (they change at an optimizer step or a set_params). */
+static const ParamView *compute_view(CpuModel *m)
+{
+    if (m->s.model_bf16 && m->params16_stale) {
+        memcpy(m->params16, m->params, m->n_params * sizeof(float));
+        round_bf16_floats(m->params16, m->n_params);
+        m->params16_stale = false;
+    }
+    return &m->wc;
+}
+
 /* ---- creation ------------------------------------------------------------------ */
 
 static float *alloc_floats(CpuModel *m, size_t n)
@@ -302,6 +402,11 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
     m->params = alloc_floats(m, m->n_params);
     m->w.layers = xcalloc((size_t)s->n_layers, sizeof(LayerView));
     bind_view(m, m->params, &m->w);
+    if (s->model_bf16) {
+        if (s->mla) die("model: precision bf16 is not implemented with attention = \"mla\"");
+        m->params16 = alloc_floats(m, m->n_params);
+    }
+    bind_compute_view(m);
     if (training) {
         m->grads = alloc_floats(m, m->n_params);
         m->mom1 = alloc_floats(m, m->n_params);
@@ -352,6 +457,7 @@ static void *cpu_create(const ModelLayout *lay, int max_batch, int max_seq, bool
     a->row_loss = alloc_floats(m, N);
     if (training && m->s.z_loss != 0.0f) a->row_lse = alloc_floats(m, N);
     a->gathered = alloc_floats(m, (size_t)HEAD_GATHER * C);
+    if (s->model_bf16) a->attn_out16 = alloc_floats(m, m->stride_q ? m->stride_q : 1);
     if (training) {
         DActs *d = &m->d;
         d->resid = alloc_floats(m, m->stride_c);
@@ -435,7 +541,8 @@ static void cpu_destroy(void *be)
                       a->final_rstd, a->logits, a->row_loss, a->row_lse, a->gathered, m->d.resid, m->d.norm, m->d.q,
                       m->d.k, m->d.v, m->d.attn_out, m->d.h1, m->d.h3, m->d.hg, m->d.final, m->rope_cos,
                       m->rope_sin, m->gemm.buf, m->attn_scratch, m->kcache, m->vcache, a->q_raw, a->k_raw,
-                      a->q_rstd, a->k_rstd, a->sink_probs, m->d.q_raw, m->d.k_raw };
+                      a->q_rstd, a->k_rstd, a->sink_probs, m->d.q_raw, m->d.k_raw,
+                      m->params16, a->attn_out16 };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     for (int l = 0; m->moe && l < m->s.n_layers; l++) {
         MoeBlock *b = &m->moe[l];
@@ -454,6 +561,7 @@ static void cpu_destroy(void *be)
     }
     free(m->muon_work);
     free(m->muon_scratch);
+    if (m->s.model_bf16) free(m->wc.layers);
     free(m->w.layers);
     free(m->g.layers);
     free(m);
@@ -550,7 +658,11 @@ static void ffn_forward(CpuModel *m, int l, const LayerView *w, int I, const flo
     float *h1 = m->a.h1 + sl * m->stride_i, *h3 = m->a.h3 + sl * m->stride_i, *hg = m->a.hg + sl * m->stride_i;
     const size_t nI = (size_t)N * I;
     k_linear(m, h1, ffn_in, w->w1, N, C, I, T);
-    if (w->w3) k_linear(m, h3, ffn_in, w->w3, N, C, I, T);
+    act_bf16(m, h1, nI);
+    if (w->w3) {
+        k_linear(m, h3, ffn_in, w->w3, N, C, I, T);
+        act_bf16(m, h3, nI);
+    }
     switch (m->s.ffn_activation) {
     case FFN_ACT_SWIGLU:
         if (m->reference) swiglu_forward_ref(hg, h1, h3, nI);
@@ -565,6 +677,7 @@ static void ffn_forward(CpuModel *m, int l, const LayerView *w, int I, const flo
         else squared_reglu_forward(hg, h1, h3, nI);
         break;
     }
+    act_bf16(m, hg, nI);
     memcpy(next, mid, (size_t)N * C * sizeof(float));
     k_linear_acc(m, next, hg, w->w2, N, I, C, T);
 }
@@ -661,15 +774,29 @@ static void scale_floats(float *x, size_t n, float gain)
 
 static void k_embed(CpuModel *m, float *resid, const uint32_t *tokens, int n)
 {
-    embedding_forward(resid, tokens, m->w.tok_embeddings, n, m->s.dim);
+    embedding_forward(resid, tokens, compute_view(m)->tok_embeddings, n, m->s.dim);
     scale_floats(resid, (size_t)n * m->s.dim, m->s.embed_gain);
 }
 
 /* logits = logit_gain * h W_out^T, `rows` rows. */
 static void k_head(CpuModel *m, float *logits, const float *h, int rows, int period)
 {
-    k_linear(m, logits, h, m->w.output, rows, m->s.dim, m->s.vocab_size, period);
+    k_linear(m, logits, h, compute_view(m)->output, rows, m->s.dim, m->s.vocab_size, period);
     scale_floats(logits, (size_t)rows * m->s.vocab_size, m->s.logit_gain);
+    act_bf16(m, logits, (size_t)rows * m->s.vocab_size);
+}
+
+/* mid += attn_out Wo^T, the input rounded into a.attn_out16 under bf16 (attn_out itself
+ * stays fp32 for the attention's backward: see the head comment). */
+static void k_wo_forward(CpuModel *m, float *mid, const float *attn_out, const float *wo, int n, int period)
+{
+    const int Hd = m->s.n_heads * m->s.head_dim;
+    if (m->s.model_bf16) {
+        memcpy(m->a.attn_out16, attn_out, (size_t)n * Hd * sizeof(float));
+        round_bf16_floats(m->a.attn_out16, (size_t)n * Hd);
+        attn_out = m->a.attn_out16;
+    }
+    k_linear_acc(m, mid, attn_out, wo, n, Hd, m->s.dim, period);
 }
 
 /* Embedding, blocks and the final norm; leaves a.final_out for the head. */
@@ -685,8 +812,9 @@ static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
     for (int r = 0; r < N; r++)
         if (tokens[r] >= (uint32_t)s->vocab_size) die("model: token id %u at row %d is not below vocab_size %d", tokens[r], r, s->vocab_size);
     k_embed(m, a->resid, tokens, N);
+    const ParamView *wv = compute_view(m);
     for (int l = 0; l < s->n_layers; l++) {
-        const LayerView *w = &m->w.layers[l];
+        const LayerView *w = &wv->layers[l];
         const size_t sl = act_slot(m, l);
         float *x = a->resid + resid_slot(m, l) * m->stride_c, *attn_in = a->attn_in + sl * m->stride_c;
         float *q = a->q + sl * m->stride_q, *k = a->k + sl * m->stride_kv, *v = a->v + sl * m->stride_kv;
@@ -697,6 +825,7 @@ static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
         const AttnShape as = attn_shape(m, B, T, l);
 
         k_rmsnorm(m, attn_in, a->attn_rstd + sl * m->stride_n, x, w->attn_norm, N);
+        act_bf16(m, attn_in, (size_t)N * C);
         if (s->mla) {
             memcpy(mid, x, (size_t)N * C * sizeof(float));
             mla_forward(m->mla[sl], &w->mla, attn_in, mid, B, T, m->reference, &m->gemm);
@@ -706,28 +835,37 @@ static void forward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
                 float *q_raw = a->q_raw + sl * m->stride_q, *k_raw = a->k_raw + sl * m->stride_kv;
                 k_linear(m, q_raw, attn_in, w->wq, N, C, Hd, T);
                 k_linear(m, k_raw, attn_in, w->wk, N, C, KVd, T);
+                act_bf16(m, q_raw, (size_t)N * Hd);
+                act_bf16(m, k_raw, (size_t)N * KVd);
                 k_head_norm(m, q, a->q_rstd + sl * m->stride_n * H, q_raw, w->q_norm, N, H);
                 k_head_norm(m, k, a->k_rstd + sl * m->stride_n * KV, k_raw, w->k_norm, N, KV);
             } else {
                 k_linear(m, q, attn_in, w->wq, N, C, Hd, T);
                 k_linear(m, k, attn_in, w->wk, N, C, KVd, T);
+                act_bf16(m, q, (size_t)N * Hd);
+                act_bf16(m, k, (size_t)N * KVd);
             }
             k_linear(m, v, attn_in, w->wv, N, C, KVd, T);
+            act_bf16(m, v, (size_t)N * KVd);
             rope_forward(q, m->rope_cos, m->rope_sin, N, T, H, hd);
             rope_forward(k, m->rope_cos, m->rope_sin, N, T, KV, hd);
+            act_bf16(m, q, (size_t)N * Hd);
+            act_bf16(m, k, (size_t)N * KVd);
             if (m->reference) attention_forward_ref(attn_out, probs, sink_probs, q, k, v, &as);
             else attention_forward(attn_out, probs, sink_probs, q, k, v, &as);
             memcpy(mid, x, (size_t)N * C * sizeof(float));
-            k_linear_acc(m, mid, attn_out, w->wo, N, Hd, C, T);
+            k_wo_forward(m, mid, attn_out, w->wo, N, T);
         }
 
         k_rmsnorm(m, ffn_in, a->ffn_rstd + sl * m->stride_n, mid, w->ffn_norm, N);
+        act_bf16(m, ffn_in, (size_t)N * C);
         switch (w->ffn_kind) {
         case FFN_DENSE: ffn_forward(m, l, w, I, ffn_in, mid, next, N, T); break;
         case FFN_MOE: moe_ffn_forward(m, l, w, ffn_in, mid, next, N, T); break;
         }
     }
     k_rmsnorm(m, a->final_out, a->final_rstd, a->resid + resid_slot(m, s->n_layers) * m->stride_c, m->w.norm, N);
+    act_bf16(m, a->final_out, (size_t)N * C);
 }
 
 /* LM head and cross-entropy over all rows, in chunks. With grad_weight, the head's
@@ -751,7 +889,8 @@ static void head_and_loss(CpuModel *m, const uint32_t *targets, const float *gra
                            grad_weight ? grad_weight + r0 : NULL);
         if (grad_weight) {
             scale_floats(m->a.logits, (size_t)rows * V, m->s.logit_gain); /* d (h W^T) */
-            k_linear_back(m, m->d.final + (size_t)r0 * C, m->g.output, m->a.logits, h, m->w.output, rows, C, V, period);
+            k_linear_back(m, m->d.final + (size_t)r0 * C, m->g.output, m->a.logits, h, compute_view(m)->output, rows, C,
+                          V, period);
         }
     }
 }
@@ -787,8 +926,9 @@ static void backward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
 
     memset(d->resid, 0, nC);
     k_rmsnorm_back(m, d->resid, m->g.norm, d->final, a->resid + s->n_layers * m->stride_c, m->w.norm, a->final_rstd, N);
+    const ParamView *wv = compute_view(m);
     for (int l = s->n_layers - 1; l >= 0; l--) {
-        const LayerView *w = &m->w.layers[l];
+        const LayerView *w = &wv->layers[l];
         const LayerView *g = &m->g.layers[l];
         float *x = a->resid + l * m->stride_c, *attn_in = a->attn_in + l * m->stride_c;
         float *q = a->q + l * m->stride_q, *k = a->k + l * m->stride_kv, *v = a->v + l * m->stride_kv;
@@ -813,7 +953,13 @@ static void backward_blocks(CpuModel *m, const uint32_t *tokens, int B, int T)
             continue;
         }
         memset(d->attn_out, 0, (size_t)N * Hd * sizeof(float));
-        k_linear_back(m, d->attn_out, g->wo, d->resid, attn_out, w->wo, N, Hd, C, T);
+        const float *wo_in = attn_out;
+        if (s->model_bf16) { /* the rounded input the forward's wo product read */
+            memcpy(a->attn_out16, attn_out, (size_t)N * Hd * sizeof(float));
+            round_bf16_floats(a->attn_out16, (size_t)N * Hd);
+            wo_in = a->attn_out16;
+        }
+        k_linear_back(m, d->attn_out, g->wo, d->resid, wo_in, w->wo, N, Hd, C, T);
         memset(d->q, 0, (size_t)N * Hd * sizeof(float));
         memset(d->k, 0, (size_t)N * KVd * sizeof(float));
         memset(d->v, 0, (size_t)N * KVd * sizeof(float));
@@ -960,6 +1106,7 @@ static void cpu_optimizer_step(void *be, const OptimizerStepArgs *o)
         else
             adamw_update(p, g, m1, m2, hi - lo, &a);
     }
+    m->params16_stale = true;
 }
 
 static double cpu_forward_rows(void *be, const uint32_t *tokens, const uint32_t *targets, int B, int T,
@@ -1008,10 +1155,12 @@ static double cpu_cache_extend(void *be, const uint32_t *ids, int n, float *hidd
     m->last_aux = 0.0;
     m->counters = counters;
     k_embed(m, a->resid, ids, n);
+    const ParamView *wv = compute_view(m);
     for (int l = 0; l < s->n_layers; l++) {
-        const LayerView *w = &m->w.layers[l];
+        const LayerView *w = &wv->layers[l];
         float *x = a->resid + resid_slot(m, l) * m->stride_c, *next = a->resid + resid_slot(m, l + 1) * m->stride_c;
         k_rmsnorm(m, a->attn_in, a->attn_rstd, x, w->attn_norm, n);
+        act_bf16(m, a->attn_in, (size_t)n * C);
         if (s->mla) {
             memcpy(a->mid, x, (size_t)n * C * sizeof(float));
             mla_cached(m->mla[0], &w->mla, a->attn_in, a->mid, n, p0, m->kcache + (size_t)l * m->max_seq * m->mla_kw,
@@ -1024,21 +1173,29 @@ static double cpu_cache_extend(void *be, const uint32_t *ids, int n, float *hidd
         if (w->q_norm) {
             k_linear(m, a->q_raw, a->attn_in, w->wq, n, C, Hd, n);
             k_linear(m, a->k_raw, a->attn_in, w->wk, n, C, KVd, n);
+            act_bf16(m, a->q_raw, (size_t)n * Hd);
+            act_bf16(m, a->k_raw, (size_t)n * KVd);
             k_head_norm(m, a->q, a->q_rstd, a->q_raw, w->q_norm, n, H);
             k_head_norm(m, k_new, a->k_rstd, a->k_raw, w->k_norm, n, KV);
         } else {
             k_linear(m, a->q, a->attn_in, w->wq, n, C, Hd, n);
             k_linear(m, k_new, a->attn_in, w->wk, n, C, KVd, n);
+            act_bf16(m, a->q, (size_t)n * Hd);
+            act_bf16(m, k_new, (size_t)n * KVd);
         }
         k_linear(m, v_new, a->attn_in, w->wv, n, C, KVd, n);
+        act_bf16(m, v_new, (size_t)n * KVd);
         /* Tables from position p0: row r of the n sits at position p0 + r. */
         rope_forward(a->q, m->rope_cos + (size_t)p0 * half, m->rope_sin + (size_t)p0 * half, n, n, H, hd);
         rope_forward(k_new, m->rope_cos + (size_t)p0 * half, m->rope_sin + (size_t)p0 * half, n, n, KV, hd);
+        act_bf16(m, a->q, (size_t)n * Hd);
+        act_bf16(m, k_new, (size_t)n * KVd);
         attention_cached(a->attn_out, a->q, kc, vc, n, p0, &as);
         memcpy(a->mid, x, (size_t)n * C * sizeof(float));
-        k_linear_acc(m, a->mid, a->attn_out, w->wo, n, Hd, C, n);
+        k_wo_forward(m, a->mid, a->attn_out, w->wo, n, n);
     ffn:
         k_rmsnorm(m, a->ffn_in, a->ffn_rstd, a->mid, w->ffn_norm, n);
+        act_bf16(m, a->ffn_in, (size_t)n * C);
         switch (w->ffn_kind) {
         case FFN_DENSE: ffn_forward(m, l, w, I, a->ffn_in, a->mid, next, n, n); break;
         case FFN_MOE: moe_ffn_forward(m, l, w, a->ffn_in, a->mid, next, n, n); break;
@@ -1046,6 +1203,7 @@ static double cpu_cache_extend(void *be, const uint32_t *ids, int n, float *hidd
     }
     m->counters = NULL;
     k_rmsnorm(m, a->final_out, a->final_rstd, a->resid + resid_slot(m, s->n_layers) * m->stride_c, m->w.norm, n);
+    act_bf16(m, a->final_out, (size_t)n * C);
     if (hidden_out) memcpy(hidden_out, a->final_out, (size_t)n * C * sizeof(float));
     m->cache_len = p0 + n;
     return m->last_aux;
@@ -1111,6 +1269,7 @@ static void cpu_set_params(void *be, const float *src)
 {
     CpuModel *m = be;
     memcpy(m->params, src, m->n_params * sizeof(float));
+    m->params16_stale = true;
 }
 
 static void cpu_get_grads(void *be, float *dst)
@@ -1205,8 +1364,9 @@ static void cpu_set_expert_exchange(void *be, const ExpertExchange *ex)
 
 static void cpu_describe(const void *be, char *buf, size_t n)
 {
-    (void)be;
-    snprintf(buf, n, "cpu: fp32, %s, %d OpenMP threads", blas_describe(), omp_get_max_threads());
+    const CpuModel *m = be;
+    snprintf(buf, n, "cpu: %s, %s, %d OpenMP threads", m->s.model_bf16 ? "bf16 emulated in fp32" : "fp32",
+             blas_describe(), omp_get_max_threads());
 }
 
 static size_t cpu_bytes(const void *be) { return ((const CpuModel *)be)->bytes; }

@@ -21,6 +21,11 @@ const char *backend_names(void)
 bool backend_supports(const char *name, const ModelShape *s, char *why, size_t why_len)
 {
     if (strcmp(name, "cuda") != 0) return true;
+    if (s->model_bf16) {
+        snprintf(why, why_len, "backend \"cuda\": precision \"bf16\" is not in the CUDA backend yet (bf16 is emulated "
+                 "on the cpu backend only); use backend = \"cpu\" or precision = \"fp32\"");
+        return false;
+    }
     if (s->ffn_activation != FFN_ACT_SWIGLU) {
         snprintf(why, why_len, "backend \"cuda\": ffn_activation \"%s\" is not in the CUDA backend (it has swiglu "
                  "only); use backend = \"cpu\"", ffn_activation_name(s->ffn_activation));

@@ -61,6 +61,7 @@ ModelShape model_shape_from_config(const Config *c)
         .route_scale = (float)c->route_scale, .expert_output_gain = (float)c->expert_output_gain,
         .capacity_factor = (float)c->capacity_factor, .aux_loss_alpha = (float)c->aux_loss_alpha,
         .router_bf16 = strcmp(c->router_precision, "bf16") == 0,
+        .model_bf16 = strcmp(c->precision, "bf16") == 0,
         .n_expert_groups = (int)c->n_expert_groups, .n_limited_groups = (int)c->n_limited_groups,
         .embed_gain = (float)c->embed_gain, .logit_gain = (float)c->logit_gain,
         .z_loss = (float)c->z_loss, .router_z_loss = (float)c->router_z_loss,
@@ -229,9 +230,11 @@ Model *model_create_on(const ModelBackend *be, const ModelShape *shape, int max_
             s->q_lora_rank, s->kv_lora_rank, s->qk_nope_head_dim, s->qk_rope_head_dim, s->v_head_dim, s->n_kv_heads);
     if (s->n_routed_experts > 0 && (s->n_dense_layers < 0 || s->n_dense_layers >= s->n_layers || s->n_shared_experts < 0))
         die("model: n_dense_layers %d leaves no MoE block of %d", s->n_dense_layers, s->n_layers);
-    if ((s->expert_precision != QUANT_FP32 || s->router_bf16) && strcmp(be->name, "cpu") != 0)
-        die("model: expert_precision %s / router_precision %s: emulated on the cpu backend only, not on %s",
-            quant_format_name((QuantFormat)s->expert_precision), s->router_bf16 ? "bf16" : "fp32", be->name);
+    if ((s->expert_precision != QUANT_FP32 || s->router_bf16 || s->model_bf16) && strcmp(be->name, "cpu") != 0)
+        die("model: precision %s / expert_precision %s / router_precision %s: emulated on the cpu backend only, not on %s",
+            s->model_bf16 ? "bf16" : "fp32", quant_format_name((QuantFormat)s->expert_precision),
+            s->router_bf16 ? "bf16" : "fp32", be->name);
+    if (s->model_bf16 && s->mla) die("model: precision bf16 is not implemented with attention = \"mla\"");
 
     Model *m = xcalloc(1, sizeof *m);
     m->s = *s;

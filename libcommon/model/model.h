@@ -76,6 +76,9 @@ typedef struct {
     int n_expert_groups, n_limited_groups; /* group-limited routing (kernels/cpu/moe.h); 1, 1 = off */
     /* emulated precision (kernels/cpu/moe.h): a QuantFormat, and 1 for a bf16 router */
     int expert_precision, router_bf16;
+    /* precision = bf16 (kernels/cpu/model_cpu.c): the rest of the model's products on
+     * bf16-rounded weights and activations; 0 = fp32 */
+    int model_bf16;
     float embed_gain, logit_gain; /* scalars on the embedding output and the logits */
     /* Loss dials (training only): the objective of a row r with loss weight w_r adds
      * w_r z_loss lse_r^2, lse_r = logsumexp of its logits (PaLM's z-loss). */

@@ -24,6 +24,7 @@ static const char *const router_scores[] = { "sigmoid", "softmax", NULL };
 static const char *const backends[] = { "cpu", "cuda", NULL };
 static const char *const expert_precisions[] = { "fp32", "bf16", "fp8_e4m3", "mxfp8", "mxfp4", "nvfp4", NULL };
 static const char *const router_precisions[] = { "fp32", "bf16", NULL };
+static const char *const model_precisions[] = { "fp32", "bf16", NULL };
 static const char *const rope_scalings[] = { "none", "yarn", NULL };
 static const char *const ffn_activations[] = { "swiglu", "relu2", "squared_reglu", NULL };
 static const char *const optimizers[] = { "adamw", "muon", NULL };
@@ -107,6 +108,8 @@ static const ConfigKey keys[] = {
       "MoE: scalar on the routed experts' output", false },
     { "capacity_factor", "model", CONFIG_FLOAT, OFF(capacity_factor), 0, 0, 0, 1e6, false, false, true, NULL,
       "MoE: capacity ceil(f * tokens * K / E) assignments per expert and forward, the overflow dropped and counted; 0 = dropless", false },
+    { "precision", "model", CONFIG_STRING, OFF(precision), 0, 0, 0, 0, false, false, true, model_precisions,
+      "fp32, or bf16 for the model outside the routed experts and the router: the weights, the products' inputs and their stored outputs rounded to bf16 in the forward as a mixed-precision GPU run holds them (fp32 masters, optimizer state, accumulation, norms, softmax, loss and residual stream; emulated in fp32 on the cpu backend); the backward is straight-through", true },
     { "expert_precision", "model", CONFIG_STRING, OFF(expert_precision), 0, 0, 0, 0, false, false, true, expert_precisions,
       "MoE: format of both operands of the routed experts' forward products, quantize-dequantized along the reduction dimension (fp32, bf16, fp8_e4m3, mxfp8, mxfp4, nvfp4; emulated in fp32 on the cpu backend); the backward is straight-through", true },
     { "router_precision", "model", CONFIG_STRING, OFF(router_precision), 0, 0, 0, 0, false, false, true, router_precisions,
@@ -274,6 +277,7 @@ void config_defaults(Config *c)
     c->aux_loss_alpha = 0.0;
     c->expert_output_gain = 1.0;
     c->capacity_factor = 0.0;
+    strcpy(c->precision, "fp32");
     strcpy(c->expert_precision, "fp32");
     strcpy(c->router_precision, "fp32");
     c->embed_gain = 1.0;
@@ -331,6 +335,7 @@ static size_t string_cap(const ConfigKey *k)
 {
     if (strcmp(k->name, "router_score") == 0) return sizeof(((Config *)0)->router_score);
     if (strcmp(k->name, "backend") == 0) return sizeof(((Config *)0)->backend);
+    if (strcmp(k->name, "precision") == 0) return sizeof(((Config *)0)->precision);
     if (strcmp(k->name, "expert_precision") == 0) return sizeof(((Config *)0)->expert_precision);
     if (strcmp(k->name, "router_precision") == 0) return sizeof(((Config *)0)->router_precision);
     if (strcmp(k->name, "ffn_activation") == 0) return sizeof(((Config *)0)->ffn_activation);
@@ -658,6 +663,9 @@ bool config_check(const Config *c, const char *origin, char *err, size_t cap)
                            (long long)c->attn_global_every, c->attn_global_every == 1 ? "no local block" : "no global block",
                            (long long)c->n_layers);
     if (strcmp(c->attention, "mla") == 0) {
+        if (strcmp(c->precision, "fp32") != 0)
+            return errbuf_fail(err, cap, "%s: precision \"%s\" is not implemented with attention = \"mla\" (MLA's products "
+                               "run in fp32 only); use precision = \"fp32\" or attention = \"mha\"", origin, c->precision);
         /* MLA has its own attention: the mha dials do not reach it (yet). */
         const char *k = c->qk_norm ? "qk_norm" : c->attn_sinks ? "attn_sinks" : c->attn_global_every ? "attn_global_every"
                       : strcmp(c->rope_scaling, "none") != 0 ? "rope_scaling" : NULL;

@@ -55,6 +55,7 @@ typedef struct {
     bool router_telemetry, log_router_grad_norm, stop_on_collapse;
     /* precision dials (emulated on the CPU) and muP-ish gains */
     char expert_precision[16], router_precision[16]; /* quant/quant.h names */
+    char precision[16];   /* the rest of the model: "fp32" or "bf16" (kernels/cpu/model_cpu.c) */
     double embed_gain, logit_gain;
     /* optimizer and schedule */
     double lr_dense, lr_expert, lr_router, weight_decay, adam_beta1, adam_beta2, adam_eps;

@@ -531,9 +531,11 @@ int train_run(const Config *cfg_in, const TrainOptions *opt)
     nd_str(&r.mx.l, "backend", model_backend_name(r.model));
     /* the precision dials, and where a reduced one is emulated (fp32 quantize-dequantize) */
     nd_obj_begin(&r.mx.l, "precision");
+    nd_str(&r.mx.l, "model", cfg->precision);
     nd_str(&r.mx.l, "experts", cfg->expert_precision);
     nd_str(&r.mx.l, "router", cfg->router_precision);
-    if (strcmp(cfg->expert_precision, "fp32") != 0 || strcmp(cfg->router_precision, "fp32") != 0)
+    if (strcmp(cfg->precision, "fp32") != 0 || strcmp(cfg->expert_precision, "fp32") != 0 ||
+        strcmp(cfg->router_precision, "fp32") != 0)
         nd_str(&r.mx.l, "emulated_on", model_backend_name(r.model));
     else nd_null(&r.mx.l, "emulated_on");
     nd_obj_end(&r.mx.l);

@@ -11,12 +11,12 @@ run() { nmoe-train -q moe.toml --set log_every=1 --set out_dir=out_$1 "${@:2}" >
 losses() { grep '"kind":"train"' "$1" | json_field loss | tr '\n' ' '; }
 
 run fp32 --set steps=3
-head -n 1 fp32.ndjson | grep -q '"precision":{"experts":"fp32","router":"fp32","emulated_on":null}' ||
+grep -q '"precision":{"model":"fp32","experts":"fp32","router":"fp32","emulated_on":null}' <<<"$(sed -n 1p fp32.ndjson)" ||
     fail "fp32 meta line: $(head -c 600 fp32.ndjson)"
 base=$(losses fp32.ndjson)
 for f in bf16 fp8_e4m3 mxfp8 mxfp4 nvfp4; do
     run "$f" --set steps=3 --set expert_precision=$f
-    head -n 1 "$f.ndjson" | grep -q "\"precision\":{\"experts\":\"$f\",\"router\":\"fp32\",\"emulated_on\":\"cpu\"}" ||
+    grep -q "\"precision\":{\"model\":\"fp32\",\"experts\":\"$f\",\"router\":\"fp32\",\"emulated_on\":\"cpu\"}" <<<"$(sed -n 1p "$f.ndjson")" ||
         fail "$f meta line: $(head -c 600 "$f.ndjson")"
     l=$(losses "$f.ndjson")
     [ "$(wc -w <<<"$l")" = 3 ] || fail "$f: train lines: $l"
@@ -28,11 +28,11 @@ done
 # nvfp4 experts and a bf16 router learn, and the threads do not change a bit
 OMP_NUM_THREADS=1 run nv1 --set steps=40 --set expert_precision=nvfp4 --set router_precision=bf16
 OMP_NUM_THREADS=2 run nv2 --set steps=40 --set expert_precision=nvfp4 --set router_precision=bf16
-head -n 1 nv1.ndjson | grep -q '"precision":{"experts":"nvfp4","router":"bf16","emulated_on":"cpu"}' ||
+grep -q '"precision":{"model":"fp32","experts":"nvfp4","router":"bf16","emulated_on":"cpu"}' <<<"$(sed -n 1p nv1.ndjson)" ||
     fail "nvfp4 meta line"
 cmp -s <(strip_time nv1.ndjson | grep -v '"kind":"meta"' | norm_paths) <(strip_time nv2.ndjson | grep -v '"kind":"meta"' | norm_paths) ||
     fail "nvfp4: the metric streams differ between 1 and 2 threads"
-first=$(grep '"kind":"train"' nv1.ndjson | head -n 1 | json_field loss)
+first=$(grep -m 1 '"kind":"train"' nv1.ndjson | json_field loss)
 last=$(grep '"kind":"train"' nv1.ndjson | tail -n 1 | json_field loss)
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.5) }' || fail "nvfp4: loss $first -> $last did not fall"
 echo "nvfp4 + bf16 router: loss $first -> $last over 40 steps, identical with 1 and 2 threads"
@@ -40,7 +40,7 @@ echo "nvfp4 + bf16 router: loss $first -> $last over 40 steps, identical with 1 
 # the gains: a different first loss; the defaults leave the fp32 stream as it was
 for g in embed_gain=3 logit_gain=0.25; do
     run "${g%%=*}" --set steps=1 --set "$g"
-    a=$(losses "${g%%=*}.ndjson") b=$(grep '"kind":"train"' fp32.ndjson | head -n 1 | json_field loss)
+    a=$(losses "${g%%=*}.ndjson") b=$(grep -m 1 '"kind":"train"' fp32.ndjson | json_field loss)
     [ "$a" != "$b " ] || fail "$g: the same first loss as without it ($a)"
 done
 run again --set steps=3 --set embed_gain=1 --set logit_gain=1 --set expert_precision=fp32

@@ -24,8 +24,12 @@ The attention dials: qk_norm (an RMSNorm over head_dim of each query and key hea
 before RoPE, gains q_norm / k_norm), attn_sinks (a learned logit per head as an extra
 softmax column with no value) and the local/global pattern (attn_global_every,
 attn_local_window: which blocks attend full causal and which over a window).
+precision = "bf16" (the config's, for the model outside the routed experts and the
+router): bf() rounds the same values as kernels/cpu/model_cpu.c, with the tolerances
+of BF16_SHARE and BF16_SAME.
 Exit status 0 when everything agrees, 1 otherwise (each failure printed).
 """
+import copy
 import json
 import math
 import struct
@@ -58,6 +62,38 @@ TOL_WEIGHTS = 1e-5   # per tensor, after all steps, plus the AdamW amplification
 # gradients of that tensor: derived from the arithmetic of AdamW and the measured
 # gradient agreement, not from one machine's result.
 GRAD_NOISE_FACTOR = 4.0
+# precision = "bf16": two faithful implementations that round the same values still
+# differ, by flips: where their fp32 values before a rounding (equal to ~1e-7) straddle
+# a bf16 rounding boundary, one bf16 ulp (2^-8 relative) apart, and a flip early in a
+# sequence spreads to the later positions (causal attention). That is arithmetic of the
+# same kind as bf16's own rounding errors but at a fraction of the rounded values, so
+# it stays below the whole effect of bf16, E = || fp32 result - bf16 result || (measured
+# here, the reference model in fp32 against itself in bf16, at the same weights and
+# batch); a C that does not round (or rounds other values) is off by about E itself.
+# Hence each normwise tolerance is max(the fp32 one, BF16_SHARE * E), and for the
+# logits (the head's output, rounded last) the share of them that are bit-identical
+# must be at least BF16_SAME: each agrees exactly unless a flip reached it, while one
+# rounding missing or added anywhere upstream moves almost every logit.
+BF16_SHARE = 0.5
+BF16_SAME = 0.5
+
+
+# precision = "bf16" (nmoe-train(1), kernels/cpu/model_cpu.c): set from the config in
+# main. bf() is the rounding the C does at the same values, written from the list in
+# the man page: round to bfloat16 and back in the forward (torch's float -> bfloat16
+# conversion rounds to nearest even), the identity in the backward (straight-through).
+BF16 = False
+
+
+def bf(x):
+    if not BF16:
+        return x
+    return x + (x.detach().to(torch.bfloat16).float() - x.detach())
+
+
+def lin(layer, x):
+    """layer(x) with the weight as the forward uses it (bf16-rounded under bf16)."""
+    return F.linear(x, bf(layer.weight))
 
 
 def read_tensor_file(path):
@@ -171,13 +207,13 @@ class Attention(nn.Module):
 
     def forward(self, x, cos, sin):
         B, T, _ = x.shape
-        q = self.wq(x).view(B, T, self.H, self.hd)
-        k = self.wk(x).view(B, T, self.KV, self.hd)
+        q = bf(lin(self.wq, x)).view(B, T, self.H, self.hd)
+        k = bf(lin(self.wk, x)).view(B, T, self.KV, self.hd)
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
-        q = apply_rope(q, cos, sin).transpose(1, 2)
-        k = apply_rope(k, cos, sin).transpose(1, 2)
-        v = self.wv(x).view(B, T, self.KV, self.hd).transpose(1, 2)
+        q = bf(apply_rope(q, cos, sin)).transpose(1, 2)
+        k = bf(apply_rope(k, cos, sin)).transpose(1, 2)
+        v = bf(lin(self.wv, x)).view(B, T, self.KV, self.hd).transpose(1, 2)
         k = k.repeat_interleave(self.H // self.KV, dim=1)
         v = v.repeat_interleave(self.H // self.KV, dim=1)
         scale = 1.0 / math.sqrt(self.hd) * self.mscale * self.mscale
@@ -194,7 +230,7 @@ class Attention(nn.Module):
         else:
             probs = scores.softmax(dim=-1)
         out = probs @ v
-        return self.wo(out.transpose(1, 2).reshape(B, T, self.H * self.hd))
+        return lin(self.wo, bf(out.transpose(1, 2).reshape(B, T, self.H * self.hd)))
 
 
 class MLA(nn.Module):
@@ -272,7 +308,9 @@ class FeedForward(nn.Module):
         self.w2 = nn.Linear(inter, dim, bias=False)
 
     def forward(self, x):
-        return self.w2(ffn_act(self.act, self.w1(x), self.w3(x) if self.w3 is not None else None))
+        h1 = bf(lin(self.w1, x))
+        h3 = bf(lin(self.w3, x)) if self.w3 is not None else None
+        return lin(self.w2, bf(ffn_act(self.act, h1, h3)))
 
 
 class MoEFFN(nn.Module):
@@ -307,8 +345,8 @@ class Block(nn.Module):
         self.ffn = MoEFFN(cfg) if moe else FeedForward(cfg["dim"], cfg["inter_dim"], cfg.get("ffn_activation", "swiglu"))
 
     def forward(self, x, cos, sin):
-        x = x + self.attn(self.attn_norm(x), cos, sin)
-        return x + self.ffn(self.ffn_norm(x))
+        x = x + self.attn(bf(self.attn_norm(x)), cos, sin)
+        return x + self.ffn(bf(self.ffn_norm(x)))
 
 
 class Transformer(nn.Module):
@@ -325,10 +363,10 @@ class Transformer(nn.Module):
             rope_tables(cfg["seq_len"], hd, cfg["rope_theta"])
 
     def forward(self, tokens):
-        x = self.tok_embeddings(tokens)
+        x = F.embedding(tokens, bf(self.tok_embeddings.weight))
         for layer in self.layers:
             x = layer(x, self.cos, self.sin)
-        return self.output(self.norm(x))
+        return bf(lin(self.output, bf(self.norm(x))))
 
 
 def moe_blocks(model):
@@ -470,6 +508,56 @@ def rel(a, b):
 failures = []
 
 
+def objective_terms(model, cfg, inp, tgt, mask, count, moes, n_micro, b0, micro):
+    """One micro-batch's logits, cross-entropy rows, objective and its aux / z parts."""
+    V = cfg["vocab_size"]
+    lg = model(inp[b0:b0 + micro])
+    ce = F.cross_entropy(lg.reshape(-1, V), tgt[b0:b0 + micro].reshape(-1), reduction="none")
+    m = mask[b0:b0 + micro].reshape(-1)
+    objective = (ce * m).sum().div(count)
+    aux = 0.0
+    z_coef = cfg.get("z_loss", 0.0)
+    if z_coef > 0:
+        lse = torch.logsumexp(lg.reshape(-1, V), dim=-1)
+        objective = objective + z_coef * (lse.square() * m).sum().div(count)
+    for _, f in moes:
+        objective = objective + f.aux / n_micro
+        aux += f.aux.item() / n_micro
+        if f.moe.router_z > 0:
+            objective = objective + f.moe.zloss / n_micro
+    return lg, ce, m, objective, aux
+
+
+def fp32_effect(model, cfg, batches, micro):
+    """The bf16 effect E of BF16_SHARE: the same model and first step in fp32 (a copy at
+    the initial weights): logits of the first micro-batch, step-0 loss, aux loss, every
+    gradient (by nmoe name) and the gradient norm."""
+    global BF16
+    m32 = copy.deepcopy(model)
+    moes = moe_blocks(m32)
+    B, T = cfg["batch_size"], cfg["seq_len"]
+    inp, tgt = batches[0, :, :T], batches[0, :, 1:]
+    mask = torch.ones_like(tgt, dtype=torch.float32)
+    if cfg["loss_mask_eos"] and cfg["eos_token_id"] >= 0:
+        mask = (tgt != cfg["eos_token_id"]).float()
+    count = mask.sum().item()
+    BF16 = False
+    try:
+        with torch.no_grad():
+            logits = m32(inp[:micro])
+        loss_sum = aux_total = 0.0
+        for b0 in range(0, B, micro):
+            _, ce, m, objective, aux = objective_terms(m32, cfg, inp, tgt, mask, count, moes, B // micro, b0, micro)
+            objective.backward()
+            loss_sum += (ce.double() * m.double()).sum().item()
+            aux_total += aux
+    finally:
+        BF16 = True
+    grads = {name: g.detach().clone() for name, _, g in nmoe_named_grads_and_params(m32)}
+    norm = torch.norm(torch.stack([p.grad.norm() for p in m32.parameters()])).item()
+    return {"logits": logits, "loss": loss_sum / count, "aux": aux_total, "grads": grads, "norm": norm}
+
+
 def check(what, err, tol):
     ok = err <= tol
     print(f"{'ok  ' if ok else 'FAIL'} {what}: relative error {err:.3g} (tolerance {tol:g})")
@@ -484,6 +572,8 @@ def main():
     torch.manual_seed(0)
     header, init = read_tensor_file(f"{d}/init.bin")
     cfg = header["meta"]["config"]
+    global BF16
+    BF16 = cfg.get("precision", "fp32") == "bf16"
     model = Transformer(cfg)
     load_nmoe_weights(model, init)
     moes = moe_blocks(model)
@@ -499,7 +589,20 @@ def main():
     with torch.no_grad():
         logits = model(batches[0, :micro, :T])
     c_logits = torch.from_numpy(np.fromfile(f"{d}/logits.bin", dtype="<f4").reshape(micro, T, V).copy())
-    check("logits", rel(c_logits, logits), TOL_LOGITS)
+    effect = fp32_effect(model, cfg, batches, micro) if BF16 else None
+
+    def tol16(tol, e):
+        """The tolerance of a quantity whose bf16 effect is e (see BF16_SHARE)."""
+        return max(tol, BF16_SHARE * e) if BF16 else tol
+
+    check("logits", rel(c_logits, logits), tol16(TOL_LOGITS, rel(effect["logits"], logits) if BF16 else 0))
+    if BF16:
+        same = (c_logits == logits).double().mean().item()
+        ok = same >= BF16_SAME
+        print(f"{'ok  ' if ok else 'FAIL'} bf16 logits: {100 * same:.1f}% bit-identical (at least {100 * BF16_SAME:g}%); "
+              f"the bf16 effect on them {rel(effect['logits'], logits):.3g}")
+        if not ok:
+            failures.append("bf16 logits bit-identical")
 
     # Parameter groups: dense (decayed matrices / the rest), routed experts (decayed, own
     # lr), routers (own lr, no decay). lr_expert / lr_router of 0 mean lr_dense.
@@ -604,7 +707,8 @@ def main():
         loss = loss_sum / count
         if s == 0:
             for name, _, grad in nmoe_named_grads_and_params(model):
-                check(f"step 0 gradient {name}", rel(c_grads[name], grad), TOL_GRAD)
+                check(f"step 0 gradient {name}", rel(c_grads[name], grad),
+                      tol16(TOL_GRAD, rel(effect["grads"][name], grad) if BF16 else 0))
                 grad_noise[name] = GRAD_NOISE_FACTOR * (c_grads[name].double() - grad.double()).abs().max().item()
                 c_grad_norms[name] = c_grads[name].double().norm().item()
         params = [p for p in model.parameters()]
@@ -657,15 +761,19 @@ def main():
             if cfg.get("router_z_loss", 0.0) > 0:
                 check(f"step {s} router_z_loss", abs(cs["router_z_loss"] - rz_total) / abs(rz_total), TOL_LOSS)
             if cfg["aux_loss_alpha"] > 0:
-                check(f"step {s} aux_loss", abs(cs["aux_loss"] - aux_total) / abs(aux_total), TOL_LOSS)
+                check(f"step {s} aux_loss", abs(cs["aux_loss"] - aux_total) / abs(aux_total),
+                      tol16(TOL_LOSS, abs(effect["aux"] - aux_total) / abs(aux_total) if BF16 else 0))
             for kind in ("expert", "router"):
                 check(f"step {s} lr_{kind}", abs(cs[f"lr_{kind}"] - lrs[kind]) / lrs[kind], 1e-12)
         if muon_on:
             check(f"step {s} lr_muon", abs(cs["lr_muon"] - lrs["muon"]) / lrs["muon"], 1e-12)
-        check(f"step {s} loss", abs(cs["loss"] - loss) / abs(loss), TOL_LOSS)
+        # bf16: the step-0 effect stands for every step's (the bf16 configs run one).
+        check(f"step {s} loss", abs(cs["loss"] - loss) / abs(loss),
+              tol16(TOL_LOSS, abs(effect["loss"] - loss) / abs(loss) if BF16 else 0))
         if z_coef > 0:
             check(f"step {s} z_loss", abs(cs["z_loss"] - z_total) / abs(z_total), TOL_LOSS)
-        check(f"step {s} grad_norm", abs(cs["grad_norm"] - norm) / norm, TOL_NORM)
+        check(f"step {s} grad_norm", abs(cs["grad_norm"] - norm) / norm,
+              tol16(TOL_NORM, abs(effect["norm"] - norm) / norm if BF16 else 0))
         check(f"step {s} lr", abs(cs["lr"] - lr) / lr, 1e-12)
         if cs["counted"] != int(count):
             failures.append(f"step {s} counted")

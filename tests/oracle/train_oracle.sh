@@ -33,6 +33,11 @@
 # "gqa_yarn" is "gqa" with YaRN RoPE scaling (factor 4, original length 40, betas 8 and
 # 0.5: head_dim 16 puts the ramp over pairs 0..3, so pairs 1 and 2 are partly scaled),
 # the temperature in nmoe's tables against model.py's softmax scale.
+# "gqa_bf16" and "moe_bf16" are "gqa" and "moe" with precision = "bf16", one step: the
+# reference rounds the values nmoe-train(1) lists to torch.bfloat16 and back (straight-
+# through), and the tolerances are a share of bf16's own effect, measured in the same
+# run, plus a share of bit-identical logits (torch_reference.py, BF16_SHARE): a C that
+# skips the rounding, or one rounding of it (v, say), fails both.
 set -eu
 top=${NMOE_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 py=/usr/bin/python3
@@ -198,8 +203,14 @@ sed 's/^\[model\]$/[model]\nn_expert_groups = 2\nn_limited_groups = 1/' "$tmp/mo
 sed 's/^\[model\]$/[model]\nrope_scaling = "yarn"\nrope_factor = 4.0\nrope_original_seq_len = 40\nyarn_beta_fast = 8.0\nyarn_beta_slow = 0.5/' \
     "$tmp/gqa.toml" >"$tmp/gqa_yarn.toml"
 grep -q n_limited_groups "$tmp/moe_group.toml" && grep -q yarn "$tmp/gqa_yarn.toml"
+# precision = bf16 (the rest of the model; the routed experts and router stay fp32):
+# "gqa_bf16" and "moe_bf16" are "gqa" and "moe" with it, one step (torch_reference.py
+# rounds the same values to torch.bfloat16 and back; its bf16 tolerances say why).
+sed -e 's/^\[model\]$/[model]\nprecision = "bf16"/' -e 's/^steps = 6$/steps = 1/' "$tmp/gqa.toml" >"$tmp/gqa_bf16.toml"
+sed -e 's/^\[model\]$/[model]\nprecision = "bf16"/' -e 's/^steps = 6$/steps = 1/' "$tmp/moe.toml" >"$tmp/moe_bf16.toml"
+grep -q bf16 "$tmp/gqa_bf16.toml" && grep -q '^steps = 1$' "$tmp/gqa_bf16.toml" && grep -q bf16 "$tmp/moe_bf16.toml"
 
-for c in ${ORACLE_CONFIGS:-gqa window moe moe_softmax moe_relu2 moe_sqreglu gqa_z moe_rz moe_softmax_rz gqa_qk gqa_sinks gqa_all window_lg moe_group gqa_yarn mla mla_q moe_mla}; do
+for c in ${ORACLE_CONFIGS:-gqa window moe moe_softmax moe_relu2 moe_sqreglu gqa_z moe_rz moe_softmax_rz gqa_qk gqa_sinks gqa_all window_lg moe_group gqa_yarn mla mla_q moe_mla gqa_bf16 moe_bf16}; do
     mkdir "$tmp/$c"
     echo "== $c"
     OMP_NUM_THREADS=2 "$dump" "$tmp/$c.toml" "$tmp/$c"

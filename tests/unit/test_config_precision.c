@@ -1,8 +1,10 @@
-/* test_config_precision.c: the precision and gain keys of issue 14 (expert_precision,
- * router_precision, embed_gain, logit_gain): defaults, accepted values, errors naming
- * the key, the fingerprint, and the model shape they give. */
+/* test_config_precision.c: the precision and gain keys of issue 14 (precision,
+ * expert_precision, router_precision, embed_gain, logit_gain): defaults, accepted
+ * values, errors naming the key, the fingerprint, the model shape they give, and the
+ * refusals of precision = bf16 where it is not implemented. */
 #include "check.h"
 #include "base/error.h"
+#include "model/backend.h"
 #include "model/model.h"
 #include "quant/quant.h"
 #include "train/config.h"
@@ -52,7 +54,41 @@ int main(void)
     CHECK(config_set(&c, "logit_gain=3", err, sizeof err));
     CHECK(config_fingerprint(&c) != fp0);
 
+    /* precision: fp32 by default, bf16 in the shape; fingerprinted only when set away
+     * from fp32, so every fingerprint from before the key stays as it was */
+    config_defaults(&c);
+    CHECK_STR(c.precision, "fp32");
+    CHECK(config_key_find("precision") && config_key_find("precision")->fingerprinted &&
+          config_key_find("precision")->fingerprint_if_set);
+    CHECK_STR(config_key_find("precision")->section, "model");
+    CHECK_EQ_INT(model_shape_from_config(&c).model_bf16, 0);
+    CHECK(config_set(&c, "precision=fp32", err, sizeof err));
+    CHECK(config_fingerprint(&c) == fp0);
+    CHECK(config_set(&c, "model.precision=bf16", err, sizeof err));
+    CHECK_STR(c.precision, "bf16");
+    CHECK(config_fingerprint(&c) != fp0);
+    s = model_shape_from_config(&c);
+    CHECK_EQ_INT(s.model_bf16, 1);
+    CHECK_EQ_INT(s.expert_precision, QUANT_FP32);
+    CHECK_EQ_INT(s.router_bf16, 0);
+    CHECK(config_check(&c, "cfg", err, sizeof err));
+    /* the refusals name the key: the CUDA backend, and MLA */
+    char why[512] = "";
+    CHECK(backend_supports("cpu", &s, why, sizeof why));
+    CHECK(!backend_supports("cuda", &s, why, sizeof why));
+    CHECK(strstr(why, "precision \"bf16\" is not in the CUDA backend") != NULL);
+    s.model_bf16 = 0;
+    CHECK(backend_supports("cuda", &s, why, sizeof why));
+    CHECK(config_set(&c, "attention=mla", err, sizeof err));
+    CHECK(config_set(&c, "n_kv_heads=0", err, sizeof err));
+    CHECK(!config_check(&c, "cfg", err, sizeof err));
+    CHECK_STR(err, "cfg: precision \"bf16\" is not implemented with attention = \"mla\" (MLA's products run in fp32 "
+                   "only); use precision = \"fp32\" or attention = \"mha\"");
+    CHECK(config_set(&c, "precision=fp32", err, sizeof err));
+    CHECK(config_check(&c, "cfg", err, sizeof err));
+
     /* errors name the key */
+    expect_set_error("precision=fp16", "--set precision=fp16: precision: 'fp16' is not one of: fp32, bf16");
     expect_set_error("expert_precision=fp8",
                      "--set expert_precision=fp8: expert_precision: 'fp8' is not one of: fp32, bf16, fp8_e4m3, mxfp8, mxfp4, nvfp4");
     expect_set_error("router_precision=fp8_e4m3",
