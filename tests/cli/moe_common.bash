@@ -50,3 +50,10 @@ TOML
 
 # json_field NAME: the number NAME of the (single) JSON object on stdin.
 json_field() { sed -E "s/.*\"$1\":(-?[0-9.eE+-]+).*/\1/"; }
+
+# moe_run NAME [OPTION...]: train moe.toml with a line every step into NAME.ndjson and its
+# checkpoints into out_NAME (the dial tests' short runs).
+moe_run() { nmoe-train -q moe.toml --set log_every=1 --set out_dir="out_$1" "${@:2}" >"$1.ndjson"; }
+
+# moe_losses FILE: the losses of FILE's train lines, space-separated.
+moe_losses() { grep '"kind":"train"' "$1" | json_field loss | tr '\n' ' '; }

@@ -8,21 +8,19 @@
 . "$(dirname "$0")/moe_common.bash"
 make_shakespeare
 write_moe_config
-run() { nmoe-train -q moe.toml --set log_every=1 --set out_dir=out_$1 "${@:2}" >"$1.ndjson"; }
-losses() { grep '"kind":"train"' "$1" | json_field loss | tr '\n' ' '; }
 
-run fp32 --set steps=3
-run fp32b --set steps=3 --set precision=fp32
-[ "$(losses fp32.ndjson)" = "$(losses fp32b.ndjson)" ] || fail "precision = fp32 changed the losses"
+moe_run fp32 --set steps=3
+moe_run fp32b --set steps=3 --set precision=fp32
+[ "$(moe_losses fp32.ndjson)" = "$(moe_losses fp32b.ndjson)" ] || fail "precision = fp32 changed the losses"
 # (sed -n 1p, grep -m 1: never a pipe that a reader closes early, under pipefail)
 grep -q '"precision":{"model":"fp32","experts":"fp32","router":"fp32","emulated_on":null}' <<<"$(sed -n 1p fp32b.ndjson)" ||
     fail "fp32 meta line: $(sed -n 1p fp32b.ndjson)"
-run bf16 --set steps=3 --set precision=bf16
+moe_run bf16 --set steps=3 --set precision=bf16
 meta=$(sed -n 1p bf16.ndjson)
 grep -q '"precision":{"model":"bf16","experts":"fp32","router":"fp32","emulated_on":"cpu"}' <<<"$meta" ||
     fail "bf16 meta line: $meta"
 grep -q '"backend_describe":"cpu: bf16 emulated in fp32, ' <<<"$meta" || fail "bf16 backend_describe: $meta"
-base=$(losses fp32.ndjson) l=$(losses bf16.ndjson)
+base=$(moe_losses fp32.ndjson) l=$(moe_losses bf16.ndjson)
 [ "$(wc -w <<<"$l")" = 3 ] || fail "bf16: train lines: $l"
 for v in $l; do awk -v v="$v" 'BEGIN { exit !(v == v + 0 && v > 0 && v < 100) }' || fail "bf16: loss $v"; done
 [ "$l" != "$base" ] || fail "bf16: the same losses as fp32 ($l)"
@@ -34,13 +32,13 @@ awk -v a="${base%% *}" -v b="${l%% *}" 'BEGIN { d = a - b; if (d < 0) d = -d; ex
 echo "bf16: losses $l (fp32: $base)"
 
 # With the other dials: bf16 experts and router beside a bf16 model.
-run all --set steps=2 --set precision=bf16 --set expert_precision=nvfp4 --set router_precision=bf16
+moe_run all --set steps=2 --set precision=bf16 --set expert_precision=nvfp4 --set router_precision=bf16
 grep -q '"precision":{"model":"bf16","experts":"nvfp4","router":"bf16","emulated_on":"cpu"}' <<<"$(sed -n 1p all.ndjson)" ||
     fail "all-dials meta line"
 
 # Learns, and the threads do not change a bit.
-OMP_NUM_THREADS=1 run t1 --set steps=40 --set precision=bf16
-OMP_NUM_THREADS=2 run t2 --set steps=40 --set precision=bf16
+OMP_NUM_THREADS=1 moe_run t1 --set steps=40 --set precision=bf16
+OMP_NUM_THREADS=2 moe_run t2 --set steps=40 --set precision=bf16
 cmp -s <(strip_time t1.ndjson | grep -v '"kind":"meta"' | norm_paths) <(strip_time t2.ndjson | grep -v '"kind":"meta"' | norm_paths) ||
     fail "bf16: the metric streams differ between 1 and 2 threads"
 first=$(grep -m 1 '"kind":"train"' t1.ndjson | json_field loss)

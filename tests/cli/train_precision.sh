@@ -7,18 +7,16 @@
 . "$(dirname "$0")/moe_common.bash"
 make_shakespeare
 write_moe_config
-run() { nmoe-train -q moe.toml --set log_every=1 --set out_dir=out_$1 "${@:2}" >"$1.ndjson"; }
-losses() { grep '"kind":"train"' "$1" | json_field loss | tr '\n' ' '; }
 
-run fp32 --set steps=3
+moe_run fp32 --set steps=3
 grep -q '"precision":{"model":"fp32","experts":"fp32","router":"fp32","emulated_on":null}' <<<"$(sed -n 1p fp32.ndjson)" ||
     fail "fp32 meta line: $(head -c 600 fp32.ndjson)"
-base=$(losses fp32.ndjson)
+base=$(moe_losses fp32.ndjson)
 for f in bf16 fp8_e4m3 mxfp8 mxfp4 nvfp4; do
-    run "$f" --set steps=3 --set expert_precision=$f
+    moe_run "$f" --set steps=3 --set expert_precision=$f
     grep -q "\"precision\":{\"model\":\"fp32\",\"experts\":\"$f\",\"router\":\"fp32\",\"emulated_on\":\"cpu\"}" <<<"$(sed -n 1p "$f.ndjson")" ||
         fail "$f meta line: $(head -c 600 "$f.ndjson")"
-    l=$(losses "$f.ndjson")
+    l=$(moe_losses "$f.ndjson")
     [ "$(wc -w <<<"$l")" = 3 ] || fail "$f: train lines: $l"
     for v in $l; do awk -v v="$v" 'BEGIN { exit !(v == v + 0 && v > 0 && v < 100) }' || fail "$f: loss $v"; done
     [ "$l" != "$base" ] || fail "$f: the same losses as fp32 ($l)"
@@ -26,8 +24,8 @@ for f in bf16 fp8_e4m3 mxfp8 mxfp4 nvfp4; do
 done
 
 # nvfp4 experts and a bf16 router learn, and the threads do not change a bit
-OMP_NUM_THREADS=1 run nv1 --set steps=40 --set expert_precision=nvfp4 --set router_precision=bf16
-OMP_NUM_THREADS=2 run nv2 --set steps=40 --set expert_precision=nvfp4 --set router_precision=bf16
+OMP_NUM_THREADS=1 moe_run nv1 --set steps=40 --set expert_precision=nvfp4 --set router_precision=bf16
+OMP_NUM_THREADS=2 moe_run nv2 --set steps=40 --set expert_precision=nvfp4 --set router_precision=bf16
 grep -q '"precision":{"model":"fp32","experts":"nvfp4","router":"bf16","emulated_on":"cpu"}' <<<"$(sed -n 1p nv1.ndjson)" ||
     fail "nvfp4 meta line"
 cmp -s <(strip_time nv1.ndjson | grep -v '"kind":"meta"' | norm_paths) <(strip_time nv2.ndjson | grep -v '"kind":"meta"' | norm_paths) ||
@@ -39,12 +37,12 @@ echo "nvfp4 + bf16 router: loss $first -> $last over 40 steps, identical with 1 
 
 # the gains: a different first loss; the defaults leave the fp32 stream as it was
 for g in embed_gain=3 logit_gain=0.25; do
-    run "${g%%=*}" --set steps=1 --set "$g"
-    a=$(losses "${g%%=*}.ndjson") b=$(grep -m 1 '"kind":"train"' fp32.ndjson | json_field loss)
+    moe_run "${g%%=*}" --set steps=1 --set "$g"
+    a=$(moe_losses "${g%%=*}.ndjson") b=$(grep -m 1 '"kind":"train"' fp32.ndjson | json_field loss)
     [ "$a" != "$b " ] || fail "$g: the same first loss as without it ($a)"
 done
-run again --set steps=3 --set embed_gain=1 --set logit_gain=1 --set expert_precision=fp32
-[ "$(losses again.ndjson)" = "$base" ] || fail "the gains at 1 changed the fp32 losses"
+moe_run again --set steps=3 --set embed_gain=1 --set logit_gain=1 --set expert_precision=fp32
+[ "$(moe_losses again.ndjson)" = "$base" ] || fail "the gains at 1 changed the fp32 losses"
 
 # bad values: exit 2, naming the key
 expect_fail 2 "expert_precision: 'fp6' is not one of" nmoe-train -q moe.toml --set expert_precision=fp6
