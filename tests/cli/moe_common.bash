@@ -57,3 +57,19 @@ moe_run() { nmoe-train -q moe.toml --set log_every=1 --set out_dir="out_$1" "${@
 
 # moe_losses FILE: the losses of FILE's train lines, space-separated.
 moe_losses() { grep '"kind":"train"' "$1" | json_field loss | tr '\n' ' '; }
+
+# moe_learns_threads NAME [OPTION...]: 40 steps at 1 and at 2 threads (NAME1, NAME2) give
+# the same metric stream, and the loss falls by more than 0.5; says so.
+moe_learns_threads() {
+    local name=$1; shift
+    OMP_NUM_THREADS=1 moe_run "${name}1" --set steps=40 "$@"
+    OMP_NUM_THREADS=2 moe_run "${name}2" --set steps=40 "$@"
+    cmp -s <(strip_time "${name}1.ndjson" | grep -v '"kind":"meta"' | norm_paths) \
+           <(strip_time "${name}2.ndjson" | grep -v '"kind":"meta"' | norm_paths) ||
+        fail "$name: the metric streams differ between 1 and 2 threads"
+    local first last
+    first=$(grep -m 1 '"kind":"train"' "${name}1.ndjson" | json_field loss)
+    last=$(grep '"kind":"train"' "${name}1.ndjson" | tail -n 1 | json_field loss)
+    awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.5) }' || fail "$name: loss $first -> $last did not fall"
+    echo "$name: loss $first -> $last over 40 steps, identical with 1 and 2 threads"
+}

@@ -24,16 +24,9 @@ for f in bf16 fp8_e4m3 mxfp8 mxfp4 nvfp4; do
 done
 
 # nvfp4 experts and a bf16 router learn, and the threads do not change a bit
-OMP_NUM_THREADS=1 moe_run nv1 --set steps=40 --set expert_precision=nvfp4 --set router_precision=bf16
-OMP_NUM_THREADS=2 moe_run nv2 --set steps=40 --set expert_precision=nvfp4 --set router_precision=bf16
+moe_learns_threads nv --set expert_precision=nvfp4 --set router_precision=bf16
 grep -q '"precision":{"model":"fp32","experts":"nvfp4","router":"bf16","emulated_on":"cpu"}' <<<"$(sed -n 1p nv1.ndjson)" ||
     fail "nvfp4 meta line"
-cmp -s <(strip_time nv1.ndjson | grep -v '"kind":"meta"' | norm_paths) <(strip_time nv2.ndjson | grep -v '"kind":"meta"' | norm_paths) ||
-    fail "nvfp4: the metric streams differ between 1 and 2 threads"
-first=$(grep -m 1 '"kind":"train"' nv1.ndjson | json_field loss)
-last=$(grep '"kind":"train"' nv1.ndjson | tail -n 1 | json_field loss)
-awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.5) }' || fail "nvfp4: loss $first -> $last did not fall"
-echo "nvfp4 + bf16 router: loss $first -> $last over 40 steps, identical with 1 and 2 threads"
 
 # the gains: a different first loss; the defaults leave the fp32 stream as it was
 for g in embed_gain=3 logit_gain=0.25; do
