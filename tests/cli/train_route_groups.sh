@@ -30,7 +30,7 @@ expect_fail 2 'backend "cuda": n_expert_groups 2 (group-limited routing) is not 
 check_resume grouped "${moe[@]}" --set n_expert_groups=2 --set n_limited_groups=1
 check_resume plain "${moe[@]}"
 grep -q '"kind":"router"' grouped_a.ndjson || fail "grouped: no router lines"
-grep '"kind":"router"' grouped_a.ndjson | grep -q '"entropy"' || fail "grouped: router lines lack entropy: $(grep -m1 '"kind":"router"' grouped_a.ndjson)"
+grep -q '"entropy"' <<<"$(grep '"kind":"router"' grouped_a.ndjson)" || fail "grouped: router lines lack entropy: $(grep -m1 '"kind":"router"' grouped_a.ndjson)"
 [ "$(grep '"step":12,"loss"' grouped_a.ndjson)" != "$(grep '"step":12,"loss"' plain_a.ndjson)" ] \
     || fail "group-limited routing changed nothing"
 # n_expert_groups = 1, set explicitly, is the default bit for bit.
