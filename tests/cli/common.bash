@@ -5,6 +5,11 @@ set -euo pipefail
 : "${NMOE_TOP:?run through tests/run (NMOE_TOP unset)}"
 export PATH="$NMOE_TOP/bin:${NMOE_TESTTOOLS:-$NMOE_TOP/build/testtools}:$PATH"
 
+# grep_all ARGS...: grep -q's answer (the exit status only), reading all of its input.
+# `X | grep -q P` stops reading at the first match, so X can die of SIGPIPE, and under
+# pipefail the pipeline then fails although P was there: a test that fails now and then.
+grep_all() { grep "$@" >/dev/null; }
+
 # require_tools NAME...: each is on PATH, else fail with a hint.
 require_tools() {
     local t

@@ -189,7 +189,7 @@ mk BUNDLE=bundle -j2 >table2.txt 2>/dev/null
 sleep 1
 touch bundle/eval_meta_data.csv
 mk BUNDLE=bundle TASKS="coqa squad" -j2 >make3.out 2>/dev/null
-grep -c -- '--bundle bundle --task' make3.out | grep -qx 2 || { cat make3.out; fail "a new csv did not rerun the two tasks"; }
+grep -c -- '--bundle bundle --task' make3.out | grep_all -x 2 || { cat make3.out; fail "a new csv did not rerun the two tasks"; }
 expect_fail 2 "give TASKS_FILE or BUNDLE, not both" mk BUNDLE=bundle TASKS_FILE=suite.toml
 mkdir empty
 expect_fail 2 "BUNDLE=empty: empty/core.yaml: no such file" mk BUNDLE=empty OUT=core-empty

@@ -97,6 +97,6 @@ expect_fail 2 "--batch" nmoe-eval core --ckpt ckpt --batch 0
 expect_fail 2 "--table and -o - both want stdout" nmoe-eval summary --table -o - x.ndjson
 expect_fail 2 "summary: no input files" nmoe-eval summary
 expect_fail 2 "needs a value" nmoe-eval core --tasks
-nmoe-eval --version | grep -qx 'nmoe-eval [0-9]*\.[0-9]*\.[0-9]*' || fail "--version: $(nmoe-eval --version)"
-nmoe-eval -h | grep -q '^Usage: nmoe-eval bpb' || fail "-h gives no short usage"
+nmoe-eval --version | grep_all -x 'nmoe-eval [0-9]*\.[0-9]*\.[0-9]*' || fail "--version: $(nmoe-eval --version)"
+nmoe-eval -h | grep_all '^Usage: nmoe-eval bpb' || fail "-h gives no short usage"
 echo "nmoe-eval: bad task files, configs, checkpoints, data and command lines give clear errors"

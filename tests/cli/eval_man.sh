@@ -23,7 +23,7 @@ done
 for opt in --ckpt --data --tokens --tasks --task --prompt --temperature --top-k --seed --max-tokens \
            --table --output --help --version --quiet --verbose; do
     # an option entry is a line after .TP that starts with .B/.BI/.BR or \fB
-    grep -A1 '^\.TP' "$page" | sed 's/\\-/-/g' | grep -E '^(\.B|\\fB)' | grep -q -- "$opt" ||
+    grep -q -- "$opt" <<<"$(grep -A1 '^\.TP' "$page" | sed 's/\\-/-/g' | grep -E '^(\.B|\\fB)')" ||
         { echo "$page: $opt has no option entry"; bad=1; }
 done
 for p in "$page" "$page5"; do

@@ -6,7 +6,7 @@
 # frequencies; the misuses are usage errors (exit 2), the CUDA backend refuses yarn.
 source "$NMOE_TOP/tests/cli/eval_common.bash"
 make_checkpoint
-loss() { sed -n 's/.*"loss":\([-0-9.e+]*\).*/\1/p' "$1" | head -n 1; }
+loss() { sed -n 's/.*"loss":\([-0-9.e+]*\).*/\1/p' "$1" | sed -n 1p; }
 bpb() { nmoe-eval bpb -q --ckpt "$1" --data data --tokenizer tok.nmoe "${@:2}"; }
 bpb ckpt >e64.ndjson || fail "bpb at 64"
 expect_fail 2 "--seq-len 128 is longer than the checkpoint's seq_len 64" bpb ckpt --seq-len 128

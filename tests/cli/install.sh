@@ -10,7 +10,7 @@ for p in bin/nmoe-*; do
     name=${p##*/}
     [ -x "$prefix/bin/$name" ] || { echo "missing $prefix/bin/$name"; exit 1; }
     [ -f "$prefix/share/man/man1/$name.1" ] || { echo "missing man page for $name"; exit 1; }
-    "$prefix/bin/$name" --version | grep -q "^$name " || { echo "$name --version is wrong"; exit 1; }
+    grep -q "^$name " <<<"$("$prefix/bin/$name" --version)" || { echo "$name --version is wrong"; exit 1; }
 done
 for f in man/man5/*.5 man/man7/*.7; do
     [ -f "$prefix/share/man/${f#man/}" ] || { echo "missing installed $f"; exit 1; }

@@ -13,7 +13,7 @@ write_moe_config
 OMP_NUM_THREADS=1 nmoe-train -q moe.toml --set out_dir=out_on >on.ndjson
 OMP_NUM_THREADS=1 nmoe-train -q moe.toml --set out_dir=out_off --set router_bias_update_rate=0 >off.ndjson
 for f in on off; do
-    tail -n 1 $f.ndjson | grep -q '"reason":"finished"' || fail "$f: the run did not finish"
+    tail -n 1 $f.ndjson | grep_all '"reason":"finished"' || fail "$f: the run did not finish"
     [ "$(grep -c '"kind":"router"' $f.ndjson)" = 20 ] || fail "$f: expected 20 router lines (every 10 steps, one MoE block)"
 done
 echo "balanced (rate 2e-2):"; nmoe-routerstat -q on.ndjson

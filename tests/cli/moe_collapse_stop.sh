@@ -31,7 +31,7 @@ echo "stopped: $(sed -E 's/.*"reason":"([^"]*)".*/\1/' <<<"$stop") at step $step
 
 # Without stop_on_collapse the same run goes on to the end; a healthy run does not trip.
 OMP_NUM_THREADS=1 nmoe-train -q moe.toml "${collapse[@]}" --set out_dir=out_n >n.ndjson || fail "run without stop_on_collapse failed"
-tail -n 1 n.ndjson | grep -q '"step":150,"reason":"finished","status":0' || fail "run without the option: $(tail -n 1 n.ndjson)"
+tail -n 1 n.ndjson | grep_all '"step":150,"reason":"finished","status":0' || fail "run without the option: $(tail -n 1 n.ndjson)"
 OMP_NUM_THREADS=1 nmoe-train -q moe.toml --set log_every=5 --set stop_on_collapse=true --set out_dir=out_b >b.ndjson \
     || fail "healthy run with stop_on_collapse exited $?"
 echo "collapse stop: ok"

@@ -51,7 +51,7 @@ for f in P/*.shard; do sum=$((sum + $(nmoe-shard info --json "$f" | jq .n_tokens
 
 # The table: a header line, then a row per shard ending in its path.
 nmoe-shard info P/*.shard > table.txt
-head -n 1 table.txt | grep -qE '^ *tokens +docs +vocab +width +zstd +bytes +vocab_id +file$' || fail "table header: $(head -n 1 table.txt)"
+head -n 1 table.txt | grep_all -E '^ *tokens +docs +vocab +width +zstd +bytes +vocab_id +file$' || fail "table header: $(head -n 1 table.txt)"
 [ "$(wc -l < table.txt)" -eq $(( $(ls P/*.shard | wc -l) + 1 )) ] || fail "table rows"
 row=$(grep ' P/train-000000.shard$' table.txt)
 read -r t d v w z b id f <<<"$row"

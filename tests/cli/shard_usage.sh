@@ -15,12 +15,12 @@ awk '/^  +-/ && !/-h  |--help|--version/' help.txt > opts.txt
 while IFS= read -r line; do
     case $line in *"[default:"*) ;; *)
         # a description may wrap onto the next line; the default is then there
-        grep -A1 -F -- "$line" help.txt | grep -q '\[default:' || fail "no default for: $line" ;;
+        grep -A1 -F -- "$line" help.txt | grep_all '\[default:' || fail "no default for: $line" ;;
     esac
 done < opts.txt
 nmoe-shard pack --help | cmp - help.txt || fail "pack --help differs from --help"
 [ "$(nmoe-shard -V)" = "nmoe-shard $(nmoe-shard --version | cut -d' ' -f2)" ] || fail "-V"
-nmoe-shard --version | grep -qE '^nmoe-shard [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version: $(nmoe-shard --version)"
+nmoe-shard --version | grep_all -E '^nmoe-shard [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version: $(nmoe-shard --version)"
 
 expect_fail 2 "no command given" nmoe-shard
 expect_fail 2 "unknown command 'pak'" nmoe-shard pak

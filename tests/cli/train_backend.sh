@@ -26,8 +26,8 @@ rc=0; nmoe-train -q bad.toml 2>bad.err || rc=$?
 OMP_NUM_THREADS=1 nmoe-train -q moe.toml --backend cpu --set steps=8 --set log_every=1 \
     --set router_bias_schedule=true --set lr_expert=2e-3 >run.ndjson
 meta=$(head -n 1 run.ndjson)
-echo "$meta" | grep -q '"backend":"cpu"' || fail "meta line does not name the backend"
-echo "$meta" | grep -q '"backend_describe":"cpu: fp32, OpenBLAS' || fail "meta line does not describe the backend"
+echo "$meta" | grep_all '"backend":"cpu"' || fail "meta line does not name the backend"
+echo "$meta" | grep_all '"backend_describe":"cpu: fp32, OpenBLAS' || fail "meta line does not describe the backend"
 /usr/bin/python3 - run.ndjson <<'PY' || fail "the train lines' rates do not follow the schedule"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]

@@ -68,5 +68,5 @@ check_resume() {
     nmoe-train -q tiny.toml "$@" --set out_dir=out_${name}_b --resume out_${name}_b >>${name}_b.ndjson
     diff <(after_step 8 ${name}_a.ndjson | norm_paths) <(after_step 8 ${name}_b.ndjson | norm_paths) \
         || fail "$name: resume from step 8 differs"
-    tail -n 1 ${name}_a.ndjson | grep -q '"reason":"finished"' || fail "$name: did not finish"
+    tail -n 1 ${name}_a.ndjson | grep_all '"reason":"finished"' || fail "$name: did not finish"
 }

@@ -21,7 +21,7 @@ PY
 
 for shard in train val; do
     rm -rf data && cp -r good data
-    f=$(ls data/$shard-*.shard | head -n 1)
+    f=$(ls data/$shard-*.shard | sed -n 1p)
     off=$(shardpatch "$f" get 56 u64)      # tokens_offset
     size=$(shardpatch "$f" get 64 u64)     # tokens_size
     at=$(( off + (size / 2) / 4 * 4 ))     # the low byte of a token (2- or 4-byte ids)
@@ -40,5 +40,5 @@ done
 # The good data still trains and scores (the check is not a false alarm).
 rm -rf data && cp -r good data
 nmoe-eval bpb -q --ckpt ckpt --data data --split all --tokenizer tok.nmoe --tokens 256 >ok.eval
-json_field ok.eval eval time | grep -q data_verify_s || fail "the eval line lacks time.data_verify_s"
+json_field ok.eval eval time | grep_all data_verify_s || fail "the eval line lacks time.data_verify_s"
 echo ok

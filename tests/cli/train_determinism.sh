@@ -23,7 +23,7 @@ diff <(strip_time b.ndjson) <(strip_time c.ndjson) || fail "two runs on 2 thread
 [ "$(grep -c '"kind":"train"' a.ndjson)" = 12 ] || fail "expected 12 train lines"
 [ "$(grep -c '"kind":"val"' a.ndjson)" = 4 ] || fail "expected 4 val lines"
 [ "$(grep -c '"kind":"checkpoint"' a.ndjson)" = 3 ] || fail "expected 3 checkpoint lines"
-tail -n 1 a.ndjson | grep -q '"kind":"stop".*"reason":"finished","status":0' || fail "no completed stop line"
+tail -n 1 a.ndjson | grep_all '"kind":"stop".*"reason":"finished","status":0' || fail "no completed stop line"
 python3 - a.ndjson <<'PY' || fail "metric stream schema"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]

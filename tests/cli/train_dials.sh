@@ -41,7 +41,7 @@ check_resume() {
     nmoe-train -q tiny.toml "${moe[@]}" "$@" --set out_dir=out_${name}_b --resume out_${name}_b >>${name}_b.ndjson
     diff <(after_step 8 ${name}_a.ndjson | norm_paths) <(after_step 8 ${name}_b.ndjson | norm_paths) \
         || fail "$name: resume from step 8 differs"
-    tail -n 1 ${name}_a.ndjson | grep -q '"reason":"finished"' || fail "$name: did not finish"
+    tail -n 1 ${name}_a.ndjson | grep_all '"reason":"finished"' || fail "$name: did not finish"
 }
 
 check_resume relu2 --set ffn_activation=relu2
@@ -64,13 +64,13 @@ grep -qF 'ffn_activation "squared_reglu" -> "relu2"' fp.err || fail "refusal doe
 check_resume zloss --set z_loss=0.01
 [ "$(grep '"kind":"train"' zloss_a.ndjson | grep -c '"z_loss":')" = 12 ] || fail "z_loss: train lines lack z_loss"
 check_resume plain
-! grep '"kind":"train"' plain_a.ndjson | grep -q '"z_loss"' || fail "z_loss reported while off"
+! grep '"kind":"train"' plain_a.ndjson | grep_all '"z_loss"' || fail "z_loss reported while off"
 [ "$(grep '"step":12,"loss"' zloss_a.ndjson)" != "$(grep '"step":12,"loss"' plain_a.ndjson)" ] || fail "z_loss changed nothing"
 
 # The router z-loss: on the train lines of an MoE run, resumed bit for bit.
 check_resume rz --set router_z_loss=0.01
 [ "$(grep '"kind":"train"' rz_a.ndjson | grep -c '"router_z_loss":')" = 12 ] || fail "router_z_loss: train lines lack it"
-! grep '"kind":"train"' plain_a.ndjson | grep -q '"router_z_loss"' || fail "router_z_loss reported while off"
+! grep '"kind":"train"' plain_a.ndjson | grep_all '"router_z_loss"' || fail "router_z_loss reported while off"
 
 # nmoe-eval reads a relu2 checkpoint (its shape from the checkpoint's config), and
 # routes as the trainer does.

@@ -19,7 +19,7 @@ grep -qF "seed 3 -> 4" cmd.err || fail "refusal does not name seed: $(cat cmd.er
 
 # Not fingerprinted: these resume fine.
 nmoe-train -q tiny.toml --set steps=6 --set log_every=2 --set validation_every=3 --set checkpoint_every=0 --resume out >b.ndjson
-tail -n 1 b.ndjson | grep -q '"step":6,"reason":"finished"' || fail "resume with more steps did not complete"
+tail -n 1 b.ndjson | grep_all '"step":6,"reason":"finished"' || fail "resume with more steps did not complete"
 
 # Damaged checkpoints (continued into an out_dir of their own: out holds the run they
 # were copied from).

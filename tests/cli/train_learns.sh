@@ -14,7 +14,7 @@ sets=(--set seq_len=128 --set batch_size=2 --set micro_batch_size=2 --set steps=
       --set validation_steps=16 --set checkpoint_every=0 --set log_every=20)
 h=$(unigram_entropy "$NMOE_TOP/configs/tiny.toml" "${sets[@]}" | awk '{ print $2 }')
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} nmoe-train -q "$NMOE_TOP/configs/tiny.toml" "${sets[@]}" >m.ndjson
-first=$(grep '"kind":"val"' m.ndjson | head -n 1 | sed -E 's/.*"loss":([0-9.e+-]+).*/\1/')
+first=$(grep '"kind":"val"' m.ndjson | sed -n 1p | sed -E 's/.*"loss":([0-9.e+-]+).*/\1/')
 last=$(grep '"kind":"val"' m.ndjson | tail -n 1 | sed -E 's/.*"loss":([0-9.e+-]+).*/\1/')
 echo "unigram entropy of the training tokens: $h nats"
 echo "validation loss: $first at step 0, $last at step 280"

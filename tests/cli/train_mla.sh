@@ -46,7 +46,7 @@ check_resume moe_mla --set attention=mla --set n_kv_heads=0 --set n_routed_exper
     --set n_shared_experts=1 --set n_dense_layers=1 --set moe_inter_dim=16 --set router_bias_update_rate=0.01
 
 # The loss falls (first against last train line) and is finite.
-first=$(grep '"kind":"train"' mla_a.ndjson | head -n 1 | grep -o '"loss":[0-9.e+-]*' | cut -d: -f2)
+first=$(grep '"kind":"train"' mla_a.ndjson | sed -n 1p | grep -o '"loss":[0-9.e+-]*' | cut -d: -f2)
 last=$(grep '"kind":"train"' mla_a.ndjson | tail -n 1 | grep -o '"loss":[0-9.e+-]*' | cut -d: -f2)
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || fail "mla: loss $first -> $last did not fall"
 # Different from the mha run of the same config.

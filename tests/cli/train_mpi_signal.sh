@@ -26,7 +26,7 @@ wait $job || rc=$?
 secs=$(( $(date +%s) - start ))
 [ $rc -ne 0 ] && [ $rc -ne 124 ] || { cat a.err >&2; fail "exited $rc (0: not interrupted; 124: a hang)"; }
 [ $secs -lt 30 ] || fail "took ${secs}s to stop"
-tail -n 1 a.ndjson | grep -q '"kind":"stop".*"reason":"interrupted by SIGTERM","status":130' \
+tail -n 1 a.ndjson | grep_all '"kind":"stop".*"reason":"interrupted by SIGTERM","status":130' \
     || { tail -n 2 a.ndjson >&2; cat a.err >&2; fail "no stop line with status 130"; }
 k=$(tail -n 1 a.ndjson | sed 's/.*"step":\([0-9]*\).*/\1/')
 [ "$(cat out/latest)" = "$(printf 'step-%08d' "$k")" ] || fail "latest is not the checkpoint of step $k"

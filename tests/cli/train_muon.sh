@@ -38,7 +38,7 @@ check_resume moe_adamexp "${moe[@]}" "${muon[@]}" --set muon_experts=false
 
 # lr_muon on Muon runs' train lines only, under the schedule (warmup 3 steps).
 [ "$(grep -c '"kind":"train".*"lr_muon":' moe_a.ndjson)" = 12 ] || fail "muon: train lines lack lr_muon"
-! grep '"kind":"train"' adamw_a.ndjson | grep -q '"lr_muon"' || fail "adamw: lr_muon reported"
+! grep '"kind":"train"' adamw_a.ndjson | grep_all '"lr_muon"' || fail "adamw: lr_muon reported"
 field() { grep "\"kind\":\"train\",\"run\":\"[0-9a-f]*\",\"step\":$2," "$1" | sed "s/.*\"$3\":\([^,}]*\).*/\1/"; }
 awk -v x="$(field moe_a.ndjson 1 lr_muon)" 'BEGIN { d = x - (1e-4 + (0.01 - 1e-4) / 3); exit !(d < 1e-15 && d > -1e-15) }' \
     || fail "muon: step 1's lr_muon $(field moe_a.ndjson 1 lr_muon) is not 1e-4 + (0.01 - 1e-4) / 3"

@@ -17,7 +17,7 @@ nmoe-train -q tiny.toml --set out_dir=out_b --set steps=8 --metrics b.ndjson
 [ "$(cat out_b/latest)" = step-00000008 ] || fail "latest is not step-00000008"
 nmoe-train -q tiny.toml --set out_dir=out_b --resume out_b --metrics b.ndjson
 [ "$(grep -c '"kind":"meta"' b.ndjson)" = 2 ] || fail "resume did not append to the metrics file"
-grep '"kind":"meta"' b.ndjson | tail -n 1 | grep -q '"resumed_from":"out_b/step-00000008"' || fail "meta lacks resumed_from"
+grep '"kind":"meta"' b.ndjson | tail -n 1 | grep_all '"resumed_from":"out_b/step-00000008"' || fail "meta lacks resumed_from"
 diff <(after_step 8 a.ndjson | norm_paths) <(after_step 8 b.ndjson | norm_paths) || fail "--resume: steps after 8 differ"
 
 # C: resume = true in the config continues from out_dir by itself.
@@ -65,7 +65,7 @@ moe=(--set n_routed_experts=8 --set n_activated_experts=2 --set n_shared_experts
      --set log_every=3 --set log_router_grad_norm=true)
 nmoe-train -q tiny.toml "${moe[@]}" --set out_dir=out_ma >ma.ndjson
 [ "$(grep -c '"kind":"router"' ma.ndjson)" = 4 ] || fail "MoE: expected 4 router lines"
-grep '"kind":"router"' ma.ndjson | tail -n 1 | grep -q '"router_grad_norm":' || fail "MoE: router lines lack router_grad_norm"
+grep '"kind":"router"' ma.ndjson | tail -n 1 | grep_all '"router_grad_norm":' || fail "MoE: router lines lack router_grad_norm"
 nmoe-train -q tiny.toml "${moe[@]}" --set out_dir=out_mb --set steps=8 >mb.ndjson
 nmoe-train -q tiny.toml "${moe[@]}" --set out_dir=out_mb --resume out_mb >>mb.ndjson
 diff <(after_step 8 ma.ndjson | norm_paths) <(after_step 8 mb.ndjson | norm_paths) || fail "MoE resume from step 8: differs"

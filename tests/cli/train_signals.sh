@@ -29,6 +29,6 @@ for sig in INT TERM; do
     nmoe-train -q tiny.toml --set out_dir=$out --set steps=$((k + 2)) --set checkpoint_every=0 --set validation_every=0 \
         --resume $out >r_$sig.ndjson
     grep -q "\"kind\":\"train\",\"run\":\"[0-9a-f]*\",\"step\":$((k + 1))," r_$sig.ndjson || fail "SIG$sig: resume did not continue at $((k + 1))"
-    tail -n 1 r_$sig.ndjson | grep -q '"reason":"finished"' || fail "SIG$sig: resumed run did not complete"
+    tail -n 1 r_$sig.ndjson | grep_all '"reason":"finished"' || fail "SIG$sig: resumed run did not complete"
 done
 echo "signals: ok"

@@ -12,7 +12,7 @@ make_data
 write_config
 nmoe-train -q tiny.toml --set steps=8 --set checkpoint_every=4 --set validation_every=0 >/dev/null
 grep -q '"version":2,' out/step-00000004/state.json || fail "state.json is not version 2"
-tail -c 40 out/step-00000004/state.json | grep -q ',"state_xxh3":"[0-9a-f]\{16\}"}$' || fail "state.json does not end with its checksum"
+tail -c 40 out/step-00000004/state.json | grep_all ',"state_xxh3":"[0-9a-f]\{16\}"}$' || fail "state.json does not end with its checksum"
 
 # try LABEL MESSAGE statepatch-ARGS...: a copy of step 4, patched, is refused with MESSAGE.
 try() {

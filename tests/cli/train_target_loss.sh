@@ -15,5 +15,5 @@ grep -q '"kind":"stop","run":"[0-9a-f]*","step":4,"reason":"target_loss reached:
 # A target never reached changes nothing: the run finishes all its steps.
 rm -rf out
 nmoe-train -q tiny.toml --set target_loss=0.001 >u.ndjson
-tail -n 1 u.ndjson | grep -q '"step":12,"reason":"finished","status":0' || fail "did not finish: $(tail -n 1 u.ndjson)"
+tail -n 1 u.ndjson | grep_all '"step":12,"reason":"finished","status":0' || fail "did not finish: $(tail -n 1 u.ndjson)"
 echo "target_loss: ok"

@@ -39,9 +39,9 @@ echo "below floor: bf16 @1e-7 $(field router_below_floor tiny.ndjson | tail -n 1
 nmoe-routerstat -q mx.ndjson >table.txt
 grep -q '^| Layer | CV% | Entropy (norm) | Active | Bias Range | Upd/W | Below floor | Codes changed |$' table.txt || fail "routerstat table: $(cat table.txt)"
 grep -Eq '^\| 1 \| [0-9.]+ \| [0-9.]+ \| [0-9]/8 \| \[.*\] \| [0-9.e-]+ \| [0-9.]+% \| [0-9.]+% \|$' table.txt || fail "routerstat row: $(cat table.txt)"
-nmoe-routerstat -q --over-time mx.ndjson | head -n 1 | grep -q $'\tupdate_ratio\tbelow_floor\tcodes_changed$' || fail "over-time header"
+nmoe-routerstat -q --over-time mx.ndjson | sed -n 1p | grep_all $'\tupdate_ratio\tbelow_floor\tcodes_changed$' || fail "over-time header"
 jq -c 'if .kind == "router" then del(.router_update_ratio, .router_below_floor, .expert_codes_changed) else . end' mx.ndjson >old.ndjson
-nmoe-routerstat -q old.ndjson | head -n 1 | grep -qx '| Layer | CV% | Entropy (norm) | Active | Bias Range |' || fail "old stream's table"
+nmoe-routerstat -q old.ndjson | sed -n 1p | grep_all -x '| Layer | CV% | Entropy (norm) | Active | Bias Range |' || fail "old stream's table"
 
 # resume: 4 steps, then on to 8, writes the router lines of one 8-step run
 run whole --set expert_precision=nvfp4 --set router_precision=bf16 --set checkpoint_every=4

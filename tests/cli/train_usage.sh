@@ -17,7 +17,7 @@ n_opts=$(grep -cE '^  (-[a-zA-Z], |    )--[a-z]' help.txt)
 n_defaults=$(grep -c '\[default:' help.txt)
 [ "$n_defaults" -ge $((n_opts - 2)) ] || fail "--help: $n_defaults defaults for $n_opts options"
 [ "$(nmoe-train -V)" = "$(nmoe-train --version)" ] || fail "-V and --version differ"
-nmoe-train --version | grep -qE '^nmoe-train [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version: $(nmoe-train --version)"
+nmoe-train --version | grep_all -E '^nmoe-train [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version: $(nmoe-train --version)"
 
 expect_fail 2 "nmoe-train: no config file given" nmoe-train
 expect_fail 2 "nmoe-train: unknown option '--bogus'" nmoe-train tiny.toml --bogus
